@@ -1,0 +1,124 @@
+namespace Konduit;
+
+/// <summary>
+/// A durable task store: the whole contract a backend implements. The conformance suite
+/// (<c>Konduit.Testing.Conformance</c>) is the executable specification of everything documented here.
+/// </summary>
+/// <remarks>
+/// <para>Times are UTC and the store's clock decides expiry and due times.</para>
+/// <para>
+/// A lease is valid while the task is <see cref="TaskState.Running"/>, its current fencing token equals the
+/// lease's <see cref="TaskLease.Token"/>, and the lease has not expired by the store's clock. Heartbeat,
+/// complete and fail on an invalid lease throw <see cref="LeaseLostException"/> and change nothing, so at most
+/// one complete or fail is ever accepted per lease.
+/// </para>
+/// <para>
+/// Expired leases are returned to the queue by <see cref="ReclaimExpiredAsync"/> (the sweeper, run on every
+/// node); <see cref="LeaseAsync"/> hands out only pending, due tasks.
+/// </para>
+/// <para>Every method validates its arguments first (see <see cref="TaskValidation"/>); bad input throws an
+/// <see cref="ArgumentException"/> and leaves the store unchanged.</para>
+/// <para>Implementations are safe for concurrent use by many callers, processes and nodes.</para>
+/// </remarks>
+public interface ITaskStore : IAsyncDisposable
+{
+    /// <summary>A short lowercase name for metrics and logs, e.g. <c>postgres</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The optional features this store implements.</summary>
+    StoreCapabilities Capabilities { get; }
+
+    /// <summary>
+    /// Stores a new pending task, or — when a task with the same (queue, idempotency key) exists in any state —
+    /// returns that task's id with <see cref="EnqueueResult.Created"/> = false and changes nothing. Once this
+    /// returns, the task is durable. Concurrent callers racing on one key get one task.
+    /// </summary>
+    Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enqueues a batch atomically: all requests are validated first, then all are stored or none is. Results
+    /// are in request order. A key repeated inside the batch yields the first occurrence's id with
+    /// <see cref="EnqueueResult.Created"/> = false for the later ones.
+    /// </summary>
+    Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Leases up to <paramref name="maxCount"/> due pending tasks of <paramref name="queue"/>, ordered by priority
+    /// (descending), run-at, then enqueue order. Each leased task becomes Running, its attempt count and fencing
+    /// token increase by one, and its lease expires <paramref name="leaseDuration"/> from now. Returns an empty
+    /// list when nothing is due. Never returns a task that is running, scheduled in the future or terminal; two
+    /// concurrent callers never receive the same task.
+    /// </summary>
+    Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Extends a valid lease so that it expires <paramref name="extension"/> from now (store clock) and returns
+    /// the lease with its new <see cref="TaskLease.ExpiresAt"/>. Throws <see cref="LeaseLostException"/> when the
+    /// lease is no longer valid.
+    /// </summary>
+    Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default);
+
+    /// <summary>Marks the task Succeeded and stores <paramref name="result"/>. Throws <see cref="LeaseLostException"/> when the lease is no longer valid.</summary>
+    Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Completes many leases in one round trip. Each completion is judged on its own like
+    /// <see cref="CompleteAsync"/>; instead of throwing, returns the ids of the tasks whose lease was lost
+    /// (empty when all were accepted).
+    /// </summary>
+    Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records a failure of the leased attempt (the error is appended to the task's history). When
+    /// <see cref="FailOptions.Retryable"/> and attempts remain, the task returns to Pending, due after the backoff
+    /// (<see cref="FailOptions.ResolveDelay"/>); otherwise it is dead-lettered (Failed). Throws
+    /// <see cref="LeaseLostException"/> when the lease is no longer valid.
+    /// </summary>
+    Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The sweeper: every Running task whose lease has expired gets an error entry ("lease expired") and goes
+    /// back to Pending, due now — or to Failed when it has used all its attempts (the attempt counted at lease
+    /// time), so a task that kills its worker every time ends dead-lettered. Returns how many tasks were
+    /// reclaimed. Safe to run concurrently on many nodes: each expired lease is reclaimed exactly once.
+    /// </summary>
+    Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Cancels a Pending or Running task (a running holder's next heartbeat, complete or fail gets
+    /// <see cref="LeaseLostException"/>). Returns false, changing nothing, when the task is already terminal.
+    /// Throws <see cref="TaskNotFoundException"/> for an unknown id.
+    /// </summary>
+    Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Redrives a Failed or Canceled task: back to Pending, due now, with its attempt count reset to zero (its
+    /// error history is kept). Throws <see cref="InvalidTaskStateException"/> from any other state and
+    /// <see cref="TaskNotFoundException"/> for an unknown id.
+    /// </summary>
+    Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default);
+
+    /// <summary>The full snapshot of one task. Throws <see cref="TaskNotFoundException"/> for an unknown id.</summary>
+    Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default);
+
+    /// <summary>Tasks matching <paramref name="filter"/>, newest first, keyset-paged by task id.</summary>
+    Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Task counts by state for every queue that holds at least one task, ordered by queue name (ordinal).</summary>
+    Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes terminal tasks that finished at least <paramref name="olderThan"/> ago (store clock), in
+    /// <paramref name="states"/> (default: all terminal states) and, when given, in <paramref name="queue"/> only.
+    /// Their idempotency keys become free. Returns how many tasks were deleted. Non-terminal states are refused.
+    /// </summary>
+    Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits until the store signals that tasks may be available in <paramref name="queue"/>, or until
+    /// <paramref name="timeout"/>. Returns true when woken by a signal. Signals are latched per queue, so one
+    /// that arrived since the previous call returned is not missed. Stores without
+    /// <see cref="StoreCapabilities.PushWakeUp"/> simply wait out the timeout and return false.
+    /// </summary>
+    Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default);
+}

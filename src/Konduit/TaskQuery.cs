@@ -1,0 +1,51 @@
+namespace Konduit;
+
+/// <summary>
+/// Filters for <see cref="ITaskStore.QueryAsync"/>; every set field must match. Example — all failed tasks
+/// for tenant X in the last 24 h: <c>new TaskQuery { Tenant = "X", States = [TaskState.Failed], CreatedFrom = now.AddDays(-1) }</c>.
+/// </summary>
+public sealed record TaskQuery
+{
+    /// <summary>Only this queue.</summary>
+    public string? Queue { get; init; }
+    /// <summary>Only these states (null or empty = any).</summary>
+    public IReadOnlyCollection<TaskState>? States { get; init; }
+    /// <summary>Only this tenant.</summary>
+    public string? Tenant { get; init; }
+    /// <summary>Only tasks created at or after this time (inclusive).</summary>
+    public DateTimeOffset? CreatedFrom { get; init; }
+    /// <summary>Only tasks created before this time (exclusive).</summary>
+    public DateTimeOffset? CreatedTo { get; init; }
+}
+
+/// <summary>Keyset paging: results come newest first (by task id, which is time-ordered).</summary>
+/// <param name="Limit">Page size, 1–1000.</param>
+/// <param name="After">The <see cref="TaskPage.NextCursor"/> of the previous page; null for the first page.</param>
+public sealed record PageRequest(int Limit = 100, Guid? After = null)
+{
+    /// <summary>The first page of 100.</summary>
+    public static PageRequest First { get; } = new();
+}
+
+/// <summary>One page of query results.</summary>
+/// <param name="Items">Tasks, newest first.</param>
+/// <param name="NextCursor">Pass as <see cref="PageRequest.After"/> to get the next page; null when this is the last page.</param>
+public sealed record TaskPage(IReadOnlyList<TaskSnapshot> Items, Guid? NextCursor);
+
+/// <summary>Task counts for one queue.</summary>
+public sealed record QueueStats(string Queue, long Pending, long Running, long Succeeded, long Failed, long Canceled)
+{
+    /// <summary>The count for one state.</summary>
+    public long this[TaskState state] => state switch
+    {
+        TaskState.Pending => Pending,
+        TaskState.Running => Running,
+        TaskState.Succeeded => Succeeded,
+        TaskState.Failed => Failed,
+        TaskState.Canceled => Canceled,
+        _ => throw new ArgumentOutOfRangeException(nameof(state)),
+    };
+
+    /// <summary>All tasks in the queue.</summary>
+    public long Total => Pending + Running + Succeeded + Failed + Canceled;
+}
