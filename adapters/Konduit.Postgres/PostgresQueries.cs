@@ -1,0 +1,328 @@
+namespace Konduit.Postgres;
+
+/// <summary>
+/// Every SQL statement of the store, built once per schema. The schema name is the only thing interpolated: it
+/// was validated as a plain identifier and is quoted here once. Everything else travels as parameters.
+/// </summary>
+internal sealed class PostgresQueries
+{
+    /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
+    public const int LatestVersion = 1;
+
+    /// <summary>First key of the two-int advisory lock that serializes migrations ('KNDT').</summary>
+    public const int MigrationLockClass = 0x4B4E4454;
+
+    /// <summary>Rows reclaimed or purged per statement: keeps each transaction and its lock set short.</summary>
+    public const int SweepBatchSize = 500;
+
+    // The snapshot column list; PostgresTaskStore reads it by ordinal (see PostgresTaskStore.ReadSnapshot).
+    private const string SnapshotColumns =
+        "id, queue, state, priority, attempts, max_attempts, lease_token, run_at, created_at, updated_at, " +
+        "started_at, finished_at, lease_owner, lease_expires_at, idempotency_key, tenant, headers, payload, result, errors";
+
+    public PostgresQueries(string schema)
+    {
+        Schema = schema;
+        QuotedSchema = "\"" + schema + "\"";
+        // LISTEN takes an identifier (max 63 bytes). Long schema names are cut: schemas sharing a 58-character
+        // prefix then share a channel, which only costs spurious wake-ups (a signal means "may be available").
+        var channel = schema + ".wake";
+        Channel = channel.Length <= 63 ? channel : channel[..63];
+        var s = QuotedSchema;
+
+        Migrations =
+        [
+            (1, $"""
+                -- Tasks. PK on id only (client-side UUIDv7, time-prefixed), so the table can later be range-partitioned
+                -- on id without a unique constraint that would have to include the partition key.
+                CREATE TABLE {s}.tasks (
+                    id               uuid        NOT NULL,
+                    queue            text        NOT NULL,
+                    state            smallint    NOT NULL,  -- Konduit.TaskState: 0 pending, 1 running, 2 succeeded, 3 failed, 4 canceled
+                    priority         integer     NOT NULL DEFAULT 0,
+                    run_at           timestamptz NOT NULL,
+                    attempts         integer     NOT NULL DEFAULT 0,
+                    max_attempts     integer     NOT NULL,
+                    lease_token      bigint      NOT NULL DEFAULT 0,  -- fencing token, bumped on every lease, never reset
+                    lease_owner      text,
+                    lease_expires_at timestamptz,
+                    tenant           text,
+                    idempotency_key  text,
+                    headers          jsonb,
+                    retry_policy     jsonb,
+                    payload          bytea       NOT NULL,
+                    result           bytea,
+                    errors           jsonb       NOT NULL DEFAULT '[]'::jsonb,
+                    created_at       timestamptz NOT NULL,
+                    updated_at       timestamptz NOT NULL,
+                    started_at       timestamptz,
+                    finished_at      timestamptz,
+                    CONSTRAINT tasks_pkey PRIMARY KEY (id)
+                ) WITH (fillfactor = 85);  -- every task is updated 2+ times: room on the page keeps new row versions local
+                -- Idempotency keys live in their own small table so that tasks carries no unique constraint besides its
+                -- PK (partitioning-ready); the key row is inserted first and decides the race between enqueuers.
+                CREATE TABLE {s}.task_keys (
+                    queue           text NOT NULL,
+                    idempotency_key text NOT NULL,
+                    task_id         uuid NOT NULL,
+                    CONSTRAINT task_keys_pkey PRIMARY KEY (queue, idempotency_key)
+                );
+                -- The lease scan: only pending rows, in exactly the ORDER BY of the lease statement.
+                CREATE INDEX tasks_pending_idx ON {s}.tasks (queue, priority DESC, run_at, id) WHERE state = 0;
+                -- The sweeper: running rows by expiry.
+                CREATE INDEX tasks_running_expiry_idx ON {s}.tasks (lease_expires_at) WHERE state = 1;
+                -- Queries: by queue (and state), newest first by id.
+                CREATE INDEX tasks_queue_state_id_idx ON {s}.tasks (queue, state, id);
+                -- Queries by tenant, newest first by id; most tasks have no tenant.
+                CREATE INDEX tasks_tenant_id_idx ON {s}.tasks (tenant, id) WHERE tenant IS NOT NULL;
+                -- Purge: terminal rows by finish time.
+                CREATE INDEX tasks_finished_idx ON {s}.tasks (finished_at) WHERE state IN (2, 3, 4);
+                """),
+        ];
+
+        // Serializes concurrent migrators (many nodes at start-up) on a lock keyed by schema name; released at commit.
+        // Taken before CREATE SCHEMA because concurrent CREATE SCHEMA IF NOT EXISTS can still fail on a unique index.
+        MigrationLock = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+        MigrationPrepare = $"""
+            CREATE SCHEMA IF NOT EXISTS {s};
+            CREATE TABLE IF NOT EXISTS {s}.schema_version (
+                version    integer     NOT NULL PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """;
+        // The applied version; 0 on a fresh schema.
+        CurrentVersion = $"SELECT coalesce(max(version), 0) FROM {s}.schema_version";
+        RecordVersion = $"INSERT INTO {s}.schema_version (version) VALUES ($1)";
+
+        // One statement for single and batch enqueue: the key insert decides races (ON CONFLICT DO NOTHING waits
+        // for a concurrent inserter and then yields), tasks are inserted only for rows without a key or whose key
+        // row this statement inserted, and one NOTIFY per queue goes out in the same transaction (sent on commit).
+        // The final SELECT references the notify CTE so that it runs (unreferenced SELECT CTEs are skipped).
+        Enqueue = $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::timestamptz[], $5::integer[], $6::text[],
+                                     $7::text[], $8::jsonb[], $9::jsonb[], $10::bytea[])
+                    AS i(id, queue, priority, run_at, max_attempts, tenant, idempotency_key, headers, retry_policy, payload)
+            ),
+            keys AS (
+                INSERT INTO {s}.task_keys (queue, idempotency_key, task_id)
+                SELECT queue, idempotency_key, id FROM input WHERE idempotency_key IS NOT NULL
+                ON CONFLICT DO NOTHING
+                RETURNING task_id
+            ),
+            inserted AS (
+                INSERT INTO {s}.tasks (id, queue, state, priority, run_at, max_attempts, tenant, idempotency_key, headers,
+                                       retry_policy, payload, created_at, updated_at)
+                SELECT id, queue, 0, priority, coalesce(run_at, now()), max_attempts, tenant, idempotency_key, headers,
+                       retry_policy, payload, now(), now()
+                FROM input
+                WHERE idempotency_key IS NULL OR id IN (SELECT task_id FROM keys)
+                RETURNING id, queue
+            ),
+            woke AS (
+                SELECT count(pg_notify($11, q.queue)) AS n FROM (SELECT DISTINCT queue FROM inserted) q
+            )
+            SELECT inserted.id FROM inserted, woke
+            """;
+        // The losers of key races: read the winner's id in a new statement (READ COMMITTED sees the committed winner).
+        ExistingKeys = $"""
+            SELECT k.queue, k.idempotency_key, k.task_id
+            FROM {s}.task_keys k
+            JOIN unnest($1::text[], $2::text[]) AS i(queue, idempotency_key)
+              ON k.queue = i.queue AND k.idempotency_key = i.idempotency_key
+            """;
+
+        // One statement: SKIP LOCKED lets concurrent leasers take disjoint rows without waiting; a row changed by a
+        // committed concurrent leaser is re-checked under FOR UPDATE and dropped. RETURNING order is unspecified,
+        // so the store re-sorts the leases.
+        Lease = $"""
+            WITH picked AS (
+                SELECT id FROM {s}.tasks
+                WHERE queue = $1 AND state = 0 AND run_at <= now()
+                ORDER BY priority DESC, run_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {s}.tasks t
+            SET state = 1, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
+                lease_expires_at = now() + $4, started_at = coalesce(t.started_at, now()), updated_at = now()
+            FROM picked
+            WHERE t.id = picked.id
+            RETURNING t.id, t.lease_token, t.attempts, t.max_attempts, t.lease_expires_at, t.payload, t.priority,
+                      t.tenant, t.headers, t.retry_policy, t.created_at, t.run_at
+            """;
+
+        // The lease-validity predicate ($1 id, $2 token) shared by heartbeat, complete and fail: running, same
+        // fencing token, not expired by the server clock. Zero rows means the lease is lost.
+        const string validLease = "id = $1 AND lease_token = $2 AND state = 1 AND lease_expires_at > now()";
+
+        // A heartbeat is not a state change, so updated_at stays.
+        Heartbeat = $"""
+            UPDATE {s}.tasks SET lease_expires_at = now() + $3
+            WHERE {validLease}
+            RETURNING lease_expires_at
+            """;
+        // Leaving Running clears lease_expires_at (snapshots show it only while running); lease_owner is kept.
+        Complete = $"""
+            UPDATE {s}.tasks
+            SET state = 2, result = $3, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+            WHERE {validLease}
+            """;
+        // Batch complete: unnest pairs each (id, token) with its result; the join applies the same validity test
+        // per row. The store dedupes (id, token) pairs first so a lease repeated in the batch is accepted once.
+        CompleteMany = $"""
+            UPDATE {s}.tasks t
+            SET state = 2, result = c.result, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+            FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS c(id, token, result)
+            WHERE t.id = c.id AND t.lease_token = c.token AND t.state = 1 AND t.lease_expires_at > now()
+            RETURNING t.id
+            """;
+        // The retry decision is made here, against the row's own attempts/max_attempts ($3 retryable, $4 delay);
+        // the error is appended with the attempt it belongs to and the server time. SET expressions read the old row.
+        Fail = $"""
+            WITH failed AS (
+                UPDATE {s}.tasks
+                SET state = CASE WHEN $3 AND attempts < max_attempts THEN 0 ELSE 3 END,
+                    run_at = CASE WHEN $3 AND attempts < max_attempts THEN now() + $4 ELSE run_at END,
+                    finished_at = CASE WHEN $3 AND attempts < max_attempts THEN NULL ELSE now() END,
+                    lease_expires_at = NULL,
+                    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempts, 'message', $5::text, 'at', now())),
+                    updated_at = now()
+                WHERE {validLease}
+                RETURNING queue, state, run_at
+            ),
+            woke AS (
+                SELECT count(pg_notify($6, queue)) AS n FROM failed WHERE state = 0 AND run_at <= now()
+            )
+            SELECT failed.state, failed.run_at FROM failed, woke
+            """;
+        // The cold path after a refused heartbeat/complete/fail: why was it refused (null row = gone).
+        StateOf = $"SELECT state FROM {s}.tasks WHERE id = $1";
+
+        // The sweeper, one batch: SKIP LOCKED keeps concurrent sweepers (and workers) from waiting on each other, and
+        // FOR UPDATE re-checks the row so each expiry is reclaimed exactly once. Exhausted tasks are dead-lettered.
+        ReclaimExpired = $"""
+            WITH expired AS (
+                SELECT id FROM {s}.tasks
+                WHERE state = 1 AND lease_expires_at <= now()
+                ORDER BY lease_expires_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED
+            ),
+            reclaimed AS (
+                UPDATE {s}.tasks t
+                SET state = CASE WHEN t.attempts >= t.max_attempts THEN 3 ELSE 0 END,
+                    run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE now() END,
+                    finished_at = CASE WHEN t.attempts >= t.max_attempts THEN now() ELSE NULL END,
+                    lease_expires_at = NULL,
+                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'message', 'lease expired', 'at', now())),
+                    updated_at = now()
+                FROM expired
+                WHERE t.id = expired.id
+                RETURNING t.queue, t.state
+            ),
+            woke AS (
+                SELECT count(pg_notify($2, q.queue)) AS n FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 0) q
+            )
+            SELECT (SELECT count(*) FROM reclaimed), (SELECT n FROM woke)
+            """;
+
+        // Cancel plus the pre-update state in one round trip: the outer SELECT sees the snapshot from before the
+        // CTE's update, so (0 rows, null) = unknown id and (0 rows, terminal) = nothing to do.
+        Cancel = $"""
+            WITH canceled AS (
+                UPDATE {s}.tasks
+                SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+                WHERE id = $1 AND state IN (0, 1)
+                RETURNING id
+            )
+            SELECT (SELECT count(*) FROM canceled), (SELECT state FROM {s}.tasks WHERE id = $1)
+            """;
+        // Redrive: attempts reset, errors and the fencing token kept (tokens never go back), due now, wake a worker.
+        Retry = $"""
+            WITH redriven AS (
+                UPDATE {s}.tasks
+                SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
+                WHERE id = $1 AND state IN (3, 4)
+                RETURNING queue
+            ),
+            woke AS (
+                SELECT count(pg_notify($2, queue)) AS n FROM redriven
+            )
+            SELECT (SELECT count(*) FROM redriven), (SELECT state FROM {s}.tasks WHERE id = $1), (SELECT n FROM woke)
+            """;
+
+        Get = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1";
+
+        // Query = prefix + one constant fragment per filter present + suffix; see BuildQuery.
+        QueryPrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
+
+        // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
+        Stats = $"""
+            SELECT queue,
+                   count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2),
+                   count(*) FILTER (WHERE state = 3), count(*) FILTER (WHERE state = 4)
+            FROM {s}.tasks
+            GROUP BY queue
+            ORDER BY queue COLLATE "C"
+            """;
+
+        // Purge, one batch: rows and their key rows go together, so the keys become free. SKIP LOCKED leaves rows a
+        // concurrent redrive is changing alone; FOR UPDATE re-checks state and age. ($3 null = every queue.)
+        Purge = $"""
+            WITH doomed AS (
+                SELECT id FROM {s}.tasks
+                WHERE state = ANY($1) AND finished_at <= now() - $2 AND ($3::text IS NULL OR queue = $3)
+                LIMIT $4
+                FOR UPDATE SKIP LOCKED
+            ),
+            deleted AS (
+                DELETE FROM {s}.tasks t USING doomed WHERE t.id = doomed.id
+                RETURNING t.id, t.queue, t.idempotency_key
+            ),
+            freed AS (
+                DELETE FROM {s}.task_keys k USING deleted d
+                WHERE d.idempotency_key IS NOT NULL AND k.queue = d.queue AND k.idempotency_key = d.idempotency_key
+                  AND k.task_id = d.id
+            )
+            SELECT count(*) FROM deleted
+            """;
+
+        Listen = $"LISTEN \"{Channel}\"";
+    }
+
+    public string Schema { get; }
+    public string QuotedSchema { get; }
+    public string Channel { get; }
+    public IReadOnlyList<(int Version, string Sql)> Migrations { get; }
+    public string MigrationLock { get; }
+    public string MigrationPrepare { get; }
+    public string CurrentVersion { get; }
+    public string RecordVersion { get; }
+    public string Enqueue { get; }
+    public string ExistingKeys { get; }
+    public string Lease { get; }
+    public string Heartbeat { get; }
+    public string Complete { get; }
+    public string CompleteMany { get; }
+    public string Fail { get; }
+    public string StateOf { get; }
+    public string ReclaimExpired { get; }
+    public string Cancel { get; }
+    public string Retry { get; }
+    public string Get { get; }
+    public string QueryPrefix { get; }
+    public string Stats { get; }
+    public string Purge { get; }
+    public string Listen { get; }
+
+    // Query filter fragments: constants with fixed parameter names, appended only when the filter is set.
+    public const string QueryByQueue = " AND queue = @queue";
+    public const string QueryByStates = " AND state = ANY(@states)";
+    public const string QueryByTenant = " AND tenant = @tenant";
+    public const string QueryCreatedFrom = " AND created_at >= @created_from";
+    public const string QueryCreatedTo = " AND created_at < @created_to";
+    public const string QueryAfter = " AND id < @after";
+    // Newest first by the time-ordered id; one extra row tells whether there is a next page.
+    public const string QuerySuffix = " ORDER BY id DESC LIMIT @limit";
+}

@@ -1,0 +1,906 @@
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Konduit.Postgres;
+
+/// <summary>
+/// An <see cref="ITaskStore"/> on PostgreSQL: leasing with <c>FOR UPDATE SKIP LOCKED</c>, fencing tokens,
+/// idempotency keys, enqueue inside the caller's transaction, and LISTEN/NOTIFY wake-up.
+/// </summary>
+/// <remarks>
+/// <para>The tables are created by <see cref="MigrateAsync"/>, never implicitly: run it at deployment or start-up
+/// (it is idempotent and safe to run on many nodes at once). Operations on an unmigrated schema throw
+/// <see cref="KonduitException"/>.</para>
+/// <para>The store connects lazily: constructing it never touches the server. The server's clock
+/// (<c>now()</c>) decides due times and lease expiry.</para>
+/// <para>Wake-up holds one connection for LISTEN from the first <see cref="WaitForWorkAsync"/> until the store
+/// is disposed; the data source must therefore not use multiplexing.</para>
+/// </remarks>
+public class PostgresTaskStore : ITaskStore
+{
+    // Bounded so that a pathological loop (keys purged and re-won over and over) surfaces instead of spinning.
+    private const int MaxKeyRounds = 16;
+    private static readonly TaskState[] RedriveStates = [TaskState.Failed, TaskState.Canceled];
+
+    // Commands are disposed with plain `using`: NpgsqlCommand.Dispose does no I/O. Connections and readers,
+    // which do, are disposed asynchronously.
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly bool _ownsDataSource;
+    private readonly bool _prepare;
+    private readonly PostgresQueries _sql;
+    private readonly int _maxPayloadBytes;
+    private readonly RetryPolicy _defaultRetryPolicy;
+    private readonly PostgresWakeUp _wakeUp;
+    private int _disposed;
+
+    /// <summary>Creates a store. Nothing is sent to the server until the first operation.</summary>
+    /// <param name="options">Settings; validated here and copied, so later changes do not affect the store.</param>
+    /// <param name="dataSource">
+    /// The application's data source, if it has one (it is not disposed by the store). When null the store
+    /// builds and owns one from <see cref="PostgresTaskStoreOptions.ConnectionString"/>.
+    /// </param>
+    public PostgresTaskStore(PostgresTaskStoreOptions options, NpgsqlDataSource? dataSource = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (dataSource is null)
+        {
+            if (string.IsNullOrWhiteSpace(options.ConnectionString))
+                throw new ArgumentException(
+                    "PostgresTaskStoreOptions.ConnectionString is required when no NpgsqlDataSource is given.", nameof(options));
+            dataSource = NpgsqlDataSource.Create(options.ConnectionString);
+            _ownsDataSource = true;
+        }
+        _dataSource = dataSource;
+        // Explicit prepares are not supported under multiplexing; there, statements run unprepared.
+        _prepare = !new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).Multiplexing;
+        _sql = new PostgresQueries(options.Schema);
+        _maxPayloadBytes = options.MaxPayloadBytes;
+        _defaultRetryPolicy = options.DefaultRetryPolicy;
+        _wakeUp = new PostgresWakeUp(dataSource, _sql.Listen);
+    }
+
+    /// <inheritdoc />
+    public string Name => "postgres";
+
+    /// <inheritdoc />
+    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = true, PushWakeUp = true };
+
+    /// <summary>
+    /// Creates or upgrades the schema's tables to the version this library needs. Idempotent, and safe to run
+    /// from many processes at once (they serialize on an advisory lock). Never run implicitly.
+    /// </summary>
+    public async Task MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                using (var cmd = new NpgsqlCommand(_sql.MigrationLock, connection, tx))
+                {
+                    Add(cmd, PostgresQueries.MigrationLockClass);
+                    Add(cmd, _sql.Schema);
+                    await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                using (var cmd = new NpgsqlCommand(_sql.MigrationPrepare, connection, tx))
+                    await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+
+                int current;
+                using (var cmd = new NpgsqlCommand(_sql.CurrentVersion, connection, tx))
+                    current = Convert.ToInt32(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+                if (current > PostgresQueries.LatestVersion)
+                    throw new KonduitException(
+                        $"Schema '{_sql.Schema}' is at version {current}, newer than this Konduit.Postgres supports ({PostgresQueries.LatestVersion}): upgrade the library.");
+
+                foreach (var (version, sql) in _sql.Migrations)
+                {
+                    if (version <= current) continue;
+                    using (var cmd = new NpgsqlCommand(sql, connection, tx))
+                        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    using (var cmd = new NpgsqlCommand(_sql.RecordVersion, connection, tx))
+                    {
+                        Add(cmd, version);
+                        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------- enqueue
+
+    /// <inheritdoc />
+    public async Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateEnqueue(request, _maxPayloadBytes);
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                // One statement, so no explicit transaction: it either stored the task or changed nothing.
+                var results = await EnqueueCoreAsync(connection, null, [request], cancellationToken).ConfigureAwait(false);
+                return results[0];
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateEnqueueBatch(requests, _maxPayloadBytes);
+        ThrowIfDisposed();
+        if (requests.Count == 0) return [];
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                var tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (tx.ConfigureAwait(false))
+                {
+                    var results = await EnqueueCoreAsync(connection, tx, requests, cancellationToken).ConfigureAwait(false);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return results;
+                }
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <summary>
+    /// Enqueues inside the caller's transaction: the task exists (and workers are woken) only if and when the
+    /// transaction commits. Same semantics as <see cref="EnqueueAsync(EnqueueRequest, CancellationToken)"/>;
+    /// a concurrent transaction holding the same idempotency key makes this call wait for its outcome.
+    /// </summary>
+    /// <param name="request">The task.</param>
+    /// <param name="transaction">An open transaction on a connection to the store's database.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateEnqueue(request, _maxPayloadBytes);
+        var connection = ConnectionOf(transaction);
+        ThrowIfDisposed();
+        try
+        {
+            var results = await EnqueueCoreAsync(connection, transaction, [request], cancellationToken).ConfigureAwait(false);
+            return results[0];
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <summary>
+    /// Enqueues a batch inside the caller's transaction (see <see cref="EnqueueManyAsync(IReadOnlyList{EnqueueRequest}, CancellationToken)"/>
+    /// for the batch rules); nothing is visible until the transaction commits, and a rollback discards all of it.
+    /// </summary>
+    /// <param name="requests">The tasks.</param>
+    /// <param name="transaction">An open transaction on a connection to the store's database.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateEnqueueBatch(requests, _maxPayloadBytes);
+        var connection = ConnectionOf(transaction);
+        ThrowIfDisposed();
+        if (requests.Count == 0) return [];
+        try
+        {
+            return await EnqueueCoreAsync(connection, transaction, requests, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    private static NpgsqlConnection ConnectionOf(NpgsqlTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        return transaction.Connection
+            ?? throw new ArgumentException("The transaction has already been committed or rolled back.", nameof(transaction));
+    }
+
+    private async Task<EnqueueResult[]> EnqueueCoreAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? tx, IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken)
+    {
+        var results = new EnqueueResult[requests.Count];
+        var ids = new Guid[requests.Count];
+        // A key repeated inside the batch resolves to its first occurrence (client-side: one statement cannot
+        // insert the same key twice, and the first occurrence decides the id).
+        var duplicateOf = new int[requests.Count];
+        Dictionary<(string Queue, string Key), int>? firstByKey = null;
+        var remaining = new List<int>(requests.Count);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            duplicateOf[i] = -1;
+            if (requests[i].IdempotencyKey is { } key)
+            {
+                firstByKey ??= [];
+                if (firstByKey.TryGetValue((requests[i].Queue, key), out var first))
+                {
+                    duplicateOf[i] = first;
+                    continue;
+                }
+                firstByKey.Add((requests[i].Queue, key), i);
+            }
+            // Ids in request order, so enqueue order within a batch is request order.
+            ids[i] = TaskIdGenerator.NewId();
+            remaining.Add(i);
+        }
+
+        for (var round = 0; remaining.Count > 0; round++)
+        {
+            if (round == MaxKeyRounds)
+                throw new KonduitException($"Enqueue could not settle its idempotency keys after {MaxKeyRounds} rounds (keys purged and re-taken concurrently).");
+
+            var inserted = await InsertAsync(connection, tx, requests, ids, remaining, cancellationToken).ConfigureAwait(false);
+            var losers = new List<int>();
+            foreach (var i in remaining)
+            {
+                if (inserted.Contains(ids[i])) results[i] = new EnqueueResult(ids[i], true);
+                else losers.Add(i);
+            }
+            if (losers.Count == 0) break;
+
+            // Keys won by someone else: return the winner's id. A key that has vanished since (its task was purged
+            // in between) is free again, so that request goes round once more.
+            var existing = await FindKeysAsync(connection, tx, requests, losers, cancellationToken).ConfigureAwait(false);
+            remaining = [];
+            foreach (var i in losers)
+            {
+                if (existing.TryGetValue((requests[i].Queue, requests[i].IdempotencyKey!), out var winner))
+                    results[i] = new EnqueueResult(winner, false);
+                else
+                    remaining.Add(i);
+            }
+        }
+
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (duplicateOf[i] >= 0) results[i] = new EnqueueResult(results[duplicateOf[i]].TaskId, false);
+        }
+        return results;
+    }
+
+    private async Task<HashSet<Guid>> InsertAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? tx, IReadOnlyList<EnqueueRequest> requests, Guid[] ids,
+        List<int> rows, CancellationToken cancellationToken)
+    {
+        var n = rows.Count;
+        var idArray = new Guid[n];
+        var queues = new string[n];
+        var priorities = new int[n];
+        var runAts = new DateTime?[n];
+        var maxAttempts = new int[n];
+        var tenants = new string?[n];
+        var keys = new string?[n];
+        var headers = new string?[n];
+        var policies = new string?[n];
+        var payloads = new byte[n][];
+        for (var j = 0; j < n; j++)
+        {
+            var r = requests[rows[j]];
+            idArray[j] = ids[rows[j]];
+            queues[j] = r.Queue;
+            priorities[j] = r.Priority;
+            runAts[j] = r.RunAt?.UtcDateTime;
+            maxAttempts[j] = r.MaxAttempts;
+            tenants[j] = r.Tenant;
+            keys[j] = r.IdempotencyKey;
+            headers[j] = PostgresJson.WriteHeaders(r.Headers);
+            policies[j] = PostgresJson.WriteRetryPolicy(r.RetryPolicy);
+            payloads[j] = r.Payload;
+        }
+
+        using var cmd = new NpgsqlCommand(_sql.Enqueue, connection, tx);
+        Add(cmd, idArray);
+        Add(cmd, queues);
+        Add(cmd, priorities);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = runAts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        Add(cmd, maxAttempts);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = tenants, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = headers, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = policies, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = payloads, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        Add(cmd, _sql.Channel);
+        await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+
+        var inserted = new HashSet<Guid>();
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                inserted.Add(reader.GetGuid(0));
+        }
+        return inserted;
+    }
+
+    private async Task<Dictionary<(string Queue, string Key), Guid>> FindKeysAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? tx, IReadOnlyList<EnqueueRequest> requests, List<int> rows,
+        CancellationToken cancellationToken)
+    {
+        var queues = new string[rows.Count];
+        var keys = new string[rows.Count];
+        for (var j = 0; j < rows.Count; j++)
+        {
+            queues[j] = requests[rows[j]].Queue;
+            keys[j] = requests[rows[j]].IdempotencyKey!;
+        }
+        using var cmd = new NpgsqlCommand(_sql.ExistingKeys, connection, tx);
+        Add(cmd, queues);
+        Add(cmd, keys);
+        var found = new Dictionary<(string, string), Guid>();
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                found[(reader.GetString(0), reader.GetString(1))] = reader.GetGuid(2);
+        }
+        return found;
+    }
+
+    // ---------------------------------------------------------------------------------------------- lease
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateLease(queue, workerId, maxCount, leaseDuration);
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.Lease, connection);
+                Add(cmd, queue);
+                Add(cmd, maxCount);
+                Add(cmd, workerId);
+                Add(cmd, leaseDuration);
+                await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+
+                var leases = new List<TaskLease>();
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        leases.Add(new TaskLease
+                        {
+                            TaskId = reader.GetGuid(0),
+                            Queue = queue,
+                            WorkerId = workerId,
+                            Token = reader.GetInt64(1),
+                            Attempt = reader.GetInt32(2),
+                            MaxAttempts = reader.GetInt32(3),
+                            ExpiresAt = reader.GetFieldValue<DateTimeOffset>(4),
+                            Payload = reader.GetFieldValue<byte[]>(5),
+                            Priority = reader.GetInt32(6),
+                            Tenant = reader.IsDBNull(7) ? null : reader.GetString(7),
+                            Headers = PostgresJson.ReadHeaders(reader.IsDBNull(8) ? null : reader.GetString(8)),
+                            RetryPolicy = PostgresJson.ReadRetryPolicy(reader.IsDBNull(9) ? null : reader.GetString(9)),
+                            EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(10),
+                            RunAt = reader.GetFieldValue<DateTimeOffset>(11),
+                        });
+                    }
+                }
+                // RETURNING order is unspecified: restore the lease order.
+                leases.Sort(static (a, b) =>
+                {
+                    var c = b.Priority.CompareTo(a.Priority);
+                    if (c == 0) c = a.RunAt.CompareTo(b.RunAt);
+                    return c != 0 ? c : a.TaskId.CompareTo(b.TaskId);
+                });
+                return leases;
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        TaskValidation.ValidateDuration(extension, nameof(extension));
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                object? expiresAt;
+                using (var cmd = new NpgsqlCommand(_sql.Heartbeat, connection))
+                {
+                    Add(cmd, lease.TaskId);
+                    Add(cmd, lease.Token);
+                    Add(cmd, extension);
+                    await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+                    expiresAt = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+                }
+                if (expiresAt is DateTime utc)
+                    return lease with { ExpiresAt = new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc)) };
+                throw await LeaseLostAsync(connection, lease, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                int rows;
+                using (var cmd = new NpgsqlCommand(_sql.Complete, connection))
+                {
+                    Add(cmd, lease.TaskId);
+                    Add(cmd, lease.Token);
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)result ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
+                    await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+                    rows = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                if (rows == 0) throw await LeaseLostAsync(connection, lease, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        for (var i = 0; i < completions.Count; i++)
+        {
+            if (completions[i].Lease is null)
+                throw new ArgumentException($"completions[{i}] has no lease.", nameof(completions));
+        }
+        ThrowIfDisposed();
+        if (completions.Count == 0) return [];
+
+        // A lease listed twice is accepted once (at most one completion per lease): later copies count as lost.
+        var seen = new HashSet<(Guid, long)>();
+        var sent = new List<int>(completions.Count);
+        for (var i = 0; i < completions.Count; i++)
+        {
+            if (seen.Add((completions[i].Lease.TaskId, completions[i].Lease.Token))) sent.Add(i);
+        }
+        var ids = new Guid[sent.Count];
+        var tokens = new long[sent.Count];
+        var results = new byte[]?[sent.Count];
+        for (var j = 0; j < sent.Count; j++)
+        {
+            var c = completions[sent[j]];
+            ids[j] = c.Lease.TaskId;
+            tokens[j] = c.Lease.Token;
+            results[j] = c.Result;
+        }
+
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.CompleteMany, connection);
+                Add(cmd, ids);
+                Add(cmd, tokens);
+                cmd.Parameters.Add(new NpgsqlParameter { Value = results, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+                await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+                var accepted = new HashSet<Guid>();
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        accepted.Add(reader.GetGuid(0));
+                }
+
+                // Each id can be accepted for at most one token (the current one), so "accepted id" identifies the
+                // accepted (id, token) pair; every other entry, in request order, was lost.
+                var lost = new List<Guid>();
+                var credited = new HashSet<Guid>();
+                foreach (var completion in completions)
+                {
+                    var id = completion.Lease.TaskId;
+                    if (accepted.Contains(id) && credited.Add(id)) continue;
+                    lost.Add(id);
+                }
+                return lost;
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var message = TaskValidation.ValidateFail(lease, error, options);
+        ThrowIfDisposed();
+        options ??= FailOptions.Retry;
+        // The delay is computed here (policy precedence and jitter are the core's); whether to retry at all is
+        // decided by the statement against the row's own attempt counters.
+        var delay = options.ResolveDelay(lease, _defaultRetryPolicy);
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using (var cmd = new NpgsqlCommand(_sql.Fail, connection))
+                {
+                    Add(cmd, lease.TaskId);
+                    Add(cmd, lease.Token);
+                    Add(cmd, options.Retryable);
+                    Add(cmd, delay);
+                    Add(cmd, message);
+                    Add(cmd, _sql.Channel);
+                    await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+                    var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
+                    {
+                        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            var state = (TaskState)reader.GetInt16(0);
+                            return new FailResult(state, state == TaskState.Pending ? reader.GetFieldValue<DateTimeOffset>(1) : null);
+                        }
+                    }
+                }
+                throw await LeaseLostAsync(connection, lease, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    private async Task<LeaseLostException> LeaseLostAsync(NpgsqlConnection connection, TaskLease lease, CancellationToken cancellationToken)
+    {
+        using var cmd = new NpgsqlCommand(_sql.StateOf, connection);
+        Add(cmd, lease.TaskId);
+        var state = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return new LeaseLostException(lease.TaskId, lease.Token, state is short s ? (TaskState)s : null);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.ReclaimExpired, connection);
+                Add(cmd, PostgresQueries.SweepBatchSize);
+                Add(cmd, _sql.Channel);
+                var total = 0;
+                while (true)
+                {
+                    // Each batch commits on its own: a long sweep never holds many row locks for long.
+                    var batch = 0;
+                    var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
+                    {
+                        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) batch = (int)reader.GetInt64(0);
+                    }
+                    total += batch;
+                    if (batch < PostgresQueries.SweepBatchSize) return total;
+                }
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------- admin
+
+    /// <inheritdoc />
+    public async Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.Cancel, connection);
+                Add(cmd, taskId);
+                while (true)
+                {
+                    var (changed, state) = await ReadCountAndStateAsync(cmd, cancellationToken).ConfigureAwait(false);
+                    if (changed > 0) return true;
+                    if (state is null) throw new TaskNotFoundException(taskId);
+                    if (state.Value.IsTerminal()) return false;
+                    // Seen non-terminal yet not updated: a concurrent change finished it in between. Read again.
+                }
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.Retry, connection);
+                Add(cmd, taskId);
+                Add(cmd, _sql.Channel);
+                while (true)
+                {
+                    var (changed, state) = await ReadCountAndStateAsync(cmd, cancellationToken).ConfigureAwait(false);
+                    if (changed > 0) return;
+                    if (state is null) throw new TaskNotFoundException(taskId);
+                    if (state.Value is not (TaskState.Failed or TaskState.Canceled))
+                        throw new InvalidTaskStateException(taskId, state.Value, "retry", RedriveStates);
+                    // Seen redrivable yet not updated: a concurrent redrive won in between. Read again.
+                }
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    private static async Task<(long Changed, TaskState? State)> ReadCountAndStateAsync(NpgsqlCommand cmd, CancellationToken cancellationToken)
+    {
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return (reader.GetInt64(0), reader.IsDBNull(1) ? null : (TaskState)reader.GetInt16(1));
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.Get, connection);
+                Add(cmd, taskId);
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) throw new TaskNotFoundException(taskId);
+                    return ReadSnapshot(reader);
+                }
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQuery(filter, page);
+        ThrowIfDisposed();
+        page ??= PageRequest.First;
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand { Connection = connection };
+                // The WHERE clause is composed of constant fragments only; values travel as parameters.
+                var sql = new StringBuilder(_sql.QueryPrefix);
+                if (filter.Queue is not null)
+                {
+                    sql.Append(PostgresQueries.QueryByQueue);
+                    cmd.Parameters.Add(new NpgsqlParameter<string>("queue", filter.Queue));
+                }
+                if (filter.States is { Count: > 0 } states)
+                {
+                    sql.Append(PostgresQueries.QueryByStates);
+                    cmd.Parameters.Add(new NpgsqlParameter<short[]>("states", states.Select(static s => (short)s).ToArray()));
+                }
+                if (filter.Tenant is not null)
+                {
+                    sql.Append(PostgresQueries.QueryByTenant);
+                    cmd.Parameters.Add(new NpgsqlParameter<string>("tenant", filter.Tenant));
+                }
+                if (filter.CreatedFrom is { } from)
+                {
+                    sql.Append(PostgresQueries.QueryCreatedFrom);
+                    cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", from.ToUniversalTime()));
+                }
+                if (filter.CreatedTo is { } to)
+                {
+                    sql.Append(PostgresQueries.QueryCreatedTo);
+                    cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", to.ToUniversalTime()));
+                }
+                if (page.After is { } after)
+                {
+                    sql.Append(PostgresQueries.QueryAfter);
+                    cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
+                }
+                sql.Append(PostgresQueries.QuerySuffix);
+                cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
+                cmd.CommandText = sql.ToString();
+
+                var items = new List<TaskSnapshot>(Math.Min(page.Limit + 1, 128));
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) items.Add(ReadSnapshot(reader));
+                }
+                if (items.Count <= page.Limit) return new TaskPage(items, null);
+                items.RemoveAt(items.Count - 1);
+                return new TaskPage(items, items[^1].Id);
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.Stats, connection);
+                var stats = new List<QueueStats>();
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        stats.Add(new QueueStats(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2),
+                            reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5)));
+                    }
+                }
+                return stats;
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    {
+        var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
+        ThrowIfDisposed();
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                using var cmd = new NpgsqlCommand(_sql.Purge, connection);
+                Add(cmd, purgeStates.Select(static s => (short)s).ToArray());
+                Add(cmd, olderThan);
+                cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+                Add(cmd, PostgresQueries.SweepBatchSize);
+                long total = 0;
+                while (true)
+                {
+                    // Batches commit one by one, so a large purge neither bloats one transaction nor blocks for long.
+                    var batch = (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0L);
+                    total += batch;
+                    if (batch < PostgresQueries.SweepBatchSize) return total;
+                }
+            }
+        }
+        catch (PostgresException ex) when (IsNotMigrated(ex))
+        {
+            throw NotMigrated(ex);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------- wake-up
+
+    /// <inheritdoc />
+    public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "timeout must not be negative (except Timeout.InfiniteTimeSpan).");
+        cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfDisposed();
+        return _wakeUp.WaitAsync(queue, timeout, cancellationToken);
+    }
+
+    /// <summary>Stops the wake-up listener (blocked waits return false) and disposes the data source if the store built it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _wakeUp.DisposeAsync().ConfigureAwait(false);
+        if (_ownsDataSource) await _dataSource.DisposeAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    // ---------------------------------------------------------------------------------------------- helpers
+
+    private static TaskSnapshot ReadSnapshot(NpgsqlDataReader r) => new()
+    {
+        Id = r.GetGuid(0),
+        Queue = r.GetString(1),
+        State = (TaskState)r.GetInt16(2),
+        Priority = r.GetInt32(3),
+        Attempts = r.GetInt32(4),
+        MaxAttempts = r.GetInt32(5),
+        LeaseToken = r.GetInt64(6),
+        RunAt = r.GetFieldValue<DateTimeOffset>(7),
+        CreatedAt = r.GetFieldValue<DateTimeOffset>(8),
+        UpdatedAt = r.GetFieldValue<DateTimeOffset>(9),
+        StartedAt = r.IsDBNull(10) ? null : r.GetFieldValue<DateTimeOffset>(10),
+        FinishedAt = r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11),
+        LeaseOwner = r.IsDBNull(12) ? null : r.GetString(12),
+        LeaseExpiresAt = r.IsDBNull(13) ? null : r.GetFieldValue<DateTimeOffset>(13),
+        IdempotencyKey = r.IsDBNull(14) ? null : r.GetString(14),
+        Tenant = r.IsDBNull(15) ? null : r.GetString(15),
+        Headers = PostgresJson.ReadHeaders(r.IsDBNull(16) ? null : r.GetString(16)),
+        Payload = r.GetFieldValue<byte[]>(17),
+        Result = r.IsDBNull(18) ? null : r.GetFieldValue<byte[]>(18),
+        Errors = PostgresJson.ReadErrors(r.GetString(19)),
+    };
+
+    private static void Add<T>(NpgsqlCommand cmd, T value) => cmd.Parameters.Add(new NpgsqlParameter<T> { TypedValue = value });
+
+    private Task PrepareAsync(NpgsqlCommand cmd, CancellationToken cancellationToken) =>
+        _prepare ? cmd.PrepareAsync(cancellationToken) : Task.CompletedTask;
+
+    private static bool IsNotMigrated(PostgresException ex) =>
+        ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName;
+
+    private KonduitException NotMigrated(PostgresException ex) => new(
+        $"Konduit's tables do not exist in schema '{_sql.Schema}': run PostgresTaskStore.MigrateAsync() (once, at deployment or start-up) before using the store.",
+        ex);
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+}

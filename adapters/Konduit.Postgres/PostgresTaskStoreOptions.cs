@@ -1,0 +1,33 @@
+using System.Text.RegularExpressions;
+
+namespace Konduit.Postgres;
+
+/// <summary>Settings of a <see cref="PostgresTaskStore"/>.</summary>
+public sealed partial class PostgresTaskStoreOptions : TaskStoreOptions
+{
+    /// <summary>
+    /// The Npgsql connection string. Required unless an <c>NpgsqlDataSource</c> is passed to the store's
+    /// constructor, in which case it is ignored.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// The schema that holds Konduit's tables (default <c>konduit</c>): a plain lowercase identifier,
+    /// <c>[a-z_][a-z0-9_]{0,62}</c>. Create it with <see cref="PostgresTaskStore.MigrateAsync"/>.
+    /// </summary>
+    public string Schema { get; set; } = "konduit";
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        ArgumentNullException.ThrowIfNull(Schema, nameof(Schema));
+        if (!SchemaPattern().IsMatch(Schema))
+            throw new ArgumentException(
+                $"Schema '{Schema}' is not a plain identifier: use 1–63 characters of [a-z0-9_], not starting with a digit.",
+                nameof(Schema));
+    }
+
+    [GeneratedRegex(@"^[a-z_][a-z0-9_]{0,62}\z", RegexOptions.CultureInvariant)]
+    private static partial Regex SchemaPattern();
+}

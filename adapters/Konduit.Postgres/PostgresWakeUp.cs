@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using Npgsql;
+
+namespace Konduit.Postgres;
+
+/// <summary>
+/// Push wake-up for one store: a dedicated connection LISTENs on the schema's channel (payload = queue name) and
+/// latches a per-queue signal. Started by the first wait; reconnects with backoff; stopped by dispose.
+/// </summary>
+internal sealed class PostgresWakeUp : IAsyncDisposable
+{
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+    // An idle LISTEN connection is probed this often, so a half-open TCP connection is noticed and replaced.
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _listenSql;
+    private readonly ConcurrentDictionary<string, QueueSignal> _signals = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _gate = new();
+    private Task? _loop;
+    private bool _disposed;
+
+    public PostgresWakeUp(NpgsqlDataSource dataSource, string listenSql)
+    {
+        _dataSource = dataSource;
+        _listenSql = listenSql;
+    }
+
+    public async Task<bool> WaitAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // The first wait starts the listener and waits for its first connect attempt, so that a notification sent
+        // after this call began is not lost to a LISTEN that is not in place yet.
+        await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        var signal = _signals.GetOrAdd(queue, static _ => new QueueSignal());
+        var observed = signal.Current;
+        if (!observed.IsCompleted && timeout != TimeSpan.Zero)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+            var delay = Task.Delay(timeout, cts.Token);
+            await Task.WhenAny(observed, delay).ConfigureAwait(false);
+            await cts.CancelAsync().ConfigureAwait(false);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!observed.IsCompleted || _stop.IsCancellationRequested) return false;
+        signal.Consume(observed);
+        return true;
+    }
+
+    private Task EnsureStarted()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _loop ??= Task.Run(() => RunAsync(_stop.Token));
+            return _firstAttempt.Task;
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var backoff = MinBackoff;
+        var connectedBefore = false;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                var connection = await _dataSource.OpenConnectionAsync(stop).ConfigureAwait(false);
+                await using (connection.ConfigureAwait(false))
+                {
+                    connection.Notification += (_, e) => Signal(e.Payload);
+                    using (var listen = new NpgsqlCommand(_listenSql, connection))
+                        await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                    // After a reconnect, notifications sent while we were away are lost: wake every waiter once so
+                    // workers poll instead of sleeping through work that arrived in the gap.
+                    if (connectedBefore) SignalAll();
+                    connectedBefore = true;
+                    backoff = MinBackoff;
+                    _firstAttempt.TrySetResult();
+                    while (true)
+                    {
+                        if (!await connection.WaitAsync(KeepAlive, stop).ConfigureAwait(false))
+                        {
+                            using var ping = new NpgsqlCommand("SELECT 1", connection);
+                            await ping.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+#pragma warning disable CA1031 // The listener must survive any connection failure: it reconnects.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+                // Waiters must not hang on a listener that cannot connect: they fall back to their timeouts.
+                _firstAttempt.TrySetResult();
+                try
+                {
+                    await Task.Delay(backoff, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+        _firstAttempt.TrySetResult();
+    }
+
+    private void Signal(string queue) => _signals.GetOrAdd(queue, static _ => new QueueSignal()).Set();
+
+    private void SignalAll()
+    {
+        foreach (var signal in _signals.Values) signal.Set();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Task? loop;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            loop = _loop;
+        }
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (loop is not null) await loop.ConfigureAwait(false);
+        // _stop is not disposed: waiters still in flight read it, and without a timer it holds nothing to free.
+    }
+
+    /// <summary>
+    /// A latched, debounced signal: any number of notifications complete the current task once; the waiter that
+    /// sees it completed consumes it (every waiter woken by the same task returns true).
+    /// </summary>
+    private sealed class QueueSignal
+    {
+        private readonly Lock _gate = new();
+        private TaskCompletionSource _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Current
+        {
+            get
+            {
+                lock (_gate) return _tcs.Task;
+            }
+        }
+
+        public void Set()
+        {
+            // Inside the lock: a Consume racing with this must not swap in a fresh task after we picked the old one.
+            // Continuations run asynchronously, so completing here never runs a waiter under the lock.
+            lock (_gate) _tcs.TrySetResult();
+        }
+
+        public void Consume(Task observed)
+        {
+            lock (_gate)
+            {
+                if (ReferenceEquals(_tcs.Task, observed))
+                    _tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+}
