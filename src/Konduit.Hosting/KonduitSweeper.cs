@@ -1,0 +1,76 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Konduit.Hosting;
+
+/// <summary>
+/// Runs <see cref="ITaskStore.ReclaimExpiredAsync"/> on every node, every <see cref="KonduitOptions.SweepInterval"/>
+/// (with ±20 % jitter so nodes do not sweep in step). The store makes concurrent sweeps safe.
+/// </summary>
+internal sealed class KonduitSweeper : BackgroundService
+{
+    private readonly IServiceProvider _services;
+    private readonly KonduitStoreHost _storeHost;
+    private readonly KonduitMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _interval;
+    private readonly ILogger _logger;
+
+    public KonduitSweeper(IServiceProvider services, KonduitStoreHost storeHost, KonduitMetrics metrics, TimeProvider time,
+        IOptions<KonduitOptions> options, ILoggerFactory? loggerFactory = null)
+    {
+        _services = services;
+        _storeHost = storeHost;
+        _metrics = metrics;
+        _time = time;
+        _interval = options.Value.SweepInterval;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Konduit.Hosting.Sweeper");
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await _storeHost.Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            return; // The initializer or the workers report why.
+        }
+
+        var store = _services.GetRequiredService<ITaskStore>();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var reclaimed = await store.ReclaimExpiredAsync(stoppingToken).ConfigureAwait(false);
+                if (reclaimed > 0)
+                {
+                    _metrics.Reclaimed(store.Name, reclaimed);
+                    Log.Reclaimed(_logger, reclaimed, store.Name);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.SweepFailed(_logger, ex, store.Name);
+            }
+
+            var jittered = _interval * (0.8 + (0.4 * Random.Shared.NextDouble()));
+            try
+            {
+                await Task.Delay(jittered, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Logging;
+
+namespace Konduit.Hosting;
+
+/// <summary>Source-generated structured logs. Task id, queue and attempt are fields; payloads are never logged.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Konduit store {StoreName} ready (store {Store}, push wake-up {PushWakeUp})")]
+    public static partial void StoreReady(ILogger logger, string storeName, string store, bool pushWakeUp);
+
+    [LoggerMessage(2, LogLevel.Information, "Worker {WorkerId} started on queue {Queue} (concurrency {Concurrency}, lease {Lease}, heartbeat {HeartbeatInterval})")]
+    public static partial void WorkerStarted(ILogger logger, string workerId, string queue, int concurrency, TimeSpan lease, TimeSpan heartbeatInterval);
+
+    [LoggerMessage(3, LogLevel.Information, "Worker on queue {Queue} stopping: {Running} task(s) running, grace period {GracePeriod}")]
+    public static partial void WorkerStopping(ILogger logger, string queue, int running, TimeSpan gracePeriod);
+
+    [LoggerMessage(4, LogLevel.Warning, "Grace period over on queue {Queue}: canceling {Running} handler(s); their leases are left to expire")]
+    public static partial void GraceExpired(ILogger logger, string queue, int running);
+
+    [LoggerMessage(5, LogLevel.Information, "Worker on queue {Queue} stopped")]
+    public static partial void WorkerStopped(ILogger logger, string queue);
+
+    [LoggerMessage(10, LogLevel.Debug, "Task {TaskId} leased from queue {Queue} (attempt {Attempt}/{MaxAttempts})")]
+    public static partial void TaskLeased(ILogger logger, Guid taskId, string queue, int attempt, int maxAttempts);
+
+    [LoggerMessage(11, LogLevel.Debug, "Task {TaskId} on queue {Queue} completed (attempt {Attempt}, {DurationMs} ms)")]
+    public static partial void TaskCompleted(ILogger logger, Guid taskId, string queue, int attempt, double durationMs);
+
+    [LoggerMessage(12, LogLevel.Warning, "Task {TaskId} on queue {Queue} failed on attempt {Attempt}; retry due at {NextRunAt}")]
+    public static partial void TaskWillRetry(ILogger logger, Exception exception, Guid taskId, string queue, int attempt, DateTimeOffset? nextRunAt);
+
+    [LoggerMessage(13, LogLevel.Error, "Task {TaskId} on queue {Queue} failed on attempt {Attempt} and was dead-lettered (non-retryable {NonRetryable})")]
+    public static partial void TaskDeadLettered(ILogger logger, Exception exception, Guid taskId, string queue, int attempt, bool nonRetryable);
+
+    [LoggerMessage(14, LogLevel.Warning, "Lease lost on task {TaskId} in queue {Queue} (attempt {Attempt}, state {State}): handler canceled, result discarded")]
+    public static partial void LeaseLost(ILogger logger, Guid taskId, string queue, int attempt, TaskState? state);
+
+    [LoggerMessage(15, LogLevel.Warning, "Heartbeat for task {TaskId} on queue {Queue} failed (attempt {Attempt}); retrying")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, Guid taskId, string queue, int attempt);
+
+    [LoggerMessage(16, LogLevel.Information, "Task {TaskId} on queue {Queue} (attempt {Attempt}) abandoned at shutdown; its lease is left to expire")]
+    public static partial void TaskAbandoned(ILogger logger, Guid taskId, string queue, int attempt);
+
+    [LoggerMessage(17, LogLevel.Error, "Could not record the outcome of task {TaskId} on queue {Queue} (attempt {Attempt}); the lease will expire and the task will be retried")]
+    public static partial void OutcomeFailed(ILogger logger, Exception exception, Guid taskId, string queue, int attempt);
+
+    [LoggerMessage(20, LogLevel.Error, "Leasing from queue {Queue} failed; backing off {Delay}")]
+    public static partial void LeaseFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);
+
+    [LoggerMessage(21, LogLevel.Information, "Sweeper reclaimed {Count} expired lease(s) in store {Store}")]
+    public static partial void Reclaimed(ILogger logger, int count, string store);
+
+    [LoggerMessage(22, LogLevel.Error, "Sweeper failed on store {Store}")]
+    public static partial void SweepFailed(ILogger logger, Exception exception, string store);
+
+    [LoggerMessage(23, LogLevel.Error, "Worker on queue {Queue} could not start: the Konduit store did not become ready")]
+    public static partial void StoreNotReady(ILogger logger, Exception exception, string queue);
+}

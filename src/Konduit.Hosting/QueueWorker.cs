@@ -1,0 +1,478 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Konduit.Hosting;
+
+/// <summary>
+/// The hosted worker of one queue: leases in batches up to its free concurrency, runs handlers concurrently,
+/// heartbeats each running task, completes (batched) or fails it, and backs off when the queue is empty.
+/// </summary>
+/// <remarks>
+/// Shutdown: leasing stops, running handlers get <see cref="KonduitOptions.ShutdownGracePeriod"/> to finish and are
+/// then canceled; a canceled handler's task is neither completed nor failed, its lease is left to expire and the
+/// sweeper of some node returns it to the queue (issue 4: never complete a task whose handler did not finish).
+/// </remarks>
+internal sealed class QueueWorker : IHostedService, IDisposable
+{
+    private const int MaxCompletionBatch = 256;
+
+    private readonly HandlerRegistration _registration;
+    private readonly IServiceProvider _services;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly KonduitStoreHost _storeHost;
+    private readonly KonduitMetrics _metrics;
+    private readonly LocalWakeUp _wakeUp;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _queue;
+    private readonly KonduitQueueOptions _options;
+    private readonly TimeSpan _leaseDuration;
+    private readonly TimeSpan _heartbeatInterval;
+    private readonly TimeSpan _gracePeriod;
+    private readonly RetryPolicy? _retryPolicy;
+    private readonly string _workerId;
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _stopLeasing = new();
+    private readonly CancellationTokenSource _abandon = new();
+    private readonly CancellationTokenSource _hardStop = new();
+    private readonly ConcurrentDictionary<long, Task> _running = new();
+    private readonly Channel<PendingCompletion> _completions =
+        Channel.CreateUnbounded<PendingCompletion>(new UnboundedChannelOptions { SingleReader = true });
+
+    private ITaskStore _store = null!;
+    private string _storeName = "";
+    private Task? _loop;
+    private Task? _completer;
+    private long _nextRunId;
+
+    public QueueWorker(
+        HandlerRegistration registration,
+        IServiceProvider services,
+        IServiceScopeFactory scopes,
+        KonduitStoreHost storeHost,
+        IOptions<KonduitOptions> options,
+        KonduitMetrics metrics,
+        LocalWakeUp wakeUp,
+        TimeProvider time,
+        ILoggerFactory? loggerFactory = null)
+    {
+        _registration = registration;
+        _services = services;
+        _scopes = scopes;
+        _storeHost = storeHost;
+        _metrics = metrics;
+        _wakeUp = wakeUp;
+        _time = time;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Konduit.Hosting.QueueWorker");
+        _queue = registration.Queue;
+        _options = options.Value.GetQueue(_queue);
+        _leaseDuration = _options.Lease;
+        _heartbeatInterval = _options.EffectiveHeartbeatInterval;
+        _gracePeriod = options.Value.ShutdownGracePeriod;
+        _retryPolicy = _options.Retry?.ToPolicy();
+        _slots = new SemaphoreSlim(_options.Concurrency, _options.Concurrency);
+        var prefix = options.Value.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}";
+        var workerId = $"{prefix}:{Guid.NewGuid():N}";
+        _workerId = workerId.Length <= TaskValidation.MaxNameLength ? workerId : workerId[..TaskValidation.MaxNameLength];
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _store = _services.GetRequiredService<ITaskStore>();
+        _storeName = _store.Name;
+        Log.WorkerStarted(_logger, _workerId, _queue, _options.Concurrency, _leaseDuration, _heartbeatInterval);
+        _completer = Task.Run(CompleteLoopAsync, CancellationToken.None);
+        _loop = Task.Run(LeaseLoopAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_loop is null) return;
+        await _stopLeasing.CancelAsync().ConfigureAwait(false);
+        // The host's own shutdown timeout: past it, in-flight store calls are canceled too.
+        using var hard = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _hardStop);
+        await Quietly(_loop.WaitAsync(cancellationToken)).ConfigureAwait(false);
+
+        var running = _running.Values.ToArray();
+        Log.WorkerStopping(_logger, _queue, running.Length, _gracePeriod);
+        if (running.Length > 0)
+        {
+            var all = Task.WhenAll(running);
+            try
+            {
+                await all.WaitAsync(_gracePeriod, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                Log.GraceExpired(_logger, _queue, _running.Count);
+                await _abandon.CancelAsync().ConfigureAwait(false);
+            }
+            // Canceled handlers only need to unwind; one that ignores its token is left behind when the host gives up.
+            await Quietly(all.WaitAsync(cancellationToken)).ConfigureAwait(false);
+        }
+
+        _completions.Writer.TryComplete();
+        if (_completer is not null) await Quietly(_completer.WaitAsync(cancellationToken)).ConfigureAwait(false);
+        Log.WorkerStopped(_logger, _queue);
+    }
+
+    public void Dispose()
+    {
+        _stopLeasing.Dispose();
+        _abandon.Dispose();
+        _hardStop.Dispose();
+        _slots.Dispose();
+    }
+
+    private async Task LeaseLoopAsync()
+    {
+        var stop = _stopLeasing.Token;
+        try
+        {
+            await _storeHost.Ready.WaitAsync(stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception ex)
+        {
+            Log.StoreNotReady(_logger, ex, _queue);
+            return;
+        }
+
+        var maxBatch = Math.Min(_options.MaxBatchSize, TaskValidation.MaxLeaseCount);
+        var delay = _options.PollInterval;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await _slots.WaitAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            var want = 1;
+            while (want < maxBatch && _slots.Wait(0)) want++;
+
+            IReadOnlyList<TaskLease> leases;
+            try
+            {
+                // Not canceled by the stop signal: a lease call in flight at shutdown finishes, and its tasks run
+                // within the grace period like the others instead of being leased and forgotten.
+                leases = await _store.LeaseAsync(_queue, _workerId, want, _leaseDuration, _hardStop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
+            {
+                _slots.Release(want);
+                break;
+            }
+            catch (Exception ex)
+            {
+                _slots.Release(want);
+                Log.LeaseFailed(_logger, ex, _queue, delay);
+                await Quietly(Task.Delay(delay, _time, stop)).ConfigureAwait(false);
+                delay = Next(delay);
+                continue;
+            }
+
+            if (leases.Count < want) _slots.Release(want - leases.Count);
+            if (leases.Count == 0)
+            {
+                await WaitForWorkAsync(delay, stop).ConfigureAwait(false);
+                delay = Next(delay);
+                continue;
+            }
+
+            delay = _options.PollInterval;
+            _metrics.Leased(_queue, _storeName, leases.Count);
+            foreach (var lease in leases)
+            {
+                var id = Interlocked.Increment(ref _nextRunId);
+                var run = Task.Run(() => RunAsync(lease), CancellationToken.None);
+                _running[id] = run;
+                _ = run.ContinueWith((_, state) => ((ConcurrentDictionary<long, Task>)state!).TryRemove(id, out Task? _),
+                    _running, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private TimeSpan Next(TimeSpan delay)
+    {
+        var doubled = delay * 2;
+        return doubled > _options.MaxPollInterval ? _options.MaxPollInterval : doubled;
+    }
+
+    /// <summary>Waits for the store's signal (or its timeout) or a local enqueue, whichever comes first.</summary>
+    private async Task WaitForWorkAsync(TimeSpan delay, CancellationToken stop)
+    {
+        var local = _wakeUp.WaitAsync(_queue);
+        if (local.IsCompleted) return;
+        // With push wake-up the store signals new work, so the poll timeout is only a safety net.
+        var timeout = _store.Capabilities.PushWakeUp ? _options.MaxPollInterval : delay;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var storeWait = _store.WaitForWorkAsync(_queue, timeout, cts.Token);
+        await Task.WhenAny(storeWait, local).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await storeWait.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The store could not wait (connection trouble): poll on the timer instead of spinning.
+            Log.LeaseFailed(_logger, ex, _queue, delay);
+            await Quietly(Task.Delay(delay, _time, stop)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunAsync(TaskLease lease)
+    {
+        var started = _time.GetTimestamp();
+        _metrics.InFlight(_queue, _storeName, 1);
+        // Both instants by the store's clock: the lease began ExpiresAt − duration; the task was due at RunAt.
+        _metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - _leaseDuration - lease.RunAt);
+        Log.TaskLeased(_logger, lease.TaskId, _queue, lease.Attempt, lease.MaxAttempts);
+        var state = new LeaseState(lease);
+        try
+        {
+            using var execution = CancellationTokenSource.CreateLinkedTokenSource(_abandon.Token);
+            using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(execution.Token);
+            var heartbeat = HeartbeatLoopAsync(state, execution, heartbeatStop.Token);
+            using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
+
+            Exception? error = null;
+            byte[]? result = null;
+            bool canceled;
+            try
+            {
+                var scope = _scopes.CreateAsyncScope();
+                await using (scope.ConfigureAwait(false))
+                {
+                    var context = new TaskContext(lease, scope.ServiceProvider);
+                    await _registration.Invoke(scope.ServiceProvider, context, execution.Token).ConfigureAwait(false);
+                    result = context.Result;
+                }
+                canceled = execution.IsCancellationRequested;
+            }
+            catch (Exception ex)
+            {
+                canceled = execution.IsCancellationRequested;
+                error = ex;
+            }
+
+            await heartbeatStop.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            var elapsed = _time.GetElapsedTime(started);
+            _metrics.Duration(_queue, _storeName, elapsed);
+
+            if (state.Lost)
+            {
+                ReportLeaseLost(lease, state.LostState, activity);
+            }
+            else if (canceled)
+            {
+                // Canceled at shutdown before the handler returned: it did not finish, so the task is neither
+                // completed nor failed. The lease expires and the sweeper hands the task out again.
+                Log.TaskAbandoned(_logger, lease.TaskId, _queue, lease.Attempt);
+                activity?.SetStatus(ActivityStatusCode.Error, "abandoned at shutdown");
+            }
+            else if (error is null)
+            {
+                if (await CompleteAsync(state.Lease, result).ConfigureAwait(false))
+                {
+                    _metrics.Completed(_queue, _storeName);
+                    Log.TaskCompleted(_logger, lease.TaskId, _queue, lease.Attempt, elapsed.TotalMilliseconds);
+                    activity?.SetStatus(ActivityStatusCode.Ok);
+                }
+                else
+                {
+                    ReportLeaseLost(lease, null, activity);
+                }
+            }
+            else
+            {
+                await FailAsync(state.Lease, error, activity).ConfigureAwait(false);
+            }
+        }
+        catch (LeaseLostException ex)
+        {
+            ReportLeaseLost(lease, ex.CurrentState, null);
+        }
+        catch (Exception ex)
+        {
+            Log.OutcomeFailed(_logger, ex, lease.TaskId, _queue, lease.Attempt);
+        }
+        finally
+        {
+            _metrics.InFlight(_queue, _storeName, -1);
+            _slots.Release();
+        }
+    }
+
+    private void ReportLeaseLost(TaskLease lease, TaskState? state, Activity? activity)
+    {
+        _metrics.LeaseLost(_queue, _storeName);
+        Log.LeaseLost(_logger, lease.TaskId, _queue, lease.Attempt, state);
+        activity?.SetStatus(ActivityStatusCode.Error, "lease lost");
+    }
+
+    private async Task FailAsync(TaskLease lease, Exception error, Activity? activity)
+    {
+        var nonRetryable = error is NonRetryableException;
+        var options = new FailOptions { Retryable = !nonRetryable, RetryPolicy = _retryPolicy };
+        activity?.SetStatus(ActivityStatusCode.Error, error.GetType().Name);
+        activity?.SetTag("error.type", error.GetType().FullName);
+        var outcome = await _store.FailAsync(lease, error.ToString(), options, _hardStop.Token).ConfigureAwait(false);
+        if (outcome.WillRetry)
+        {
+            _metrics.Retried(_queue, _storeName);
+            Log.TaskWillRetry(_logger, error, lease.TaskId, _queue, lease.Attempt, outcome.NextRunAt);
+        }
+        else
+        {
+            _metrics.Failed(_queue, _storeName);
+            Log.TaskDeadLettered(_logger, error, lease.TaskId, _queue, lease.Attempt, nonRetryable);
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(LeaseState state, CancellationTokenSource execution, CancellationToken stop)
+    {
+        var lastRenewed = _time.GetTimestamp();
+        var interval = _heartbeatInterval;
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(interval, _time, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            try
+            {
+                // Not canceled when the handler finishes: an in-flight heartbeat completes before complete/fail.
+                state.Lease = await _store.HeartbeatAsync(state.Lease, _leaseDuration, _hardStop.Token).ConfigureAwait(false);
+                lastRenewed = _time.GetTimestamp();
+                interval = _heartbeatInterval;
+            }
+            catch (LeaseLostException ex)
+            {
+                state.MarkLost(ex.CurrentState);
+                await execution.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.HeartbeatFailed(_logger, ex, state.Lease.TaskId, _queue, state.Lease.Attempt);
+                if (_time.GetElapsedTime(lastRenewed) >= _leaseDuration)
+                {
+                    // No renewal for a whole lease: it has expired by now, whoever holds the task.
+                    state.MarkLost(null);
+                    await execution.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+                interval = _heartbeatInterval / 2;
+            }
+        }
+    }
+
+    private async Task<bool> CompleteAsync(TaskLease lease, byte[]? result)
+    {
+        var pending = new PendingCompletion(lease, result);
+        if (!_completions.Writer.TryWrite(pending))
+        {
+            await _store.CompleteAsync(lease, result, _hardStop.Token).ConfigureAwait(false);
+            return true;
+        }
+        return await pending.Outcome.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Completes finished tasks in batches: what accumulated while the previous round trip ran.</summary>
+    private async Task CompleteLoopAsync()
+    {
+        var reader = _completions.Reader;
+        var batch = new List<PendingCompletion>(MaxCompletionBatch);
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < MaxCompletionBatch && reader.TryRead(out var item)) batch.Add(item);
+            if (batch.Count == 0) continue;
+            try
+            {
+                if (batch.Count == 1)
+                {
+                    try
+                    {
+                        await _store.CompleteAsync(batch[0].Lease, batch[0].Result, _hardStop.Token).ConfigureAwait(false);
+                        batch[0].Outcome.TrySetResult(true);
+                    }
+                    catch (LeaseLostException)
+                    {
+                        batch[0].Outcome.TrySetResult(false);
+                    }
+                    continue;
+                }
+                var completions = new TaskCompletion[batch.Count];
+                for (var i = 0; i < batch.Count; i++) completions[i] = new TaskCompletion(batch[i].Lease, batch[i].Result);
+                var lost = await _store.CompleteManyAsync(completions, _hardStop.Token).ConfigureAwait(false);
+                var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
+                foreach (var item in batch) item.Outcome.TrySetResult(lostSet is null || !lostSet.Contains(item.Lease.TaskId));
+            }
+            catch (Exception ex)
+            {
+                foreach (var item in batch) item.Outcome.TrySetException(ex);
+            }
+        }
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private sealed class LeaseState(TaskLease lease)
+    {
+        private volatile TaskLease _lease = lease;
+        private volatile bool _lost;
+
+        public TaskLease Lease { get => _lease; set => _lease = value; }
+        public bool Lost => _lost;
+        public TaskState? LostState { get; private set; }
+
+        public void MarkLost(TaskState? state)
+        {
+            LostState = state;
+            _lost = true;
+        }
+    }
+
+    private sealed class PendingCompletion(TaskLease lease, byte[]? result)
+    {
+        public TaskLease Lease { get; } = lease;
+        public byte[]? Result { get; } = result;
+        public TaskCompletionSource<bool> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
