@@ -1,0 +1,14 @@
+using Konduit.Hosting;
+using Konduit.Postgres;
+using Microsoft.Extensions.DependencyInjection;
+
+// Lets "Konduit:Store": "Postgres" select this store with no AddPostgresStore() call (see AddKonduit).
+[assembly: KonduitStoreAdapter(PostgresKonduitBuilderExtensions.StoreName, typeof(PostgresKonduitStoreAdapter))]
+
+namespace Konduit.Postgres;
+
+/// <summary>Discovery entry point (see <see cref="KonduitStoreAdapterAttribute"/>).</summary>
+internal sealed class PostgresKonduitStoreAdapter : IKonduitStoreAdapter
+{
+    public void Register(IKonduitBuilder builder) => builder.AddPostgresStore();
+}
