@@ -1,0 +1,165 @@
+using Xunit;
+
+#pragma warning disable CS1591 // Test methods: their names are the documentation.
+
+namespace Konduit.Testing.Conformance;
+
+/// <summary>Get, query (filters and keyset paging) and per-queue stats.</summary>
+public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreConformance<TFixture>(fixture)
+    where TFixture : TaskStoreFixture
+{
+    private async Task<List<Guid>> QueryAll(TaskQuery filter, int pageSize)
+    {
+        var all = new List<Guid>();
+        Guid? cursor = null;
+        for (var pages = 0; ; pages++)
+        {
+            Assert.True(pages < 1000, "paging must end");
+            var page = await Store.QueryAsync(filter, new PageRequest(pageSize, cursor), Ct);
+            Assert.True(page.Items.Count <= pageSize);
+            all.AddRange(page.Items.Select(t => t.Id));
+            if (page.NextCursor is null) return all;
+            Assert.Equal(page.Items[^1].Id, page.NextCursor);
+            cursor = page.NextCursor;
+        }
+    }
+
+    [Fact]
+    public virtual async Task Query_returns_tasks_newest_first()
+    {
+        var queue = Queue();
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++) ids.Add(await Enqueue(queue));
+
+        var page = await Store.QueryAsync(new TaskQuery { Queue = queue }, null, Ct);
+
+        Assert.Equal(Enumerable.Reverse(ids), page.Items.Select(t => t.Id));
+        Assert.Null(page.NextCursor);
+    }
+
+    [Fact]
+    public virtual async Task Query_pages_by_keyset_without_duplicates_or_gaps()
+    {
+        var queue = Queue();
+        var results = await Store.EnqueueManyAsync(Enumerable.Range(0, 23).Select(i => new EnqueueRequest(queue, Bytes($"{i}"))).ToList(), Ct);
+
+        var paged = await QueryAll(new TaskQuery { Queue = queue }, 5);
+
+        Assert.Equal(results.Select(r => r.TaskId).Reverse(), paged);
+    }
+
+    [Fact]
+    public virtual async Task Query_paging_stays_consistent_when_newer_tasks_arrive_between_pages()
+    {
+        var queue = Queue();
+        var older = new List<Guid>();
+        for (var i = 0; i < 6; i++) older.Add(await Enqueue(queue));
+
+        var first = await Store.QueryAsync(new TaskQuery { Queue = queue }, new PageRequest(3), Ct);
+        await Enqueue(queue);
+        var second = await Store.QueryAsync(new TaskQuery { Queue = queue }, new PageRequest(3, first.NextCursor), Ct);
+
+        Assert.Equal(Enumerable.Reverse(older), first.Items.Concat(second.Items).Select(t => t.Id));
+    }
+
+    [Fact]
+    public virtual async Task Next_cursor_is_null_when_the_last_page_is_exactly_full()
+    {
+        var queue = Queue();
+        for (var i = 0; i < 4; i++) await Enqueue(queue);
+
+        var first = await Store.QueryAsync(new TaskQuery { Queue = queue }, new PageRequest(2), Ct);
+        var second = await Store.QueryAsync(new TaskQuery { Queue = queue }, new PageRequest(2, first.NextCursor), Ct);
+
+        Assert.NotNull(first.NextCursor);
+        Assert.Equal(2, second.Items.Count);
+        Assert.Null(second.NextCursor);
+    }
+
+    [Fact]
+    public virtual async Task Query_filters_by_queue_and_state()
+    {
+        var (queue, other) = (Queue(), Queue());
+        var pending = await EnqueueInState(queue, TaskState.Pending);
+        var running = await EnqueueInState(queue, TaskState.Running);
+        var failed = await EnqueueInState(queue, TaskState.Failed);
+        var canceled = await EnqueueInState(queue, TaskState.Canceled);
+        await EnqueueInState(other, TaskState.Failed);
+
+        var page = await Store.QueryAsync(new TaskQuery { Queue = queue, States = [TaskState.Failed, TaskState.Canceled] }, null, Ct);
+        var any = await Store.QueryAsync(new TaskQuery { Queue = queue, States = [] }, null, Ct);
+
+        Assert.Equal([canceled, failed], page.Items.Select(t => t.Id));
+        Assert.Equal([canceled, failed, running, pending], any.Items.Select(t => t.Id));
+    }
+
+    [Fact]
+    public virtual async Task Query_finds_all_failed_tasks_of_a_tenant_in_the_last_24_hours()
+    {
+        var queue = Queue();
+        var (tenant, otherTenant) = ($"x-{Guid.NewGuid():N}", $"y-{Guid.NewGuid():N}");
+        var failed1 = await EnqueueInState(queue, TaskState.Failed, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Succeeded, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Pending, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Failed, tenant: otherTenant);
+        await EnqueueInState(Queue(), TaskState.Failed);
+        var failed2 = await EnqueueInState(Queue(), TaskState.Failed, tenant: tenant);
+
+        var now = DateTimeOffset.UtcNow;
+        var lastDay = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], CreatedFrom = now.AddDays(-1) }, null, Ct);
+        var future = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], CreatedFrom = now.AddHours(1) }, null, Ct);
+        var past = await Store.QueryAsync(new TaskQuery { Tenant = tenant, CreatedTo = now.AddDays(-1) }, null, Ct);
+
+        Assert.Equal([failed2, failed1], lastDay.Items.Select(t => t.Id));
+        Assert.All(lastDay.Items, t => Assert.Equal(tenant, t.Tenant));
+        Assert.Empty(future.Items);
+        Assert.Empty(past.Items);
+    }
+
+    [Fact]
+    public virtual async Task Created_from_is_inclusive_and_created_to_is_exclusive()
+    {
+        var queue = Queue();
+        var id = await Enqueue(queue);
+        var created = (await Store.GetAsync(id, Ct)).CreatedAt;
+
+        var from = await Store.QueryAsync(new TaskQuery { Queue = queue, CreatedFrom = created }, null, Ct);
+        var to = await Store.QueryAsync(new TaskQuery { Queue = queue, CreatedTo = created }, null, Ct);
+        var window = await Store.QueryAsync(new TaskQuery { Queue = queue, CreatedFrom = created, CreatedTo = created.AddTicks(10) }, null, Ct);
+
+        Assert.Equal(id, Assert.Single(from.Items).Id);
+        Assert.Empty(to.Items);
+        Assert.Equal(id, Assert.Single(window.Items).Id);
+    }
+
+    [Fact]
+    public virtual async Task Stats_count_tasks_by_state_for_each_queue()
+    {
+        var (a, b) = (Queue(), Queue());
+        foreach (var state in Enum.GetValues<TaskState>()) await EnqueueInState(a, state);
+        await EnqueueInState(a, TaskState.Pending);
+        await EnqueueInState(b, TaskState.Succeeded);
+
+        var stats = await Store.GetStatsAsync(Ct);
+
+        Assert.Equal(new QueueStats(a, Pending: 2, Running: 1, Succeeded: 1, Failed: 1, Canceled: 1), Assert.Single(stats, s => s.Queue == a));
+        Assert.Equal(new QueueStats(b, 0, 0, 1, 0, 0), Assert.Single(stats, s => s.Queue == b));
+        Assert.Equal(6, stats.Single(s => s.Queue == a).Total);
+    }
+
+    [Fact]
+    public virtual async Task Stats_list_queues_in_ordinal_name_order_and_omit_empty_ones()
+    {
+        var suffix = Guid.NewGuid().ToString("N");
+        await Enqueue($"b-{suffix}");
+        await Enqueue($"B-{suffix}");
+        await Enqueue($"a-{suffix}");
+
+        var names = (await Store.GetStatsAsync(Ct)).Select(s => s.Queue).ToList();
+
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+        Assert.Equal([$"B-{suffix}", $"a-{suffix}", $"b-{suffix}"], names.Where(n => n.EndsWith(suffix, StringComparison.Ordinal)));
+        Assert.DoesNotContain(names, n => n == $"never-{suffix}");
+        Assert.All(await Store.GetStatsAsync(Ct), s => Assert.True(s.Total > 0));
+    }
+}
