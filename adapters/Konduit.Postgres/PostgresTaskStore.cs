@@ -211,6 +211,8 @@ public class PostgresTaskStore : ITaskStore
     private static NpgsqlConnection ConnectionOf(NpgsqlTransaction transaction)
     {
         ArgumentNullException.ThrowIfNull(transaction);
+        // A committed or rolled-back transaction that still has its connection is refused by Npgsql itself
+        // (InvalidOperationException) when the first command is bound to it, before anything is sent.
         return transaction.Connection
             ?? throw new ArgumentException("The transaction has already been committed or rolled back.", nameof(transaction));
     }

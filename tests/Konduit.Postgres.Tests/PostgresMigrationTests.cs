@@ -1,0 +1,91 @@
+using Xunit;
+
+namespace Konduit.Postgres.Tests;
+
+public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClassFixture<PostgresStoreFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Migration_is_idempotent_and_safe_to_run_on_many_nodes_at_once()
+    {
+        var schema = PostgresStoreFixture.NewSchemaName();
+        try
+        {
+            // Four "nodes" start together on a fresh database schema; they serialize on the advisory lock.
+            var stores = Enumerable.Range(0, 4).Select(_ => fixture.CreatePostgresStore(schema)).ToArray();
+            await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(Ct), Ct)));
+            await stores[0].MigrateAsync(Ct);
+
+            var versions = await fixture.ScalarAsync<int[]>($"SELECT array_agg(version ORDER BY version) FROM \"{schema}\".schema_version");
+            Assert.Equal([PostgresQueries.LatestVersion], versions);
+
+            var id = (await stores[1].EnqueueAsync(new EnqueueRequest("q", [1]), Ct)).TaskId;
+            Assert.Equal(TaskState.Pending, (await stores[2].GetAsync(id, Ct)).State);
+        }
+        finally
+        {
+            await fixture.DropSchemaAsync(schema);
+        }
+    }
+
+    [Fact]
+    public async Task Operations_on_a_missing_schema_throw_naming_MigrateAsync()
+    {
+        var store = fixture.CreatePostgresStore(PostgresStoreFixture.NewSchemaName());
+
+        var enqueue = await Assert.ThrowsAsync<KonduitException>(() => store.EnqueueAsync(new EnqueueRequest("q", [1]), Ct));
+        Assert.Contains("MigrateAsync", enqueue.Message, StringComparison.Ordinal);
+        var lease = await Assert.ThrowsAsync<KonduitException>(() => store.LeaseAsync("q", "w", 1, TimeSpan.FromMinutes(1), Ct));
+        Assert.Contains("MigrateAsync", lease.Message, StringComparison.Ordinal);
+        var get = await Assert.ThrowsAsync<KonduitException>(() => store.GetAsync(Guid.NewGuid(), Ct));
+        Assert.IsNotType<TaskNotFoundException>(get);
+        Assert.Contains("MigrateAsync", get.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Operations_on_a_schema_without_tables_throw_naming_MigrateAsync()
+    {
+        var schema = PostgresStoreFixture.NewSchemaName();
+        try
+        {
+            await fixture.ScalarAsync<object>($"CREATE SCHEMA \"{schema}\"");
+            var store = fixture.CreatePostgresStore(schema);
+
+            var ex = await Assert.ThrowsAsync<KonduitException>(() => store.GetStatsAsync(Ct));
+            Assert.Contains("MigrateAsync", ex.Message, StringComparison.Ordinal);
+            // Nothing was created implicitly.
+            Assert.Equal(0L, await fixture.ScalarAsync<long>("SELECT count(*) FROM pg_tables WHERE schemaname = $1", schema));
+        }
+        finally
+        {
+            await fixture.DropSchemaAsync(schema);
+        }
+    }
+
+    [Fact]
+    public async Task Migration_creates_the_lease_sweep_query_and_purge_indexes()
+    {
+        var names = await fixture.ScalarAsync<string[]>(
+            "SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('tasks', 'task_keys')", fixture.Schema);
+        Assert.Equal(
+            new[]
+            {
+                "task_keys_pkey", "tasks_finished_idx", "tasks_pending_idx", "tasks_pkey", "tasks_queue_state_id_idx",
+                "tasks_running_expiry_idx", "tasks_tenant_id_idx",
+            },
+            names);
+
+        // The lease index is partial on pending rows and ordered like the lease statement.
+        var pending = await fixture.ScalarAsync<string>(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_pending_idx'", fixture.Schema);
+        Assert.Contains("(queue, priority DESC, run_at, id) WHERE (state = 0)", pending, StringComparison.Ordinal);
+        var running = await fixture.ScalarAsync<string>(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_running_expiry_idx'", fixture.Schema);
+        Assert.Contains("(lease_expires_at) WHERE (state = 1)", running, StringComparison.Ordinal);
+
+        // No unique constraint on tasks besides its primary key: the table stays partitionable.
+        Assert.Equal(1L, await fixture.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'tasks' AND indexdef LIKE 'CREATE UNIQUE%'", fixture.Schema));
+    }
+}

@@ -1,0 +1,150 @@
+using Konduit.Testing.Conformance;
+using Npgsql;
+using Testcontainers.PostgreSql;
+using Xunit;
+
+namespace Konduit.Postgres.Tests;
+
+/// <summary>
+/// The PostgreSQL adapter's conformance fixture: one server per test process, one fresh schema per fixture
+/// instance (<c>konduit_t_xxxxxxxx</c>), migrated at start and dropped at the end.
+/// </summary>
+/// <remarks>
+/// The server is, in order: <c>KONDUIT_TEST_POSTGRES</c> (set by <c>source .services/env</c> after
+/// <c>scripts/services.sh up</c>); else a Testcontainers PostgreSQL when a Docker engine answers; else the
+/// fixture fails with instructions.
+/// </remarks>
+public class PostgresStoreFixture : TaskStoreFixture
+{
+    public const string EnvironmentVariable = "KONDUIT_TEST_POSTGRES";
+
+    private static readonly SemaphoreSlim ServerGate = new(1, 1);
+    // One data source for the whole test process, never disposed: fixtures of many test classes share it (one pool
+    // instead of one per class keeps the server's connection count bounded), and the process exit closes it.
+    private static NpgsqlDataSource? s_dataSource;
+    private static PostgreSqlContainer? s_container;
+
+    private readonly Lock _gate = new();
+    private readonly List<ITaskStore> _stores = [];
+    private NpgsqlDataSource? _dataSource;
+
+    public PostgresStoreFixture()
+    {
+        TransactionalEnqueue = new TransactionalEnqueueHarness(this);
+    }
+
+    /// <summary>This fixture's schema.</summary>
+    public string Schema { get; } = NewSchemaName();
+
+    /// <summary>The shared data source (available after <see cref="InitializeAsync"/>).</summary>
+    public NpgsqlDataSource DataSource => _dataSource ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    /// <inheritdoc />
+    public override ITransactionalEnqueueHarness? TransactionalEnqueue { get; }
+
+    /// <summary>A schema name no other fixture or test uses.</summary>
+    public static string NewSchemaName() => "konduit_t_" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <inheritdoc />
+    public override async ValueTask InitializeAsync()
+    {
+        _dataSource = await SharedDataSourceAsync();
+        await using var store = CreatePostgresStore();
+        await store.MigrateAsync();
+    }
+
+    /// <inheritdoc />
+    public override ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null) =>
+        ValueTask.FromResult<ITaskStore>(CreatePostgresStore(configure: configure));
+
+    /// <summary>A store over this fixture's server (and, unless given, its schema), disposed with the fixture.</summary>
+    public PostgresTaskStore CreatePostgresStore(string? schema = null, Action<TaskStoreOptions>? configure = null)
+    {
+        var options = new PostgresTaskStoreOptions { Schema = schema ?? Schema };
+        configure?.Invoke(options);
+        var store = new PostgresTaskStore(options, DataSource);
+        lock (_gate) _stores.Add(store);
+        return store;
+    }
+
+    /// <summary>Runs a scalar query (test inspection only; <paramref name="sql"/> is test-authored).</summary>
+    public async Task<T> ScalarAsync<T>(string sql, params object[] args)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        foreach (var arg in args) cmd.Parameters.Add(new NpgsqlParameter { Value = arg });
+        return (T)(await cmd.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
+    }
+
+    /// <summary>Drops a schema created by a test.</summary>
+    public async Task DropSchemaAsync(string schema)
+    {
+        await using var cmd = DataSource.CreateCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        ITaskStore[] stores;
+        lock (_gate)
+        {
+            stores = [.. _stores];
+            _stores.Clear();
+        }
+        foreach (var store in stores) await store.DisposeAsync();
+        if (_dataSource is not null) await DropSchemaAsync(Schema);
+        await base.DisposeAsync();
+    }
+
+    private static async Task<NpgsqlDataSource> SharedDataSourceAsync()
+    {
+        await ServerGate.WaitAsync();
+        try
+        {
+            if (s_dataSource is not null) return s_dataSource;
+            var connectionString = Environment.GetEnvironmentVariable(EnvironmentVariable);
+            if (string.IsNullOrWhiteSpace(connectionString))
+                connectionString = await StartContainerAsync();
+            s_dataSource = NpgsqlDataSource.Create(connectionString);
+            return s_dataSource;
+        }
+        finally
+        {
+            ServerGate.Release();
+        }
+    }
+
+    private static async Task<string> StartContainerAsync()
+    {
+        try
+        {
+            // Testcontainers' resource reaper removes the container when the test process exits.
+            s_container = new PostgreSqlBuilder("postgres:17-alpine").Build();
+            await s_container.StartAsync();
+            return s_container.GetConnectionString();
+        }
+#pragma warning disable CA1031 // Any failure here means "no Docker": report how to get a server instead.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            throw new InvalidOperationException(
+                "No PostgreSQL for tests: run `scripts/services.sh up` then `source .services/env` " +
+                $"(or set {EnvironmentVariable}). Docker was tried as a fallback and failed: {ex.Message}", ex);
+        }
+    }
+
+    private sealed class TransactionalEnqueueHarness(PostgresStoreFixture fixture) : ITransactionalEnqueueHarness
+    {
+        public async Task<EnqueueResult> EnqueueInTransactionAsync(ITaskStore store, EnqueueRequest request, bool commit, CancellationToken cancellationToken)
+        {
+            // The harness belongs to this adapter, so it may use the adapter's own API.
+            var postgres = (PostgresTaskStore)store;
+            await using var connection = await fixture.DataSource.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            var result = await postgres.EnqueueAsync(request, tx, cancellationToken);
+            if (commit) await tx.CommitAsync(cancellationToken);
+            else await tx.RollbackAsync(cancellationToken);
+            return result;
+        }
+    }
+}

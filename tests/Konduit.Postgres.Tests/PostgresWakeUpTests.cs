@@ -1,0 +1,105 @@
+using Xunit;
+
+namespace Konduit.Postgres.Tests;
+
+public sealed class PostgresWakeUpTests(PostgresStoreFixture fixture) : IClassFixture<PostgresStoreFixture>
+{
+    // Far longer than a notification takes: the assertions are on the boolean, never on elapsed time.
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string Queue() => "pg." + Guid.NewGuid().ToString("N");
+
+    [Fact]
+    public async Task An_enqueue_through_another_store_wakes_a_waiting_worker()
+    {
+        var worker = fixture.CreatePostgresStore();
+        var producer = fixture.CreatePostgresStore();
+        var queue = Queue();
+        // A zero-timeout wait starts the listener and returns once LISTEN is in place.
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+        var waiting = worker.WaitForWorkAsync(queue, Long, Ct);
+        await producer.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+
+        Assert.True(await waiting);
+    }
+
+    [Fact]
+    public async Task A_notification_before_the_wait_is_latched()
+    {
+        var worker = fixture.CreatePostgresStore();
+        var producer = fixture.CreatePostgresStore();
+        var queue = Queue();
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+        await producer.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+
+        // A zero-timeout wait returns true only for a latched signal; poll until the notification has arrived.
+        await Eventually(() => worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct), "the notification was latched");
+        // Consumed: the next wait sees no signal.
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+    }
+
+    [Fact]
+    public async Task Many_notifications_collapse_into_one_signal()
+    {
+        var worker = fixture.CreatePostgresStore();
+        var producer = fixture.CreatePostgresStore();
+        var queue = Queue();
+        var marker = Queue();
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+        for (var i = 0; i < 5; i++) await producer.EnqueueAsync(new EnqueueRequest(queue, [(byte)i]), Ct);
+        // Notifications arrive in commit order: once the marker's has arrived, all five of the queue's have too.
+        await producer.EnqueueAsync(new EnqueueRequest(marker, [0]), Ct);
+        await Eventually(() => worker.WaitForWorkAsync(marker, TimeSpan.Zero, Ct), "the marker notification arrived");
+
+        Assert.True(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+    }
+
+    [Fact]
+    public async Task A_rolled_back_transactional_enqueue_wakes_nobody_and_a_committed_one_does()
+    {
+        var worker = fixture.CreatePostgresStore();
+        var producer = fixture.CreatePostgresStore();
+        var queue = Queue();
+        var marker = Queue();
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+        await fixture.TransactionalEnqueue!.EnqueueInTransactionAsync(producer, new EnqueueRequest(queue, [1]), commit: false, Ct);
+        await producer.EnqueueAsync(new EnqueueRequest(marker, [0]), Ct);
+        await Eventually(() => worker.WaitForWorkAsync(marker, TimeSpan.Zero, Ct), "the marker notification arrived");
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+        var waiting = worker.WaitForWorkAsync(queue, Long, Ct);
+        await fixture.TransactionalEnqueue!.EnqueueInTransactionAsync(producer, new EnqueueRequest(queue, [2]), commit: true, Ct);
+        Assert.True(await waiting);
+    }
+
+    [Fact]
+    public async Task Disposing_the_store_releases_a_blocked_wait()
+    {
+        var worker = fixture.CreatePostgresStore();
+        Assert.False(await worker.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
+        var waiting = worker.WaitForWorkAsync(Queue(), Long, Ct);
+
+        await worker.DisposeAsync();
+
+        Assert.False(await waiting);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => worker.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
+    }
+
+    private static async Task Eventually(Func<Task<bool>> condition, string because)
+    {
+        var giveUpAt = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition())
+        {
+            if (DateTimeOffset.UtcNow > giveUpAt) Assert.Fail($"Not true within 30 s: {because}");
+            // A poll interval, not a sleep standing in for a condition.
+            await Task.Delay(TimeSpan.FromMilliseconds(10), Ct);
+        }
+    }
+}
