@@ -1,0 +1,372 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+using static Konduit.Hosting.Tests.TestKit;
+
+namespace Konduit.Hosting.Tests;
+
+public sealed record Email(string To, string Subject);
+
+[JsonSerializable(typeof(Email))]
+public sealed partial class TestJson : JsonSerializerContext;
+
+public sealed class EmailHandler(HandlerBody body) : ITaskHandler<Email>
+{
+    public Task HandleAsync(Email payload, TaskContext context, CancellationToken cancellationToken)
+    {
+        context.Result = Encoding.UTF8.GetBytes("sent to " + payload.To);
+        return body.Body(context, cancellationToken);
+    }
+}
+
+/// <summary>
+/// The worker runtime against a real store. Each store runs the same tests through a thin subclass; tests are
+/// isolated by a unique queue name and each starts its own host.
+/// </summary>
+public abstract class RuntimeTests
+{
+    /// <summary>A store for one test, wrapped in a <see cref="TestStore"/>.</summary>
+    protected abstract TestStore CreateStore();
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Handler_success_completes_the_task_with_its_result()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var seen = new TaskCompletionSource<(Email?, int)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(Config(queue), store, k => k.AddHandler<EmailHandler, Email>(queue, TestJson.Default.Email),
+            s => s.AddSingleton(new HandlerBody((ctx, _) =>
+            {
+                seen.TrySetResult((ctx.GetPayload(TestJson.Default.Email), ctx.Attempt));
+                return Task.CompletedTask;
+            })));
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var enqueued = await client.EnqueueAsync(queue, new Email("a@example.com", "hi"), TestJson.Default.Email, cancellationToken: Ct);
+
+        var (payload, attempt) = await Within(seen.Task, "the handler to run");
+        Assert.Equal(new Email("a@example.com", "hi"), payload);
+        Assert.Equal(1, attempt);
+        var done = await WaitForStateAsync(store, enqueued.TaskId, TaskState.Succeeded);
+        Assert.Equal("sent to a@example.com", Encoding.UTF8.GetString(done.Result!));
+        Assert.Equal(1, done.Attempts);
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task Exception_is_retried_then_dead_lettered_with_the_exception_text()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var calls = 0;
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:MaxAttempts", "3")]), store, queue, (ctx, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            throw new InvalidOperationException($"boom on attempt {ctx.Attempt}");
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        var failed = await WaitForStateAsync(store, id, TaskState.Failed);
+        Assert.Equal(3, failed.Attempts);
+        Assert.Equal(3, failed.MaxAttempts);
+        Assert.Equal(3, calls);
+        Assert.Equal(3, failed.Errors.Count);
+        Assert.Contains("System.InvalidOperationException: boom on attempt 1", failed.Errors[0].Message);
+        Assert.Contains("boom on attempt 3", failed.Errors[2].Message);
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task NonRetryableException_dead_letters_on_the_first_attempt()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        using var host = BuildHost(Config(queue), store, queue, (_, _) => throw new NonRetryableException("bad input"));
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        var failed = await WaitForStateAsync(store, id, TaskState.Failed);
+        Assert.Equal(1, failed.Attempts);
+        Assert.Contains("bad input", Assert.Single(failed.Errors).Message);
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task Lease_loss_cancels_the_handler_and_the_task_runs_again()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var firstCanceled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var config = Config(queue, extra: [($"Konduit:Queues:{queue}:Concurrency", "1"), ($"Konduit:Queues:{queue}:LeaseSeconds", "1")]);
+        using var host = BuildHost(config, store, queue, async (ctx, ct) =>
+        {
+            if (ctx.Attempt > 1) return;
+            firstStarted.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                firstCanceled.TrySetResult();
+                throw;
+            }
+        });
+        using var metrics = new MetricCollector(host);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        store.StallHeartbeats();
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await Within(firstStarted.Task, "the first attempt to start");
+        // The heartbeat is stalled, so the lease expires and the sweeper returns the task to the queue. The
+        // worker's only slot is still busy, so the task stays Pending.
+        await WaitForStateAsync(store, id, TaskState.Pending);
+        Assert.False(firstCanceled.Task.IsCompleted);
+
+        store.ResumeHeartbeats(); // the stalled heartbeat reaches the store and is refused: lease lost
+        await Within(firstCanceled.Task, "the handler's token to fire on lease loss");
+
+        var done = await WaitForStateAsync(store, id, TaskState.Succeeded);
+        Assert.Equal(2, done.Attempts);
+        Assert.Contains(done.Errors, e => e.Attempt == 1);
+        await host.StopAsync(Ct);
+        Assert.Equal(1, metrics.Sum("konduit.tasks.lease_lost", queue));
+        Assert.True(metrics.Sum("konduit.tasks.reclaimed") >= 1);
+        Assert.Equal(1, metrics.Sum("konduit.tasks.completed", queue));
+    }
+
+    [Fact]
+    public async Task Canceling_a_running_task_cancels_its_handler()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var canceled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:LeaseSeconds", "1")]), store, queue, async (_, ct) =>
+        {
+            started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                canceled.TrySetResult();
+                throw;
+            }
+        });
+        using var metrics = new MetricCollector(host);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await Within(started.Task, "the handler to start");
+
+        Assert.True(await client.Store.CancelAsync(id, Ct));
+
+        await Within(canceled.Task, "the handler's token to fire after the cancel");
+        await host.StopAsync(Ct);
+        var snapshot = await store.GetAsync(id, Ct);
+        Assert.Equal(TaskState.Canceled, snapshot.State);
+        Assert.Empty(snapshot.Errors);
+        Assert.Equal(1, metrics.Sum("konduit.tasks.lease_lost", queue));
+    }
+
+    [Fact]
+    public async Task Shutdown_cancels_a_slow_handler_after_the_grace_period_and_leaves_its_lease_to_expire()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var canceled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var config = Config(queue, extra: [("Konduit:ShutdownGracePeriod", "00:00:00.300"), ($"Konduit:Queues:{queue}:LeaseSeconds", "1")]);
+        using var host = BuildHost(config, store, queue, async (_, ct) =>
+        {
+            started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                canceled.TrySetResult();
+                throw;
+            }
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await Within(started.Task, "the handler to start");
+
+        await host.StopAsync(Ct);
+
+        Assert.True(canceled.Task.IsCompleted, "the handler's token fired when the grace period ended");
+        var snapshot = await store.GetAsync(id, Ct);
+        Assert.Equal(TaskState.Running, snapshot.State); // neither completed nor failed
+        Assert.Empty(snapshot.Errors);
+        // Nobody heartbeats it any more: the lease expires and a sweep returns the task to the queue.
+        await Eventually(async () => await store.ReclaimExpiredAsync(Ct) == 1, "the abandoned lease to expire and be reclaimed");
+        snapshot = await store.GetAsync(id, Ct);
+        Assert.Equal(TaskState.Pending, snapshot.State);
+        Assert.Equal(1, snapshot.Attempts);
+    }
+
+    [Fact]
+    public async Task Shutdown_lets_a_running_handler_finish_within_the_grace_period_and_completes_it()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sawCancellation = false;
+        using var host = BuildHost(Config(queue), store, queue, async (_, ct) =>
+        {
+            started.TrySetResult();
+            await release.Task;
+            sawCancellation = ct.IsCancellationRequested;
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        var second = (await client.EnqueueAsync(client.CreateRequest(queue, [2]), Ct)).TaskId;
+        await Within(started.Task, "the handler to start");
+
+        var stopping = host.StopAsync(Ct);
+        Assert.False(stopping.IsCompleted);
+        release.TrySetResult();
+        await Within(stopping, "the host to stop");
+
+        Assert.False(sawCancellation);
+        Assert.Equal(TaskState.Succeeded, (await store.GetAsync(id, Ct)).State);
+        Assert.NotEqual(TaskState.Running, (await store.GetAsync(second, Ct)).State);
+    }
+
+    [Fact]
+    public async Task Concurrency_limit_is_respected()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var running = 0;
+        var max = 0;
+        var finished = 0;
+        const int tasks = 24;
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:Concurrency", "3")]), store, queue, async (_, ct) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref max, now);
+            await Task.Delay(5, ct); // simulated work, so handlers overlap
+            Interlocked.Decrement(ref running);
+            Interlocked.Increment(ref finished);
+        });
+        using var metrics = new MetricCollector(host);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        await client.EnqueueManyAsync(Enumerable.Range(0, tasks).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+        await host.StartAsync(Ct);
+
+        await Eventually(() => metrics.Sum("konduit.tasks.completed", queue) == tasks, "all tasks to complete");
+        await host.StopAsync(Ct);
+        Assert.Equal(tasks, finished);
+        Assert.Equal(3, max);
+        // The in-flight gauge never went above the limit either.
+        var inFlight = 0.0;
+        var gaugeMax = 0.0;
+        foreach (var m in metrics.Measurements.Where(m => m.Instrument == "konduit.tasks.in_flight"))
+            gaugeMax = Math.Max(gaugeMax, inFlight += m.Value);
+        Assert.True(gaugeMax <= 3, $"in-flight peaked at {gaugeMax}");
+        Assert.Equal(0, inFlight);
+    }
+
+    [Fact]
+    public async Task Metrics_are_emitted_with_queue_and_store_tags()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:MaxAttempts", "2")]), store, queue, (ctx, _) =>
+            ctx.Payload.Span[0] switch
+            {
+                0 => Task.CompletedTask,
+                1 => throw new NonRetryableException("permanent"),
+                _ => ctx.Attempt == 1 ? throw new InvalidOperationException("transient") : Task.CompletedTask,
+            });
+        using var metrics = new MetricCollector(host);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var ids = new List<Guid>();
+        foreach (byte kind in new byte[] { 0, 1, 2 })
+            ids.Add((await client.EnqueueAsync(client.CreateRequest(queue, [kind]), Ct)).TaskId);
+        await Eventually(() => metrics.Sum("konduit.tasks.completed", queue) == 2 && metrics.Sum("konduit.tasks.failed", queue) == 1,
+            "two completions and one dead letter");
+        await host.StopAsync(Ct);
+
+        Assert.Equal(3, metrics.Sum("konduit.tasks.enqueued", queue));
+        Assert.Equal(4, metrics.Sum("konduit.tasks.leased", queue));
+        Assert.Equal(1, metrics.Sum("konduit.tasks.retried", queue));
+        Assert.Equal(4, metrics.Count("konduit.task.duration", queue));
+        Assert.Equal(4, metrics.Count("konduit.task.queue_wait", queue));
+        Assert.Equal(0, metrics.Sum("konduit.tasks.in_flight", queue));
+        Assert.All(metrics.Measurements.Where(m => m.Tags.ContainsKey("queue")), m => Assert.Equal(store.Name, m.Tags["store"]));
+    }
+
+    [Fact]
+    public async Task Spans_are_emitted_and_the_execution_links_to_the_enqueue()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        using var activities = new ActivityCollector(queue);
+        using var host = BuildHost(Config(queue), store, queue, (_, _) => Task.CompletedTask);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await WaitForStateAsync(store, id, TaskState.Succeeded);
+        await Eventually(() => activities.Activities.Any(a => a.Kind == ActivityKind.Consumer), "the execution span to end");
+        await host.StopAsync(Ct);
+
+        var enqueue = Assert.Single(activities.Activities, a => a.Kind == ActivityKind.Producer);
+        var process = Assert.Single(activities.Activities, a => a.Kind == ActivityKind.Consumer);
+        Assert.Equal($"enqueue {queue}", enqueue.DisplayName);
+        Assert.Equal($"process {queue}", process.DisplayName);
+        Assert.Equal(id.ToString(), process.GetTagItem("messaging.message.id"));
+        var link = Assert.Single(process.Links);
+        Assert.Equal(enqueue.TraceId, link.Context.TraceId);
+        Assert.Equal(enqueue.SpanId, link.Context.SpanId);
+        Assert.Equal(ActivityStatusCode.Ok, process.Status);
+        Assert.Equal(enqueue.Id, (await store.GetAsync(id, Ct)).Headers["traceparent"]);
+    }
+
+    [Fact]
+    public async Task Health_check_reports_the_store_healthy()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        using var host = BuildHost(Config(queue), store, queue, (_, _) => Task.CompletedTask);
+        await host.StartAsync(Ct);
+
+        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        var entry = report.Entries["konduit-store"];
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.Equal(store.Name, entry.Data["store"]);
+        await host.StopAsync(Ct);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
+    }
+}
