@@ -92,6 +92,38 @@ public sealed class PostgresWakeUpTests(PostgresStoreFixture fixture) : IClassFi
         await Assert.ThrowsAsync<ObjectDisposedException>(() => worker.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
     }
 
+    [Fact]
+    public async Task The_listener_reconnects_after_its_connection_is_killed_and_wakes_waiters_for_the_gap()
+    {
+        // A schema of its own, so that the one LISTEN session on its channel is this worker's.
+        var schema = PostgresStoreFixture.NewSchemaName();
+        try
+        {
+            var worker = fixture.CreatePostgresStore(schema);
+            await worker.MigrateAsync(Ct);
+            var producer = fixture.CreatePostgresStore(schema);
+            var queue = Queue();
+            Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+            // Kill the worker's LISTEN session from the server side.
+            var killed = await fixture.ScalarAsync<long>(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity " +
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN \"' || $1 || '.wake\"'", schema);
+            Assert.Equal(1L, killed);
+
+            // Notifications may have been missed while it was down, so the reconnected listener wakes every known queue.
+            await Eventually(() => worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct), "the listener reconnected");
+            var waiting = worker.WaitForWorkAsync(queue, Long, Ct);
+            await producer.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+            Assert.True(await waiting);
+            await worker.DisposeAsync();
+        }
+        finally
+        {
+            await fixture.DropSchemaAsync(schema);
+        }
+    }
+
     private static async Task Eventually(Func<Task<bool>> condition, string because)
     {
         var giveUpAt = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);
