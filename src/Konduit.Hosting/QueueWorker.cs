@@ -245,6 +245,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         _metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - _leaseDuration - lease.RunAt);
         Log.TaskLeased(_logger, lease.TaskId, _queue, lease.Attempt, lease.MaxAttempts);
         var state = new LeaseState(lease);
+        var slotHeld = true;
         try
         {
             using var execution = CancellationTokenSource.CreateLinkedTokenSource(_abandon.Token);
@@ -276,6 +277,9 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             await heartbeat.ConfigureAwait(false);
             var elapsed = _time.GetElapsedTime(started);
             _metrics.Duration(_queue, _storeName, elapsed);
+            // The handler is done: its slot goes to the next task while the outcome is recorded (completions are
+            // batched, so holding the slot for the round trip would cap throughput at concurrency / latency).
+            ReleaseSlot(ref slotHeld);
 
             if (state.Lost)
             {
@@ -316,9 +320,16 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         }
         finally
         {
-            _metrics.InFlight(_queue, _storeName, -1);
-            _slots.Release();
+            ReleaseSlot(ref slotHeld);
         }
+    }
+
+    private void ReleaseSlot(ref bool held)
+    {
+        if (!held) return;
+        held = false;
+        _metrics.InFlight(_queue, _storeName, -1);
+        _slots.Release();
     }
 
     private void ReportLeaseLost(TaskLease lease, TaskState? state, Activity? activity)
