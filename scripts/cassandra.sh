@@ -159,8 +159,12 @@ cassandra_up() {
   for jar in "$home/$CASSANDRA_DIST"/lib/*.jar; do classpath="$classpath:$jar"; done
   local opens=()
   local pkg
+  # The list, plus what the prepared-statement cache's memory meter (jamm) reflects into when it
+  # sizes statements over text columns (found by the integration tests: java.nio.charset, sun.nio.cs, ...).
   for pkg in java.lang java.lang.reflect java.lang.ref java.io java.nio java.util java.util.concurrent \
-    java.util.concurrent.atomic java.net sun.nio.ch jdk.internal.ref jdk.internal.misc; do
+    java.util.concurrent.atomic java.net sun.nio.ch jdk.internal.ref jdk.internal.misc \
+    java.nio.charset sun.nio.cs java.math java.util.regex java.text java.time java.lang.invoke \
+    java.util.concurrent.locks java.security; do
     opens+=(--add-opens "java.base/$pkg=ALL-UNNAMED")
   done
 
