@@ -14,10 +14,11 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
     private static readonly string[] BadQueueNames = ["", "has space", "slash/queue", "ümlaut", "tab\t", new string('q', TaskValidation.MaxQueueLength + 1)];
 
     [Fact]
-    public virtual async Task Enqueue_rejects_a_null_request()
+    public virtual async Task Enqueue_rejects_a_null_request_or_payload()
     {
         await AssertRejected<ArgumentNullException>(() => Store.EnqueueAsync(null!, Ct));
         await AssertRejected<ArgumentNullException>(() => Store.EnqueueManyAsync(null!, Ct));
+        await AssertRejected<ArgumentNullException>(() => Store.EnqueueAsync(new EnqueueRequest(Queue(), null!), Ct), nameof(EnqueueRequest.Payload));
     }
 
     [Fact]
@@ -31,14 +32,6 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
         var longest = new string('q', TaskValidation.MaxQueueLength - 33) + "." + Guid.NewGuid().ToString("N");
         Assert.True((await Store.EnqueueAsync(new EnqueueRequest(longest, Bytes("x")), Ct)).Created);
         Assert.True((await Store.EnqueueAsync(new EnqueueRequest($"Aa0._:-{Guid.NewGuid():N}", Bytes("x")), Ct)).Created);
-    }
-
-    [Fact]
-    public virtual async Task Enqueue_rejects_a_null_payload()
-    {
-        var queue = Queue();
-
-        await AssertRejected<ArgumentNullException>(() => Store.EnqueueAsync(new EnqueueRequest(queue, null!), Ct), nameof(EnqueueRequest.Payload));
     }
 
     [Fact]
@@ -150,7 +143,7 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
     }
 
     [Fact]
-    public virtual async Task Heartbeat_rejects_a_zero_or_negative_extension_and_keeps_the_lease()
+    public virtual async Task Heartbeat_and_complete_reject_bad_arguments_and_keep_the_lease()
     {
         var queue = Queue();
         var lease = await EnqueueAndLease(queue);
@@ -159,6 +152,8 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
         await AssertRejected<ArgumentOutOfRangeException>(() => Store.HeartbeatAsync(lease, TimeSpan.Zero, Ct), "extension");
         await AssertRejected<ArgumentOutOfRangeException>(() => Store.HeartbeatAsync(lease, TimeSpan.FromSeconds(-5), Ct), "extension");
         await AssertRejected<ArgumentNullException>(() => Store.HeartbeatAsync(null!, LongLease, Ct));
+        await AssertRejected<ArgumentNullException>(() => Store.CompleteAsync(null!, null, Ct));
+        await AssertRejected<ArgumentNullException>(() => Store.CompleteManyAsync(null!, Ct));
 
         AssertUnchanged(before, await Store.GetAsync(lease.TaskId, Ct));
         await Store.CompleteAsync(lease, null, Ct);
@@ -182,13 +177,6 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
     }
 
     [Fact]
-    public virtual async Task Complete_rejects_a_null_lease()
-    {
-        await AssertRejected<ArgumentNullException>(() => Store.CompleteAsync(null!, null, Ct));
-        await AssertRejected<ArgumentNullException>(() => Store.CompleteManyAsync(null!, Ct));
-    }
-
-    [Fact]
     public virtual async Task Unknown_task_ids_throw_task_not_found_for_get_cancel_and_retry()
     {
         var unknown = Guid.CreateVersion7();
@@ -202,7 +190,7 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
     }
 
     [Fact]
-    public virtual async Task Query_rejects_a_bad_page_size_time_window_or_queue()
+    public virtual async Task Query_and_wait_for_work_reject_bad_arguments()
     {
         var now = DateTimeOffset.UtcNow;
 
@@ -211,11 +199,6 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.QueryAsync(new TaskQuery(), new PageRequest(TaskValidation.MaxPageSize + 1), Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { CreatedFrom = now, CreatedTo = now.AddSeconds(-1) }, null, Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { Queue = "bad queue" }, null, Ct));
-    }
-
-    [Fact]
-    public virtual async Task Wait_for_work_rejects_a_bad_queue_name()
-    {
         await Assert.ThrowsAsync<ArgumentNullException>(() => Store.WaitForWorkAsync(null!, TimeSpan.FromMilliseconds(10), Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.WaitForWorkAsync("bad queue", TimeSpan.FromMilliseconds(10), Ct));
     }
