@@ -102,6 +102,36 @@ public sealed class ConnectionTests
     }
 
     [Fact]
+    public async Task A_reconnect_offers_the_version_negotiated_before()
+    {
+        await using var server = new FakeCqlServer(async (connection, request) =>
+        {
+            if (request.Header.Opcode == CqlOpcode.Startup && request.Header.ProtocolVersion == 4)
+            {
+                await connection.SendAsync(0x83, request.Header.Stream, CqlOpcode.Error,
+                    FakeBodies.Error(CqlErrorCode.ServerError, "Invalid or unsupported protocol version: 4"));
+                connection.Abort();
+                return;
+            }
+            await FakeCqlServer.DefaultHandler(connection, request);
+        });
+        await using var session = new CqlSession(server.Options());
+        var first = await session.GetConnectorAsync(Ct);
+        await first.DisposeAsync();
+
+        await session.ExecuteAsync("SELECT 1", null, Unprepared, Ct);
+
+        Assert.Equal(3, server.ConnectionCount);
+        var startups = new List<int>();
+        while (server.Received.Reader.TryRead(out var frame))
+        {
+            if (frame.Header.Opcode == CqlOpcode.Startup)
+                startups.Add(frame.Header.ProtocolVersion);
+        }
+        Assert.Equal([4, 3, 3], startups);
+    }
+
+    [Fact]
     public async Task A_protocol_error_on_v4_startup_also_falls_back()
     {
         await using var server = new FakeCqlServer(async (connection, request) =>

@@ -44,14 +44,17 @@ internal sealed class CqlConnector : IAsyncDisposable
 
     /// <summary>Opens a connection and completes STARTUP (and authentication), offering v4 first and falling back to
     /// v3 when the server refuses v4 (Cassandra 2.1 answers a v4 STARTUP with an ERROR frame of version 0x83).</summary>
-    public static async Task<CqlConnector> OpenAsync(CqlSessionOptions options, CancellationToken cancellationToken)
+    /// <param name="options">The session options.</param>
+    /// <param name="maxVersion">The version to offer first: the options' maximum, or what an earlier connection negotiated.</param>
+    /// <param name="cancellationToken">Cancels the attempt.</param>
+    public static async Task<CqlConnector> OpenAsync(CqlSessionOptions options, int maxVersion, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
         var endpoint = $"{options.Host}:{options.Port}";
         try
         {
-            for (var version = options.MaxProtocolVersion; ; version--)
+            for (var version = maxVersion; ; version--)
             {
                 var connector = await ConnectAsync(options, endpoint, version, timeout.Token).ConfigureAwait(false);
                 try
@@ -78,6 +81,10 @@ internal sealed class CqlConnector : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new CqlConnectionException($"Could not connect to {endpoint} within {options.ConnectTimeout}.");
+        }
+        catch (CqlRequestTimeoutException ex)
+        {
+            throw new CqlConnectionException($"{endpoint} did not complete the STARTUP handshake within {options.ConnectTimeout}.", ex);
         }
         catch (CqlException)
         {

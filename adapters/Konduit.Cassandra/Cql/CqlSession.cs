@@ -15,6 +15,7 @@ public sealed class CqlSession : IAsyncDisposable
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private readonly ConcurrentDictionary<string, CqlPreparedStatement> _prepared = new(StringComparer.Ordinal);
     private CqlConnector? _connector;
+    private int? _negotiatedVersion;
     private volatile bool _disposed;
 
     /// <summary>Creates a session; nothing connects until the first call.</summary>
@@ -252,7 +253,10 @@ public sealed class CqlSession : IAsyncDisposable
                 return again;
             if (_connector is { } broken)
                 await broken.DisposeAsync().ConfigureAwait(false);
-            var connector = await CqlConnector.OpenAsync(_options, cancellationToken).ConfigureAwait(false);
+            // A reconnect offers the version negotiated before, so a v3-only server is not probed with v4 again.
+            var connector = await CqlConnector.OpenAsync(_options, _negotiatedVersion ?? _options.MaxProtocolVersion, cancellationToken)
+                .ConfigureAwait(false);
+            _negotiatedVersion = connector.Version;
             if (_options.Keyspace is { } keyspace)
             {
                 try
