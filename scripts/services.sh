@@ -196,7 +196,8 @@ postgres_status() {
 # Further services live in scripts/services.d/<name>.sh, each defining <name>_up/_down/_status.
 # shellcheck source=services.d/cassandra.sh
 source "$ROOT/scripts/services.d/cassandra.sh"
-SERVICE_NAMES=(postgres cassandra)
+source "$ROOT/scripts/services.d/redis.sh"
+SERVICE_NAMES=(postgres cassandra redis)
 
 cmd_up() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_up"; done; }
 cmd_down() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_down"; done; }
