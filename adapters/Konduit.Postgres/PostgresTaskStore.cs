@@ -479,12 +479,7 @@ public class PostgresTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(completions);
-        for (var i = 0; i < completions.Count; i++)
-        {
-            if (completions[i].Lease is null)
-                throw new ArgumentException($"completions[{i}] has no lease.", nameof(completions));
-        }
+        TaskValidation.ValidateCompletions(completions);
         ThrowIfDisposed();
         if (completions.Count == 0) return [];
 
@@ -850,8 +845,7 @@ public class PostgresTaskStore : ITaskStore
     public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         TaskValidation.ValidateQueue(queue);
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "timeout must not be negative (except Timeout.InfiniteTimeSpan).");
+        TaskValidation.ValidateWaitTimeout(timeout);
         cancellationToken.ThrowIfCancellationRequested();
         ThrowIfDisposed();
         return _wakeUp.WaitAsync(queue, timeout, cancellationToken);

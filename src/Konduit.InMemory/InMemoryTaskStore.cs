@@ -155,12 +155,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     /// <inheritdoc />
     public Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(completions);
-        for (var i = 0; i < completions.Count; i++)
-        {
-            if (completions[i].Lease is null)
-                throw new ArgumentException($"{nameof(completions)}[{i}] has no lease.", nameof(completions));
-        }
+        TaskValidation.ValidateCompletions(completions);
         cancellationToken.ThrowIfCancellationRequested();
         var lost = new List<Guid>();
         lock (_gate)
@@ -369,8 +364,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     public async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         TaskValidation.ValidateQueue(queue);
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "timeout must not be negative (except Timeout.InfiniteTimeSpan).");
+        TaskValidation.ValidateWaitTimeout(timeout);
         cancellationToken.ThrowIfCancellationRequested();
 
         TaskCompletionSource<bool> waiter;

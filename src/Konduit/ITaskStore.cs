@@ -38,7 +38,7 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// Enqueues a batch atomically: all requests are validated first, then all are stored or none is. Results
     /// are in request order. A key repeated inside the batch yields the first occurrence's id with
-    /// <see cref="EnqueueResult.Created"/> = false for the later ones.
+    /// <see cref="EnqueueResult.Created"/> = false for the later ones. An empty batch returns an empty list.
     /// </summary>
     Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default);
 
@@ -64,7 +64,8 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// Completes many leases in one round trip. Each completion is judged on its own like
     /// <see cref="CompleteAsync"/>; instead of throwing, returns the ids of the tasks whose lease was lost
-    /// (empty when all were accepted).
+    /// (empty when all were accepted). A lease listed twice is accepted once and its later copy reported lost.
+    /// An entry without a lease is refused with <see cref="ArgumentException"/> before anything changes.
     /// </summary>
     Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default);
 
@@ -117,8 +118,11 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// Waits until the store signals that tasks may be available in <paramref name="queue"/>, or until
     /// <paramref name="timeout"/>. Returns true when woken by a signal. Signals are latched per queue, so one
-    /// that arrived since the previous call returned is not missed. Stores without
-    /// <see cref="StoreCapabilities.PushWakeUp"/> simply wait out the timeout and return false.
+    /// that arrived since the previous call returned is not missed. True means tasks <em>may</em> be available:
+    /// spurious wake-ups are allowed (for example after a store reconnects its listener and signals every queue,
+    /// since notifications sent during the gap are lost), so callers always lease and re-check. Stores without
+    /// <see cref="StoreCapabilities.PushWakeUp"/> simply wait out the timeout and return false. The timeout must
+    /// be zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/> (see <see cref="TaskValidation.ValidateWaitTimeout"/>).
     /// </summary>
     Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default);
 }

@@ -74,7 +74,7 @@ public static class TaskValidation
         request.RetryPolicy?.Validate();
     }
 
-    /// <summary>A batch: not null, 1–10,000 requests, each valid. Validates all before any is stored.</summary>
+    /// <summary>A batch: not null, at most 10,000 requests, each valid. Validates all before any is stored. An empty batch is valid (a no-op).</summary>
     public static void ValidateEnqueueBatch(IReadOnlyList<EnqueueRequest>? requests, int maxPayloadBytes, string paramName = "requests")
     {
         ArgumentNullException.ThrowIfNull(requests, paramName);
@@ -122,6 +122,24 @@ public static class TaskValidation
             throw new ArgumentOutOfRangeException(nameof(options), delay, "FailOptions.RetryDelay must not be negative or absurdly large.");
         options?.RetryPolicy?.Validate();
         return error.Length <= MaxErrorLength ? error : error[..MaxErrorLength];
+    }
+
+    /// <summary>A <see cref="ITaskStore.WaitForWorkAsync"/> timeout: zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/>.</summary>
+    public static void ValidateWaitTimeout(TimeSpan timeout, string paramName = "timeout")
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(paramName, timeout, "The wait timeout must not be negative (Timeout.InfiniteTimeSpan waits without a limit).");
+    }
+
+    /// <summary>A batch complete: not null, every entry carries a lease.</summary>
+    public static void ValidateCompletions(IReadOnlyList<TaskCompletion>? completions, string paramName = "completions")
+    {
+        ArgumentNullException.ThrowIfNull(completions, paramName);
+        for (var i = 0; i < completions.Count; i++)
+        {
+            if (completions[i].Lease is null)
+                throw new ArgumentException($"{paramName}[{i}] has no lease.", paramName);
+        }
     }
 
     /// <summary>Query filter and page.</summary>
