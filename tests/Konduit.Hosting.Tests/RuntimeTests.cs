@@ -114,16 +114,7 @@ public abstract class RuntimeTests
         using var host = BuildHost(config, store, queue, async (ctx, ct) =>
         {
             if (ctx.Attempt > 1) return;
-            firstStarted.TrySetResult();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                firstCanceled.TrySetResult();
-                throw;
-            }
+            await BlockUntilCanceled(firstStarted, firstCanceled, ct);
         });
         using var metrics = new MetricCollector(host);
         await host.StartAsync(Ct);
@@ -158,16 +149,7 @@ public abstract class RuntimeTests
         var canceled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:LeaseSeconds", "1")]), store, queue, async (_, ct) =>
         {
-            started.TrySetResult();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                canceled.TrySetResult();
-                throw;
-            }
+            await BlockUntilCanceled(started, canceled, ct);
         });
         using var metrics = new MetricCollector(host);
         await host.StartAsync(Ct);
@@ -195,16 +177,7 @@ public abstract class RuntimeTests
         var config = Config(queue, extra: [("Konduit:ShutdownGracePeriod", "00:00:00.300"), ($"Konduit:Queues:{queue}:LeaseSeconds", "1")]);
         using var host = BuildHost(config, store, queue, async (_, ct) =>
         {
-            started.TrySetResult();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                canceled.TrySetResult();
-                throw;
-            }
+            await BlockUntilCanceled(started, canceled, ct);
         });
         await host.StartAsync(Ct);
         var client = host.Services.GetRequiredService<IKonduitClient>();
@@ -362,6 +335,21 @@ public abstract class RuntimeTests
         Assert.Equal(HealthStatus.Healthy, entry.Status);
         Assert.Equal(store.Name, entry.Data["store"]);
         await host.StopAsync(Ct);
+    }
+
+    /// <summary>A handler body that signals it started, then runs until its token fires (and signals that).</summary>
+    private static async Task BlockUntilCanceled(TaskCompletionSource started, TaskCompletionSource canceled, CancellationToken ct)
+    {
+        started.TrySetResult();
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            canceled.TrySetResult();
+            throw;
+        }
     }
 
     private static void InterlockedMax(ref int target, int value)
