@@ -1,0 +1,395 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Konduit.Benchmarks;
+
+/// <summary>One throughput figure: a scenario run against one target.</summary>
+public sealed record ThroughputRow(string Scenario, string Target, long Tasks, TimeSpan Elapsed, double? AllocBytesPerTask, double CallP50Ms, double CallP99Ms, string? Note = null)
+{
+    public double TasksPerSecond => Elapsed.TotalSeconds > 0 ? Tasks / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>Steady state: producers at a fixed rate, pickup latency through the worker runtime.</summary>
+public sealed record SteadyRow(string Target, string Load, bool Push, int Rate, double AchievedRate, long Produced, long Started,
+    double P50Ms, double P95Ms, double P99Ms, double MaxMs, long BacklogFirst, long BacklogLast, long BacklogMax, bool Flat);
+
+/// <summary>One churn interval.</summary>
+public sealed record ChurnRow(string Target, int Interval, TimeSpan End, long Completed, double TasksPerMinute, long? RelationBytes);
+
+public sealed class LoadResults
+{
+    public List<ThroughputRow> Throughput { get; } = [];
+    public List<SteadyRow> Steady { get; } = [];
+    public List<ChurnRow> Churn { get; } = [];
+    public List<string> Notes { get; } = [];
+}
+
+/// <summary>
+/// Burn-down, steady state, churn and the per-operation loops, each with a fixed time budget and a live progress line.
+/// Everything runs in this process against loopback services.
+/// </summary>
+public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targets, TextWriter output, ISet<string>? only = null)
+{
+    public static readonly string[] ScenarioNames = ["enqueue", "batch", "cycle", "burndown", "steady", "churn"];
+
+    // Scenario labels as they appear in the report.
+    public const string EnqueueSingle1 = "enqueue single, 1 caller";
+    public const string EnqueueSingle16 = "enqueue single, 16 callers";
+    public const string EnqueueBatchArrays = "enqueue batch 100 (arrays/unnest)";
+    public const string EnqueueBatchCopy = "enqueue batch 100 (binary COPY)";
+    public static string Cycle1(int workers) => $"cycle lease 1 + complete by id, {workers} worker{(workers == 1 ? "" : "s")}";
+    public const string BurnDownLoops = "burn-down: lease 100 + complete = ANY loops";
+    public const string BurnDownRuntime = "burn-down: worker runtime, no-op handler";
+
+    private readonly LoadResults _results = new();
+    private long _sequence;
+
+    private bool Runs(string scenario) => only is null || only.Count == 0 || only.Contains(scenario);
+
+    public async Task<LoadResults> RunAsync(CancellationToken cancellationToken)
+    {
+        if (Runs("enqueue")) await EnqueueAsync(cancellationToken);
+        if (Runs("batch")) await BatchAsync(cancellationToken);
+        if (Runs("cycle")) await CycleAsync(cancellationToken);
+        if (Runs("burndown")) await BurnDownAsync(cancellationToken);
+        if (Runs("steady")) await SteadyAsync(cancellationToken);
+        if (Runs("churn")) await ChurnAsync(cancellationToken);
+        foreach (var t in targets) await t.ResetAsync(cancellationToken);
+        return _results;
+    }
+
+    private string NewQueue(string scenario) => $"bench.{scenario}.{Guid.NewGuid().ToString("N")[..8]}";
+
+    // ------------------------------------------------------------------------------------------- operations
+
+    private async Task EnqueueAsync(CancellationToken ct)
+    {
+        foreach (var callers in new[] { 1, 16 })
+        {
+            foreach (var t in targets)
+            {
+                await t.ResetAsync(ct);
+                var queue = NewQueue("enqueue");
+                var label = callers == 1 ? EnqueueSingle1 : EnqueueSingle16;
+                _results.Throughput.Add(await MeasureAsync(label, t.Name, callers, profile.OpBudget,
+                    async (_, c) => { await t.EnqueueOneAsync(queue, Interlocked.Increment(ref _sequence), c); return 1; }, ct));
+            }
+        }
+    }
+
+    private async Task BatchAsync(CancellationToken ct)
+    {
+        foreach (var copy in new[] { false, true })
+        {
+            foreach (var t in targets)
+            {
+                if (copy && !t.SupportsCopy) continue;
+                await t.ResetAsync(ct);
+                var queue = NewQueue("batch");
+                var label = copy ? EnqueueBatchCopy : EnqueueBatchArrays;
+                _results.Throughput.Add(await MeasureAsync(label, t.Name, profile.BatchCallers, profile.OpBudget,
+                    async (_, c) => { await t.EnqueueBatchAsync(queue, Interlocked.Add(ref _sequence, 100), 100, copy, c); return 100; }, ct));
+            }
+        }
+    }
+
+    private async Task CycleAsync(CancellationToken ct)
+    {
+        foreach (var workers in profile.WorkerCounts)
+        {
+            foreach (var t in targets)
+            {
+                await t.ResetAsync(ct);
+                var queue = NewQueue("cycle");
+                await PrefillAsync(t, queue, profile.Prefill, ct);
+                _results.Throughput.Add(await MeasureAsync(Cycle1(workers), t.Name, workers, profile.OpBudget,
+                    (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), 1, c), ct,
+                    drainedNote: profile.Prefill));
+            }
+        }
+    }
+
+    private async Task PrefillAsync(IBenchTarget t, string queue, int count, CancellationToken ct)
+    {
+        var next = 0L;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            long start;
+            while ((start = Interlocked.Add(ref next, 1000) - 1000) < count)
+                await t.EnqueueBatchAsync(queue, start, (int)Math.Min(1000, count - start), t.SupportsCopy, ct);
+        }));
+        // Fresh rows: let the planner see them like a long-running queue would (autovacuum would analyze too).
+        if (t.IsPostgres) await Task.Delay(10, ct);
+    }
+
+    // ------------------------------------------------------------------------------------------- burn-down
+
+    private async Task BurnDownAsync(CancellationToken ct)
+    {
+        var n = profile.BurnDownTasks;
+        foreach (var t in targets)
+        {
+            await t.ResetAsync(ct);
+            var queue = NewQueue("burn");
+            await PrefillAsync(t, queue, n, ct);
+            var row = await MeasureAsync(BurnDownLoops, t.Name, profile.BatchCallers, profile.BurnDownBudget,
+                (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), 100, c), ct, warmUp: false);
+            _results.Throughput.Add(row with { Note = row.Tasks < n ? $"budget ended at {row.Tasks}/{n}" : $"{n} drained" });
+        }
+        foreach (var t in targets)
+        {
+            if (t.Store is null) continue;
+            await t.ResetAsync(ct);
+            var queue = NewQueue("burnrt");
+            await PrefillAsync(t, queue, n, ct);
+            var alloc0 = GC.GetTotalAllocatedBytes(true);
+            var sw = Stopwatch.StartNew();
+            var harness = await RuntimeHarness.StartAsync(t.Store!, queue, profile.RuntimeConcurrency, 100, push: true, ct);
+            await using (harness)
+            {
+                using var progress = Progress.Start(output, $"{BurnDownRuntime} [{t.Name}]",
+                    () => $"{harness.Store.Completed}/{n} done, {harness.Store.Completed / Math.Max(0.001, sw.Elapsed.TotalSeconds):0} tasks/s, {sw.Elapsed.TotalSeconds:0.0}/{profile.BurnDownBudget.TotalSeconds:0} s");
+                while (harness.Store.Completed < n && sw.Elapsed < profile.BurnDownBudget) await Task.Delay(5, ct);
+                var elapsed = sw.Elapsed;
+                var done = harness.Store.Completed;
+                var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, done);
+                _results.Throughput.Add(new ThroughputRow(BurnDownRuntime, t.Name, done, elapsed, alloc, double.NaN, double.NaN,
+                    done < n ? $"budget ended at {done}/{n}" : $"{n} drained, concurrency {profile.RuntimeConcurrency}, batch 100"));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- steady state
+
+    private async Task SteadyAsync(CancellationToken ct)
+    {
+        foreach (var t in targets)
+        {
+            if (t.Store is null) continue;
+            foreach (var push in t.Store.Capabilities.PushWakeUp ? new[] { true, false } : [false])
+            {
+                _results.Steady.Add(await SteadyOnceAsync(t, "idle", profile.IdleRate, profile.IdleBudget, push, ct));
+                _results.Steady.Add(await SteadyOnceAsync(t, "loaded", profile.SteadyRate, profile.SteadyBudget, push, ct));
+            }
+        }
+    }
+
+    private async Task<SteadyRow> SteadyOnceAsync(IBenchTarget t, string load, int rate, TimeSpan budget, bool push, CancellationToken ct)
+    {
+        await t.ResetAsync(ct);
+        var store = t.Store!;
+        var queue = NewQueue("steady");
+        var harness = await RuntimeHarness.StartAsync(store, queue, Math.Min(64, profile.RuntimeConcurrency), 100, push, ct);
+        await using (harness)
+        {
+            // Warm-up: JIT, pool, LISTEN connection; then measure from a clean recorder.
+            for (var i = 0; i < 10; i++) await store.EnqueueAsync(new EnqueueRequest(queue, RuntimeProbe.TimestampPayload()), ct);
+            var warm = Stopwatch.StartNew();
+            while (harness.Probe.Started < 10 && warm.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(5, ct);
+            harness.Probe.ResetLatency();
+            var startedBefore = harness.Probe.Started;
+
+            const int producers = 4;
+            long produced = 0;
+            var samples = new List<long>();
+            var sw = Stopwatch.StartNew();
+            using var progress = Progress.Start(output, $"steady {load} {rate}/s push {(push ? "on" : "off")} [{t.Name}]",
+                () => $"{Interlocked.Read(ref produced)} produced, backlog {Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore)}, p50 {harness.Probe.PickupLatency.PercentileMs(50):0.00} ms, {sw.Elapsed.TotalSeconds:0.0}/{budget.TotalSeconds:0} s");
+            var interval = TimeSpan.FromSeconds(producers / (double)rate);
+            var producing = Enumerable.Range(0, producers).Select(async p =>
+            {
+                var due = TimeSpan.FromSeconds(p / (double)rate);
+                while (due < budget)
+                {
+                    var wait = due - sw.Elapsed;
+                    if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
+                    await store.EnqueueAsync(new EnqueueRequest(queue, RuntimeProbe.TimestampPayload()), ct);
+                    Interlocked.Increment(ref produced);
+                    due += interval;
+                }
+            }).ToArray();
+            var sampling = Task.Run(async () =>
+            {
+                while (!producing.All(p => p.IsCompleted))
+                {
+                    lock (samples) samples.Add(Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore));
+                    await Task.Delay(100, ct);
+                }
+            }, ct);
+            await Task.WhenAll(producing);
+            await sampling;
+            var elapsed = sw.Elapsed;
+            // Let in-flight tasks start (bounded) so their latency counts too.
+            var drain = Stopwatch.StartNew();
+            while (harness.Probe.Started - startedBefore < produced && drain.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(5, ct);
+            var lat = harness.Probe.PickupLatency;
+            long first = 0, last = 0, max = 0;
+            lock (samples)
+            {
+                if (samples.Count > 0)
+                {
+                    var third = Math.Max(1, samples.Count / 3);
+                    first = (long)samples.Take(third).Average();
+                    last = (long)samples.Skip(samples.Count - third).Average();
+                    max = samples.Max();
+                }
+            }
+            var flat = last <= first + Math.Max(10, rate / 20);
+            return new SteadyRow(t.Name, load, push, rate, produced / elapsed.TotalSeconds, produced, harness.Probe.Started - startedBefore,
+                lat.PercentileMs(50), lat.PercentileMs(95), lat.PercentileMs(99), lat.MaxMs, first, last, max, flat);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- churn
+
+    private async Task ChurnAsync(CancellationToken ct)
+    {
+        foreach (var t in targets)
+        {
+            if (t.Store is null || !t.IsPostgres) continue;
+            await t.ResetAsync(ct);
+            var store = t.Store!;
+            var queue = NewQueue("churn");
+            var harness = await RuntimeHarness.StartAsync(store, queue, profile.RuntimeConcurrency, 100, push: true, ct);
+            await using (harness)
+            {
+                long produced = 0;
+                var sw = Stopwatch.StartNew();
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                using var progress = Progress.Start(output, $"churn [{t.Name}]",
+                    () => $"{harness.Store.Completed} done, backlog {Interlocked.Read(ref produced) - harness.Store.Completed}, {sw.Elapsed.TotalSeconds:0}/{profile.ChurnBudget.TotalSeconds:0} s");
+                // Closed-loop producers (batches of 100) holding the backlog under a cap: the workers set the pace.
+                var producers = Enumerable.Range(0, 2).Select(async _ =>
+                {
+                    while (!stop.IsCancellationRequested)
+                    {
+                        if (Interlocked.Read(ref produced) - harness.Store.Completed >= profile.ChurnBacklogCap)
+                        {
+                            await Task.Delay(2, CancellationToken.None);
+                            continue;
+                        }
+                        var batch = new EnqueueRequest[100];
+                        for (var i = 0; i < batch.Length; i++) batch[i] = new EnqueueRequest(queue, RuntimeProbe.TimestampPayload());
+                        try { await store.EnqueueManyAsync(batch, stop.Token); }
+                        catch (OperationCanceledException) { break; }
+                        Interlocked.Add(ref produced, 100);
+                    }
+                }).ToArray();
+                var interval = 0;
+                var lastCompleted = 0L;
+                while (sw.Elapsed < profile.ChurnBudget)
+                {
+                    var end = profile.ChurnInterval * (interval + 1);
+                    var wait = end - sw.Elapsed;
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+                    var completed = harness.Store.Completed;
+                    var bytes = await t.RelationBytesAsync(ct);
+                    interval++;
+                    _results.Churn.Add(new ChurnRow(t.Name, interval, sw.Elapsed, completed - lastCompleted,
+                        (completed - lastCompleted) / profile.ChurnInterval.TotalMinutes, bytes));
+                    lastCompleted = completed;
+                }
+                await stop.CancelAsync();
+                await Task.WhenAll(producers);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- measuring
+
+    /// <summary>
+    /// Runs <paramref name="callers"/> loops of <paramref name="op"/> until the budget is spent (or an op returns 0:
+    /// nothing left), counting tasks, call latency and process-wide allocations per task.
+    /// </summary>
+    private async Task<ThroughputRow> MeasureAsync(string scenario, string target, int callers, TimeSpan budget,
+        Func<int, CancellationToken, Task<int>> op, CancellationToken ct, int? drainedNote = null, bool warmUp = true)
+    {
+        var latency = new LatencyRecorder();
+        long tasks = 0;
+        var drained = false;
+        // One untimed call per caller first: connection pool, prepared statements, JIT.
+        if (warmUp) await op(0, ct);
+        var alloc0 = GC.GetTotalAllocatedBytes(true);
+        var sw = Stopwatch.StartNew();
+        using (Progress.Start(output, $"{scenario} [{target}]",
+            () => $"{Interlocked.Read(ref tasks)} tasks, {Interlocked.Read(ref tasks) / Math.Max(0.001, sw.Elapsed.TotalSeconds):0} tasks/s, {sw.Elapsed.TotalSeconds:0.0}/{budget.TotalSeconds:0.#} s"))
+        {
+            await Task.WhenAll(Enumerable.Range(0, callers).Select(c => Task.Run(async () =>
+            {
+                while (sw.Elapsed < budget)
+                {
+                    var t0 = Stopwatch.GetTimestamp();
+                    var n = await op(c, ct);
+                    latency.RecordSince(t0);
+                    if (n == 0)
+                    {
+                        drained = true;
+                        break;
+                    }
+                    Interlocked.Add(ref tasks, n);
+                }
+            }, ct)));
+        }
+        var elapsed = sw.Elapsed;
+        var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, tasks);
+        var note = drained && drainedNote is { } prefill ? $"queue drained ({prefill} prefilled)" : null;
+        return new ThroughputRow(scenario, target, tasks, elapsed, alloc, latency.PercentileMs(50), latency.PercentileMs(99), note);
+    }
+}
+
+/// <summary>A live progress line: rewritten in place on a terminal, one line every few seconds otherwise.</summary>
+internal sealed class Progress : IDisposable
+{
+    private readonly TextWriter _output;
+    private readonly string _label;
+    private readonly Func<string> _status;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private readonly bool _live;
+
+    private Progress(TextWriter output, string label, Func<string> status)
+    {
+        _output = output;
+        _label = label;
+        _status = status;
+        _live = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public static Progress Start(TextWriter output, string label, Func<string> status) => new(output, label, status);
+
+    private async Task LoopAsync()
+    {
+        var period = _live ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(5);
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(period, _stop.Token);
+                Write(final: false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Write(bool final)
+    {
+        var line = $"  {_label}: {_status()}";
+        lock (_output)
+        {
+            if (_live) _output.Write("\r" + line.PadRight(Math.Min(160, Math.Max(100, line.Length))) + (final ? "\n" : ""));
+            else if (final) _output.WriteLine(line);
+            else _output.WriteLine(line + " …");
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _loop.Wait();
+        Write(final: true);
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using Konduit.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Konduit.Benchmarks;
+
+/// <summary>
+/// The real worker runtime (AddKonduit + a no-op handler) over a target's store. The store is wrapped so that the
+/// harness can count completions, switch push wake-up off, and keep the store alive after the host stops.
+/// </summary>
+public sealed class RuntimeHarness : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private RuntimeHarness(IHost host, BenchStore store, RuntimeProbe probe)
+    {
+        _host = host;
+        Store = store;
+        Probe = probe;
+    }
+
+    public BenchStore Store { get; }
+    public RuntimeProbe Probe { get; }
+
+    public static async Task<RuntimeHarness> StartAsync(ITaskStore store, string queue, int concurrency, int maxBatch, bool push, CancellationToken cancellationToken)
+    {
+        var bench = new BenchStore(store, push);
+        var probe = new RuntimeProbe();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Konduit:Store"] = "Bench",
+            ["Konduit:ShutdownGracePeriod"] = "00:00:05",
+            [$"Konduit:Queues:{queue}:Concurrency"] = concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [$"Konduit:Queues:{queue}:MaxBatchSize"] = maxBatch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [$"Konduit:Queues:{queue}:LeaseSeconds"] = "30",
+        });
+        builder.Services.AddSingleton(probe);
+        builder.Services.AddKonduit(builder.Configuration.GetSection("Konduit"))
+            .AddStore("Bench", new KonduitStoreDefinition<BenchStoreOptions> { Factory = (_, _) => bench })
+            .AddHandler<NoOpHandler>(queue);
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        return new RuntimeHarness(host, bench, probe);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await _host.StopAsync(timeout.Token);
+        _host.Dispose();
+    }
+}
+
+public sealed class BenchStoreOptions : TaskStoreOptions;
+
+/// <summary>What the handler saw: starts, and enqueue → handler-start latency when the payload carries a timestamp.</summary>
+public sealed class RuntimeProbe
+{
+    private long _started;
+    public LatencyRecorder PickupLatency { get; private set; } = new();
+    public long Started => Interlocked.Read(ref _started);
+
+    public void ResetLatency() => PickupLatency = new LatencyRecorder();
+
+    internal void OnStart(ReadOnlySpan<byte> payload)
+    {
+        Interlocked.Increment(ref _started);
+        // Timestamped payloads: 8 bytes = Stopwatch timestamp taken just before the enqueue call.
+        if (payload.Length == 8) PickupLatency.RecordSince(BitConverter.ToInt64(payload));
+    }
+
+    public static byte[] TimestampPayload() => BitConverter.GetBytes(Stopwatch.GetTimestamp());
+}
+
+internal sealed class NoOpHandler(RuntimeProbe probe) : ITaskHandler
+{
+    public Task HandleAsync(TaskContext context, CancellationToken cancellationToken)
+    {
+        probe.OnStart(context.Payload.Span);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>A pass-through store that counts completed tasks, can hide push wake-up, and never disposes the inner store.</summary>
+public sealed class BenchStore(ITaskStore inner, bool push) : ITaskStore
+{
+    private long _completed;
+
+    public long Completed => Interlocked.Read(ref _completed);
+    public string Name => inner.Name;
+    public StoreCapabilities Capabilities { get; } = inner.Capabilities with { PushWakeUp = push && inner.Capabilities.PushWakeUp };
+
+    public Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default) => inner.EnqueueAsync(request, cancellationToken);
+    public Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default) => inner.EnqueueManyAsync(requests, cancellationToken);
+    public Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default) => inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
+    public Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default) => inner.HeartbeatAsync(lease, extension, cancellationToken);
+
+    public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
+    {
+        await inner.CompleteAsync(lease, result, cancellationToken);
+        Interlocked.Increment(ref _completed);
+    }
+
+    public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
+    {
+        var lost = await inner.CompleteManyAsync(completions, cancellationToken);
+        Interlocked.Add(ref _completed, completions.Count - lost.Count);
+        return lost;
+    }
+
+    public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) => inner.FailAsync(lease, error, options, cancellationToken);
+    public Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => inner.ReclaimExpiredAsync(cancellationToken);
+    public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.CancelAsync(taskId, cancellationToken);
+    public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.RetryAsync(taskId, cancellationToken);
+    public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.GetAsync(taskId, cancellationToken);
+    public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => inner.QueryAsync(filter, page, cancellationToken);
+    public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => inner.GetStatsAsync(cancellationToken);
+    public Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) => inner.PurgeAsync(olderThan, states, queue, cancellationToken);
+
+    public async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (Capabilities.PushWakeUp) return await inner.WaitForWorkAsync(queue, timeout, cancellationToken);
+        // Push off: the worker's poll timer alone decides when it looks again.
+        try { await Task.Delay(timeout, cancellationToken); } catch (OperationCanceledException) { }
+        cancellationToken.ThrowIfCancellationRequested();
+        return false;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the target owns the inner store
+}
