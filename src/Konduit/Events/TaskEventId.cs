@@ -76,7 +76,8 @@ public static class TaskEventId
         return ((bytes[6] & 0x0F) << 8) | bytes[7];
     }
 
-    internal static long GetMillis(Guid eventId)
+    /// <summary>The Unix time in milliseconds stamped into a UUIDv7 (not checked to be one; see <see cref="IsVersion7"/>).</summary>
+    public static long GetMillis(Guid eventId)
     {
         Span<byte> bytes = stackalloc byte[16];
         eventId.TryWriteBytes(bytes, bigEndian: true, out _);

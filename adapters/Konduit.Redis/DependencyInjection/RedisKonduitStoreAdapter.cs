@@ -1,0 +1,14 @@
+using Konduit.Hosting;
+using Konduit.Redis;
+using Microsoft.Extensions.DependencyInjection;
+
+// Lets "Konduit:Store": "Redis" select this store with no AddRedisStore() call (see AddKonduit).
+[assembly: KonduitStoreAdapter(RedisKonduitBuilderExtensions.StoreName, typeof(RedisKonduitStoreAdapter))]
+
+namespace Konduit.Redis;
+
+/// <summary>Discovery entry point (see <see cref="KonduitStoreAdapterAttribute"/>).</summary>
+internal sealed class RedisKonduitStoreAdapter : IKonduitStoreAdapter
+{
+    public void Register(IKonduitBuilder builder) => builder.AddRedisStore();
+}

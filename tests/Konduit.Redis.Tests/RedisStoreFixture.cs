@@ -1,0 +1,134 @@
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
+using Konduit.Testing.Conformance;
+using StackExchange.Redis;
+
+namespace Konduit.Redis.Tests;
+
+/// <summary>
+/// The Redis adapter's conformance fixture: one connection per test process, one fresh key prefix per fixture
+/// instance (<c>kt-xxxxxxxx</c>), whose keys are deleted at the end.
+/// </summary>
+/// <remarks>
+/// The server is, in order: <c>KONDUIT_TEST_REDIS</c> (set by <c>source .services/env</c> after
+/// <c>scripts/services.sh up</c>); else a Testcontainers <c>redis:7</c> when a Docker engine answers; else the
+/// fixture fails with instructions.
+/// </remarks>
+public class RedisStoreFixture : TaskStoreFixture
+{
+    public const string EnvironmentVariable = "KONDUIT_TEST_REDIS";
+
+    private static readonly SemaphoreSlim ServerGate = new(1, 1);
+    // One multiplexer for the whole test process, never disposed: fixtures of many test classes share it.
+    private static ConnectionMultiplexer? s_connection;
+    private static IContainer? s_container;
+
+    private readonly Lock _gate = new();
+    private readonly List<ITaskStore> _stores = [];
+    private ConnectionMultiplexer? _connection;
+
+    /// <summary>This fixture's key prefix.</summary>
+    public string KeyPrefix { get; } = NewKeyPrefix();
+
+    /// <summary>The shared connection (available after <see cref="InitializeAsync"/>).</summary>
+    public ConnectionMultiplexer Connection => _connection ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    /// <summary>The configuration string of the test server.</summary>
+    public static string? Configuration { get; private set; }
+
+    /// <summary>A key prefix no other fixture or test uses.</summary>
+    public static string NewKeyPrefix() => "kt-" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <inheritdoc />
+    public override async ValueTask InitializeAsync() => _connection = await SharedConnectionAsync();
+
+    /// <inheritdoc />
+    public override ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null) =>
+        ValueTask.FromResult<ITaskStore>(CreateRedisStore(configure: configure));
+
+    /// <summary>A store over this fixture's server (and, unless given, its prefix), disposed with the fixture.</summary>
+    public RedisTaskStore CreateRedisStore(string? keyPrefix = null, Action<TaskStoreOptions>? configure = null)
+    {
+        var options = new RedisTaskStoreOptions { KeyPrefix = keyPrefix ?? KeyPrefix };
+        configure?.Invoke(options);
+        var store = new RedisTaskStore(options, Connection);
+        lock (_gate) _stores.Add(store);
+        return store;
+    }
+
+    /// <summary>Every key under <paramref name="keyPrefix"/> (this fixture's by default).</summary>
+    public async Task<List<string>> KeysAsync(string? keyPrefix = null)
+    {
+        var prefix = keyPrefix ?? KeyPrefix;
+        var server = Connection.GetServers().First(s => !s.IsReplica);
+        var keys = new List<string>();
+        // Queue keys are {prefix:queue}…, the store's own {prefix}:…; both start with "{prefix".
+        await foreach (var key in server.KeysAsync(pattern: "{" + prefix + "*", pageSize: 1000)) keys.Add(key!);
+        return keys;
+    }
+
+    /// <summary>Deletes every key under <paramref name="keyPrefix"/>.</summary>
+    public async Task DeleteKeysAsync(string keyPrefix)
+    {
+        var keys = await KeysAsync(keyPrefix);
+        var db = Connection.GetDatabase();
+        foreach (var chunk in keys.Chunk(500)) await db.KeyDeleteAsync([.. chunk.Select(k => (RedisKey)k)]);
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        ITaskStore[] stores;
+        lock (_gate)
+        {
+            stores = [.. _stores];
+            _stores.Clear();
+        }
+        foreach (var store in stores) await store.DisposeAsync();
+        if (_connection is not null) await DeleteKeysAsync(KeyPrefix);
+        await base.DisposeAsync();
+    }
+
+    private static async Task<ConnectionMultiplexer> SharedConnectionAsync()
+    {
+        await ServerGate.WaitAsync();
+        try
+        {
+            if (s_connection is not null) return s_connection;
+            var configuration = Environment.GetEnvironmentVariable(EnvironmentVariable);
+            if (string.IsNullOrWhiteSpace(configuration))
+                configuration = await StartContainerAsync();
+            Configuration = configuration;
+            // allowAdmin: the Redis-specific tests flush the script cache (SCRIPT FLUSH) and list keys.
+            s_connection = await ConnectionMultiplexer.ConnectAsync(configuration + ",allowAdmin=true");
+            return s_connection;
+        }
+        finally
+        {
+            ServerGate.Release();
+        }
+    }
+
+    private static async Task<string> StartContainerAsync()
+    {
+        try
+        {
+            // Testcontainers' resource reaper removes the container when the test process exits.
+            s_container = new ContainerBuilder("redis:7-alpine")
+                .WithPortBinding(6379, assignRandomHostPort: true)
+                .WithCommand("redis-server", "--appendonly", "yes")
+                .WithWaitStrategy(Wait.ForUnixContainer().UntilCommandIsCompleted("redis-cli", "ping"))
+                .Build();
+            await s_container.StartAsync();
+            return $"{s_container.Hostname}:{s_container.GetMappedPublicPort(6379)}";
+        }
+#pragma warning disable CA1031 // Any failure here means "no Docker": report how to get a server instead.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            throw new InvalidOperationException(
+                "No Redis for tests: run `scripts/services.sh up && source .services/env` " +
+                $"(or set {EnvironmentVariable}). Docker was tried as a fallback and failed: {ex.Message}", ex);
+        }
+    }
+}
