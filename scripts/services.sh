@@ -197,7 +197,9 @@ postgres_status() {
 # shellcheck source=services.d/cassandra.sh
 source "$ROOT/scripts/services.d/cassandra.sh"
 source "$ROOT/scripts/services.d/redis.sh"
-SERVICE_NAMES=(postgres cassandra redis)
+# shellcheck source=services.d/tools.sh
+source "$ROOT/scripts/services.d/tools.sh"
+SERVICE_NAMES=(postgres cassandra redis tools)
 
 cmd_up() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_up"; done; }
 cmd_down() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_down"; done; }

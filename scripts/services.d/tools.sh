@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Command-line tools the test flow needs (not servers). Sourced by scripts/services.sh, which calls tools_up on
+# `up` (scripts/test.sh runs `up` first), so the dependency is explicit:
+#
+#   docker-compose   Debian's package validates docker-compose.bench.yml without a Docker engine
+#                    (tests/Konduit.Benchmarks.Tests runs `docker-compose -f docker-compose.bench.yml config`).
+#
+# Uses apt_install and log from scripts/services.sh.
+
+tools_up() {
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    log "tools: installing docker-compose (to validate docker-compose.bench.yml)"
+    apt_install docker-compose
+  fi
+}
+
+# Nothing runs, so there is nothing to stop or to report as down.
+tools_down() { :; }
+tools_status() { :; }
