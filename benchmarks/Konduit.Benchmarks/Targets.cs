@@ -1,6 +1,7 @@
 using System.Text;
 using Konduit.InMemory;
 using Konduit.Postgres;
+using Konduit.Redis;
 using Npgsql;
 
 namespace Konduit.Benchmarks;
@@ -65,8 +66,13 @@ public static class Targets
         [
             new("raw-sql", pg is not null, pg is null ? noPg : null, ct => RawSqlTarget.CreateAsync(pg!, ct)),
             new("postgres", pg is not null, pg is null ? noPg : null, ct => StoreTarget.CreatePostgresAsync(pg!, ct)),
-            new("inmemory", true, null, _ => Task.FromResult<IBenchTarget>(new StoreTarget("inmemory", new InMemoryTaskStore(), null, false))),
-            // Redis joins here once adapters/Konduit.Redis lands (issue: Redis store).
+            new("inmemory", true, null, _ => Task.FromResult<IBenchTarget>(new StoreTarget("inmemory", () => new InMemoryTaskStore(), null, false))),
+            new("redis", env.Redis is not null, env.Redis is null ? "no Redis: set KONDUIT_BENCH_REDIS (or source .services/env)" : null,
+                _ => Task.FromResult<IBenchTarget>(new StoreTarget("redis", () => new RedisTaskStore(new RedisTaskStoreOptions
+                {
+                    Configuration = env.Redis,
+                    KeyPrefix = "konduit_bench_" + Guid.NewGuid().ToString("N")[..8],
+                }), null, false))),
         ];
     }
 
@@ -229,7 +235,7 @@ public sealed class RawSqlTarget : IBenchTarget
 }
 
 /// <summary>A Konduit store driven through <see cref="ITaskStore"/> only.</summary>
-public sealed class StoreTarget(string name, ITaskStore store, NpgsqlDataSource? admin, bool isPostgres) : IBenchTarget
+public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlDataSource? admin, bool isPostgres) : IBenchTarget
 {
     public static async Task<IBenchTarget> CreatePostgresAsync(string connectionString, CancellationToken cancellationToken)
     {
@@ -238,7 +244,7 @@ public sealed class StoreTarget(string name, ITaskStore store, NpgsqlDataSource?
             await drop.ExecuteNonQueryAsync(cancellationToken);
         var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = connectionString, Schema = Targets.StoreSchema });
         await store.MigrateAsync(cancellationToken);
-        return new StoreTarget("postgres", store, admin, true);
+        return new StoreTarget("postgres", () => store, admin, true);
     }
 
     public string Name => name;
@@ -246,7 +252,7 @@ public sealed class StoreTarget(string name, ITaskStore store, NpgsqlDataSource?
     public bool IsPostgres => isPostgres;
     public bool SupportsCopy => false;
 
-    private ITaskStore _store = store;
+    private ITaskStore _store = create();
 
     public Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken) =>
         _store.EnqueueAsync(new EnqueueRequest(queue, Targets.Payload(n)) { IdempotencyKey = queue + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
@@ -284,10 +290,11 @@ public sealed class StoreTarget(string name, ITaskStore store, NpgsqlDataSource?
             await using var cmd = admin.CreateCommand($"TRUNCATE {Targets.StoreSchema}.tasks, {Targets.StoreSchema}.task_keys");
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
-        else if (_store is InMemoryTaskStore)
+        else
         {
+            // A fresh store (in-memory: empty; Redis: a new key prefix), so every scenario starts empty.
             await _store.DisposeAsync();
-            _store = new InMemoryTaskStore();
+            _store = create();
         }
     }
 
