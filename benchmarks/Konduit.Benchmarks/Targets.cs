@@ -53,9 +53,12 @@ public sealed record TargetFactory(string Name, bool Available, string? Why, Fun
 
 public static class Targets
 {
-    /// <summary>The schemas the benchmarks own on the server; dropped and recreated at the start of each run.</summary>
+    /// <summary>Schema name prefixes; each run gets its own schemas (prefix + random suffix), dropped at the end, so
+    /// concurrent runs (a bench next to the smoke test) never touch each other's tables.</summary>
     public const string RawSchema = "konduit_bench_raw";
     public const string StoreSchema = "konduit_bench";
+
+    internal static string NewSchema(string prefix) => prefix + "_" + Guid.NewGuid().ToString("N")[..8];
 
     /// <summary>Every target, raw baseline first. Unavailable ones (no server configured) are listed with the reason.</summary>
     public static IReadOnlyList<TargetFactory> All(BenchEnvironment env)
@@ -87,6 +90,8 @@ public sealed class RawSqlTarget : IBenchTarget
 {
     private readonly NpgsqlDataSource _dataSource;
     private const string S = Targets.RawSchema;
+    private readonly string _schema;
+    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny;
 
     // The seed's DDL, verbatim apart from the schema; enum and jsonb payload included.
     private static readonly string Ddl = $"""
@@ -135,14 +140,28 @@ public sealed class RawSqlTarget : IBenchTarget
     internal const string CompleteById = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id=$1 AND lease_owner=$2 AND status='running'";
     internal const string CompleteByAny = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id = ANY($1) AND lease_owner=$2 AND status='running'";
 
-    private RawSqlTarget(NpgsqlDataSource dataSource) => _dataSource = dataSource;
+    private RawSqlTarget(NpgsqlDataSource dataSource, string schema)
+    {
+        _dataSource = dataSource;
+        _schema = schema;
+        // The statements are written against the prefix (S) and pointed at this run's schema once, here.
+        _insertOne = Sql(InsertOne);
+        _insertArrays = Sql(InsertArrays);
+        _copy = Sql(Copy);
+        _lease = Sql(Lease);
+        _completeById = Sql(CompleteById);
+        _completeByAny = Sql(CompleteByAny);
+    }
+
+    private string Sql(string text) => text.Replace(S + ".", _schema + ".", StringComparison.Ordinal);
 
     public static async Task<IBenchTarget> CreateAsync(string connectionString, CancellationToken cancellationToken)
     {
         var ds = NpgsqlDataSource.Create(connectionString);
-        await using (var cmd = ds.CreateCommand(Ddl))
+        var schema = Targets.NewSchema(S);
+        await using (var cmd = ds.CreateCommand(Ddl.Replace(S, schema, StringComparison.Ordinal)))
             await cmd.ExecuteNonQueryAsync(cancellationToken);
-        return new RawSqlTarget(ds);
+        return new RawSqlTarget(ds, schema);
     }
 
     public string Name => "raw-sql";
@@ -153,7 +172,7 @@ public sealed class RawSqlTarget : IBenchTarget
     public async Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
-        await using var cmd = new NpgsqlCommand(InsertOne, conn);
+        await using var cmd = new NpgsqlCommand(_insertOne, conn);
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Encoding.UTF8.GetString(Targets.Payload(n)) });
@@ -166,7 +185,7 @@ public sealed class RawSqlTarget : IBenchTarget
         await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
         if (copy)
         {
-            await using var writer = await conn.BeginBinaryImportAsync(Copy, cancellationToken);
+            await using var writer = await conn.BeginBinaryImportAsync(_copy, cancellationToken);
             for (var i = 0; i < count; i++)
             {
                 await writer.StartRowAsync(cancellationToken);
@@ -178,7 +197,7 @@ public sealed class RawSqlTarget : IBenchTarget
         }
         var payloads = new string[count];
         for (var i = 0; i < count; i++) payloads[i] = Encoding.UTF8.GetString(Targets.Payload(first + i));
-        await using var cmd = new NpgsqlCommand(InsertArrays, conn);
+        await using var cmd = new NpgsqlCommand(_insertArrays, conn);
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = payloads, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Jsonb });
         await cmd.PrepareAsync(cancellationToken);
@@ -189,7 +208,7 @@ public sealed class RawSqlTarget : IBenchTarget
     {
         await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
         var ids = new List<long>(max);
-        await using (var lease = new NpgsqlCommand(Lease, conn))
+        await using (var lease = new NpgsqlCommand(_lease, conn))
         {
             lease.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
             lease.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
@@ -205,7 +224,7 @@ public sealed class RawSqlTarget : IBenchTarget
         if (ids.Count == 0) return 0;
         if (max == 1)
         {
-            await using var complete = new NpgsqlCommand(CompleteById, conn);
+            await using var complete = new NpgsqlCommand(_completeById, conn);
             complete.Parameters.Add(new NpgsqlParameter<long> { TypedValue = ids[0] });
             complete.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
             await complete.PrepareAsync(cancellationToken);
@@ -213,7 +232,7 @@ public sealed class RawSqlTarget : IBenchTarget
         }
         else
         {
-            await using var complete = new NpgsqlCommand(CompleteByAny, conn);
+            await using var complete = new NpgsqlCommand(_completeByAny, conn);
             complete.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. ids] });
             complete.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
             await complete.PrepareAsync(cancellationToken);
@@ -223,15 +242,20 @@ public sealed class RawSqlTarget : IBenchTarget
     }
 
     public Task<long?> RelationBytesAsync(CancellationToken cancellationToken) =>
-        PostgresAdmin.RelationBytesAsync(_dataSource, [$"{S}.task"], cancellationToken);
+        PostgresAdmin.RelationBytesAsync(_dataSource, [$"{_schema}.task"], cancellationToken);
 
     public async Task ResetAsync(CancellationToken cancellationToken)
     {
-        await using var cmd = _dataSource.CreateCommand($"TRUNCATE {S}.task");
+        await using var cmd = _dataSource.CreateCommand($"TRUNCATE {_schema}.task");
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await using (var drop = _dataSource.CreateCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE"))
+            await drop.ExecuteNonQueryAsync();
+        await _dataSource.DisposeAsync();
+    }
 }
 
 /// <summary>A Konduit store driven through <see cref="ITaskStore"/> only.</summary>
@@ -240,11 +264,10 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
     public static async Task<IBenchTarget> CreatePostgresAsync(string connectionString, CancellationToken cancellationToken)
     {
         var admin = NpgsqlDataSource.Create(connectionString);
-        await using (var drop = admin.CreateCommand($"DROP SCHEMA IF EXISTS {Targets.StoreSchema} CASCADE"))
-            await drop.ExecuteNonQueryAsync(cancellationToken);
-        var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = connectionString, Schema = Targets.StoreSchema });
+        var schema = Targets.NewSchema(Targets.StoreSchema);
+        var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = connectionString, Schema = schema });
         await store.MigrateAsync(cancellationToken);
-        return new StoreTarget("postgres", () => store, admin, true);
+        return new StoreTarget("postgres", () => store, admin, true) { _schema = schema };
     }
 
     public string Name => name;
@@ -253,6 +276,7 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
     public bool SupportsCopy => false;
 
     private ITaskStore _store = create();
+    private string? _schema;
 
     public Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken) =>
         _store.EnqueueAsync(new EnqueueRequest(queue, Targets.Payload(n)) { IdempotencyKey = queue + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
@@ -281,13 +305,13 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
 
     public Task<long?> RelationBytesAsync(CancellationToken cancellationToken) =>
         admin is null ? Task.FromResult<long?>(null)
-            : PostgresAdmin.RelationBytesAsync(admin, [$"{Targets.StoreSchema}.tasks", $"{Targets.StoreSchema}.task_keys"], cancellationToken);
+            : PostgresAdmin.RelationBytesAsync(admin, [$"{_schema}.tasks", $"{_schema}.task_keys"], cancellationToken);
 
     public async Task ResetAsync(CancellationToken cancellationToken)
     {
         if (admin is not null)
         {
-            await using var cmd = admin.CreateCommand($"TRUNCATE {Targets.StoreSchema}.tasks, {Targets.StoreSchema}.task_keys");
+            await using var cmd = admin.CreateCommand($"TRUNCATE {_schema}.tasks, {_schema}.task_keys");
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
         else
@@ -301,7 +325,12 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
     public async ValueTask DisposeAsync()
     {
         await _store.DisposeAsync();
-        if (admin is not null) await admin.DisposeAsync();
+        if (admin is not null)
+        {
+            await using (var drop = admin.CreateCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE"))
+                await drop.ExecuteNonQueryAsync();
+            await admin.DisposeAsync();
+        }
     }
 }
 
