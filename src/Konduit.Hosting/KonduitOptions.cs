@@ -19,6 +19,15 @@ public sealed class KonduitOptions
     /// </summary>
     public string? Store { get; set; }
 
+    /// <summary>
+    /// The event log that records every transition the store accepts (issue 6), e.g. <c>Cassandra</c>, <c>Postgres</c>
+    /// or <c>InMemory</c>; null (default) records nothing. Its settings live in <c>Konduit:&lt;EventLog&gt;EventLog</c>.
+    /// </summary>
+    public string? EventLog { get; set; }
+
+    /// <summary>The event recorder's buffer settings (<c>Konduit:EventLogBuffer</c>), used when <see cref="EventLog"/> is set.</summary>
+    public TaskEventRecorderOptions EventLogBuffer { get; set; } = new();
+
     /// <summary>Per-queue settings keyed by queue name. Queues with a handler but no entry use the defaults.</summary>
     public Dictionary<string, KonduitQueueOptions> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);
 

@@ -12,6 +12,8 @@ internal sealed class KonduitRegistry
 
     public Dictionary<string, StoreRegistration> Stores { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    public Dictionary<string, EventLogRegistration> EventLogs { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     public Dictionary<string, HandlerRegistration> Handlers { get; } = new(StringComparer.Ordinal);
 
     public string RegisteredStoreNames =>
@@ -42,3 +44,9 @@ internal sealed record HandlerRegistration(
     string Queue,
     Type HandlerType,
     Func<IServiceProvider, TaskContext, CancellationToken, Task> Invoke);
+
+/// <summary>One event-log adapter's registration, type-erased.</summary>
+internal sealed record EventLogRegistration(
+    string Name,
+    Func<IServiceProvider, ITaskEventLog> Create,
+    Func<IServiceProvider, ITaskEventLog, CancellationToken, Task>? Initialize);

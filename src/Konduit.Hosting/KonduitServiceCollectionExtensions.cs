@@ -54,6 +54,16 @@ public static class KonduitServiceCollectionExtensions
             services.TryAddSingleton<KonduitStoreHost>();
             services.TryAddSingleton<ITaskStore>(sp => sp.GetRequiredService<KonduitStoreHost>().CreateSelectedStore(sp));
             services.TryAddSingleton<IKonduitClient, KonduitClient>();
+            services.TryAddSingleton(sp =>
+            {
+                // The selected event log; its start-up work (migrations) runs in the recorder's flusher, retried,
+                // so an event log that is down at start-up never stops the host (issue 6).
+                var registration = sp.GetRequiredService<KonduitStoreHost>().SelectedEventLog;
+                var log = registration.Create(sp);
+                Func<CancellationToken, Task>? initialize = registration.Initialize is { } init ? ct => init(sp, log, ct) : null;
+                return new TaskEventRecorder(log, sp.GetRequiredService<IOptions<KonduitOptions>>().Value.EventLogBuffer, initialize,
+                    sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()?.CreateLogger("Konduit.EventLog"), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>());
+            });
 
             // Initializer first: it runs the store's start-up work (migrations) before workers lease.
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitStoreInitializer>());
@@ -65,6 +75,9 @@ public static class KonduitServiceCollectionExtensions
         var storeName = configuration[nameof(KonduitOptions.Store)];
         if (!string.IsNullOrWhiteSpace(storeName) && !registry.Stores.ContainsKey(storeName))
             KonduitStoreDiscovery.TryRegister(builder, storeName);
+        var eventLogName = configuration[nameof(KonduitOptions.EventLog)];
+        if (!string.IsNullOrWhiteSpace(eventLogName) && !registry.EventLogs.ContainsKey(eventLogName))
+            KonduitEventLogDiscovery.TryRegister(builder, eventLogName);
         return builder;
     }
 }

@@ -33,7 +33,24 @@ internal sealed class KonduitStoreHost
         }
     }
 
-    public ITaskStore CreateSelectedStore(IServiceProvider services) => Selected.Create(services);
+    public ITaskStore CreateSelectedStore(IServiceProvider services)
+    {
+        var store = Selected.Create(services);
+        // With "EventLog" configured, every accepted transition is also recorded (issue 6, ADR 005).
+        if (string.IsNullOrWhiteSpace(_options.Value.EventLog)) return store;
+        return new EventRecordingTaskStore(store, services.GetRequiredService<TaskEventRecorder>(), services.GetService<TimeProvider>());
+    }
+
+    public EventLogRegistration SelectedEventLog
+    {
+        get
+        {
+            var name = _options.Value.EventLog;
+            if (name is not null && _registry.EventLogs.TryGetValue(name, out var registration)) return registration;
+            var known = _registry.EventLogs.Count == 0 ? "(none: no event-log adapter is registered)" : string.Join(", ", _registry.EventLogs.Keys.Order(StringComparer.OrdinalIgnoreCase));
+            throw new InvalidOperationException($"{_registry.SectionPath}:EventLog = '{name}' is not a registered event log. Allowed values: {known}.");
+        }
+    }
 
     public void MarkReady() => _ready.TrySetResult();
 
@@ -61,7 +78,7 @@ internal sealed partial class KonduitStoreInitializer : IHostedService
             var registration = _host.Selected;
             var store = _services.GetRequiredService<ITaskStore>();
             if (registration.Initialize is { } initialize)
-                await initialize(_services, store, cancellationToken).ConfigureAwait(false);
+                await initialize(_services, store is EventRecordingTaskStore recording ? recording.Inner : store, cancellationToken).ConfigureAwait(false);
             Log.StoreReady(_logger, registration.Name, store.Name, store.Capabilities.PushWakeUp);
             _host.MarkReady();
         }

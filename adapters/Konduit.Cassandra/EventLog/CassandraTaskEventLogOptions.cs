@@ -45,6 +45,9 @@ public sealed class CassandraTaskEventLogOptions
     /// <summary>Client-side timeout of each request (default 5 s).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Hosting only: create the keyspace and tables when the host starts (in the background, retried). Default false.</summary>
+    public bool MigrateOnStartup { get; set; }
+
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">A setting is invalid (the parameter name is the property).</exception>
     public void Validate()
