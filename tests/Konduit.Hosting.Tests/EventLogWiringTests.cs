@@ -1,0 +1,83 @@
+using Xunit;
+using Konduit.InMemory;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Konduit.Hosting.Tests;
+
+public sealed class EventLogWiringTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task EventLog_in_configuration_records_every_transition_the_store_accepts()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Konduit:Store"] = "InMemory",
+            ["Konduit:EventLog"] = "InMemory",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddKonduit(configuration.GetSection("Konduit"));
+        await using var provider = services.BuildServiceProvider();
+        var store = provider.GetRequiredService<ITaskStore>();
+        var recorder = provider.GetRequiredService<TaskEventRecorder>();
+
+        var id = (await store.EnqueueAsync(new EnqueueRequest("q", [1]) { Tenant = "t" }, Ct)).TaskId;
+        var lease = Assert.Single(await store.LeaseAsync("q", "w", 1, TimeSpan.FromMinutes(1), Ct));
+        await store.FailAsync(lease, "boom", new FailOptions { RetryDelay = TimeSpan.Zero }, Ct);
+        lease = Assert.Single(await store.LeaseAsync("q", "w", 1, TimeSpan.FromMinutes(1), Ct));
+        await store.CompleteAsync(lease, null, Ct);
+        var other = (await store.EnqueueAsync(new EnqueueRequest("q", [2]), Ct)).TaskId;
+        Assert.True(await store.CancelAsync(other, Ct));
+        await store.RetryAsync(other, Ct);
+        await recorder.FlushAsync(Ct);
+
+        Assert.IsType<EventRecordingTaskStore>(store);
+        Assert.IsType<InMemoryTaskEventLog>(recorder.Log);
+        var history = await recorder.Log.ReadTaskHistoryAsync(id, Ct);
+        Assert.Equal([TaskEventKind.Enqueued, TaskEventKind.Leased, TaskEventKind.Retried, TaskEventKind.Leased, TaskEventKind.Completed], history.Select(e => e.Kind));
+        Assert.All(history, e => Assert.Equal("t", e.Tenant));
+        Assert.Equal("boom", history[2].Error);
+        Assert.Equal([1, 2], history.Where(e => e.Kind == TaskEventKind.Leased).Select(e => e.Attempt));
+        Assert.Equal([TaskEventKind.Enqueued, TaskEventKind.Canceled, TaskEventKind.Redriven], (await recorder.Log.ReadTaskHistoryAsync(other, Ct)).Select(e => e.Kind));
+    }
+
+    [Fact]
+    public async Task A_full_buffer_drops_events_without_blocking_or_failing_the_store_and_the_rest_catch_up()
+    {
+        var log = new FlakyLog();
+        await using var recorder = new TaskEventRecorder(log, new TaskEventRecorderOptions { Capacity = 3, MaxRetryDelay = TimeSpan.FromMilliseconds(50) });
+        await using var store = new EventRecordingTaskStore(new InMemoryTaskStore(), recorder);
+
+        for (var i = 0; i < 5; i++)
+            await store.EnqueueAsync(new EnqueueRequest("q", [1]), Ct);
+
+        Assert.Equal(3, recorder.Buffered);
+        Assert.Equal(2, recorder.Dropped);
+        log.Down = false;
+        await recorder.FlushAsync(Ct);
+        Assert.Equal(3, recorder.Appended);
+    }
+
+    private sealed class FlakyLog : ITaskEventLog
+    {
+        private readonly InMemoryTaskEventLog _inner = new();
+
+        public volatile bool Down = true;
+
+        public string Name => "flaky";
+
+        public TaskEventLogCapabilities Capabilities => _inner.Capabilities;
+
+        public Task AppendAsync(IReadOnlyList<TaskEvent> events, CancellationToken cancellationToken = default) =>
+            Down ? throw new IOException("log down") : _inner.AppendAsync(events, cancellationToken);
+
+        public Task<IReadOnlyList<TaskEvent>> ReadTaskHistoryAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.ReadTaskHistoryAsync(taskId, cancellationToken);
+
+        public Task<TaskEventPage> ReadQueueEventsAsync(string queue, DateTimeOffset from, DateTimeOffset to, TaskEventPageRequest? page = null, CancellationToken cancellationToken = default) =>
+            _inner.ReadQueueEventsAsync(queue, from, to, page, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
