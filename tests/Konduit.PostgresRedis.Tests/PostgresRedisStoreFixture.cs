@@ -1,0 +1,108 @@
+using Konduit.Testing.Conformance;
+using Npgsql;
+using StackExchange.Redis;
+using Xunit;
+
+namespace Konduit.PostgresRedis.Tests;
+
+/// <summary>
+/// The hybrid store's fixture: the servers of <c>KONDUIT_TEST_POSTGRES</c> and <c>KONDUIT_TEST_REDIS</c>
+/// (<c>scripts/services.sh up &amp;&amp; source .services/env</c>), one fresh schema and one fresh key prefix per
+/// fixture instance, both removed at the end.
+/// </summary>
+public class PostgresRedisStoreFixture : TaskStoreFixture
+{
+    public const string PostgresVariable = "KONDUIT_TEST_POSTGRES";
+    public const string RedisVariable = "KONDUIT_TEST_REDIS";
+
+    private static readonly SemaphoreSlim ServerGate = new(1, 1);
+    // Shared by every fixture of the test process, never disposed (the process exit closes them).
+    private static NpgsqlDataSource? s_dataSource;
+    private static ConnectionMultiplexer? s_redis;
+
+    private readonly Lock _gate = new();
+    private readonly List<ITaskStore> _stores = [];
+
+    public string Schema { get; } = "konduit_h_" + Guid.NewGuid().ToString("N")[..8];
+
+    public string KeyPrefix { get; } = "kh-" + Guid.NewGuid().ToString("N")[..8];
+
+    public NpgsqlDataSource DataSource => s_dataSource ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    public ConnectionMultiplexer Redis => s_redis ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    /// <summary>The Postgres connection string of the test server.</summary>
+    public static string PostgresConnectionString => Required(PostgresVariable);
+
+    public override async ValueTask InitializeAsync()
+    {
+        await ServerGate.WaitAsync();
+        try
+        {
+            s_dataSource ??= NpgsqlDataSource.Create(Required(PostgresVariable));
+            s_redis ??= await ConnectionMultiplexer.ConnectAsync(Required(RedisVariable) + ",allowAdmin=true");
+        }
+        finally
+        {
+            ServerGate.Release();
+        }
+        await using var store = new PostgresRedisTaskStore(Options(), DataSource, Redis);
+        await store.MigrateAsync();
+    }
+
+    public override ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null) =>
+        ValueTask.FromResult<ITaskStore>(CreateHybridStore(configure: configure));
+
+    /// <summary>Options for this fixture's schema and prefix.</summary>
+    public PostgresRedisTaskStoreOptions Options() => new() { Schema = Schema, KeyPrefix = KeyPrefix };
+
+    /// <summary>A hybrid store over this fixture's servers (or <paramref name="redis"/>), disposed with the fixture.</summary>
+    public PostgresRedisTaskStore CreateHybridStore(IConnectionMultiplexer? redis = null, Action<PostgresRedisTaskStoreOptions>? configure = null)
+    {
+        var options = Options();
+        configure?.Invoke(options);
+        var store = new PostgresRedisTaskStore(options, DataSource, redis ?? Redis);
+        lock (_gate) _stores.Add(store);
+        return store;
+    }
+
+    /// <summary>Runs a scalar query (test-authored SQL).</summary>
+    public async Task<T> ScalarAsync<T>(string sql, params object[] args)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        foreach (var arg in args) cmd.Parameters.Add(new NpgsqlParameter { Value = arg });
+        return (T)(await cmd.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        ITaskStore[] stores;
+        lock (_gate)
+        {
+            stores = [.. _stores];
+            _stores.Clear();
+        }
+        foreach (var store in stores) await store.DisposeAsync();
+        if (s_dataSource is not null)
+        {
+            await using var cmd = s_dataSource.CreateCommand($"DROP SCHEMA IF EXISTS \"{Schema}\" CASCADE");
+            await cmd.ExecuteNonQueryAsync();
+        }
+        if (s_redis is not null)
+        {
+            var server = s_redis.GetServers().First(s => !s.IsReplica);
+            var db = s_redis.GetDatabase();
+            await foreach (var key in server.KeysAsync(pattern: "{" + KeyPrefix + "*", pageSize: 1000)) await db.KeyDeleteAsync(key);
+        }
+        await base.DisposeAsync();
+    }
+
+    private static string Required(string variable)
+    {
+        var value = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrWhiteSpace(value))
+            throw new InvalidOperationException(
+                $"{variable} is not set: run scripts/services.sh up && source .services/env");
+        return value;
+    }
+}
