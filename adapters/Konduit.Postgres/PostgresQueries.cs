@@ -95,10 +95,9 @@ internal sealed class PostgresQueries
         RecordVersion = $"INSERT INTO {s}.schema_version (version) VALUES ($1)";
 
         // One statement for single and batch enqueue: the key insert decides races (ON CONFLICT DO NOTHING waits
-        // for a concurrent inserter and then yields), tasks are inserted only for rows without a key or whose key
-        // row this statement inserted, and one NOTIFY per queue goes out in the same transaction (sent on commit).
-        // The final SELECT references the notify CTE so that it runs (unreferenced SELECT CTEs are skipped).
-        Enqueue = $"""
+        // for a concurrent inserter and then yields), and tasks are inserted only for rows without a key or whose
+        // key row this statement inserted.
+        var enqueueCore = $"""
             WITH input AS (
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::timestamptz[], $5::integer[], $6::text[],
                                      $7::text[], $8::jsonb[], $9::jsonb[], $10::bytea[])
@@ -118,11 +117,25 @@ internal sealed class PostgresQueries
                 FROM input
                 WHERE idempotency_key IS NULL OR id IN (SELECT task_id FROM keys)
                 RETURNING id, queue
-            ),
-            woke AS (
+            )
+            """;
+        // The store's own enqueues: no NOTIFY here. A notifying transaction holds a database-wide lock through its
+        // commit (and fsync), which serializes concurrent enqueues; PostgresNotifier wakes workers after commit.
+        EnqueueQuiet = enqueueCore + "SELECT id FROM inserted";
+        // Enqueue inside the caller's transaction: NOTIFY in the statement, because only a transactional NOTIFY
+        // fires exactly when (and if) the caller commits. The final SELECT references the notify CTE so that it
+        // runs (unreferenced SELECT CTEs are skipped).
+        EnqueueInTransaction = enqueueCore + """
+            , woke AS (
                 SELECT count(pg_notify($11, q.queue)) AS n FROM (SELECT DISTINCT queue FROM inserted) q
             )
             SELECT inserted.id FROM inserted, woke
+            """;
+        // The out-of-band wake-up: one statement per coalesced set of queues. Notifications are not durable anyway,
+        // so this transaction need not wait for its commit record to reach disk.
+        Notify = """
+            SELECT count(pg_notify($1, q))
+            FROM (SELECT set_config('synchronous_commit', 'off', true)) AS c, unnest($2::text[]) AS q
             """;
         // The losers of key races: read the winner's id in a new statement (READ COMMITTED sees the committed winner).
         ExistingKeys = $"""
@@ -299,7 +312,9 @@ internal sealed class PostgresQueries
     public string MigrationPrepare { get; }
     public string CurrentVersion { get; }
     public string RecordVersion { get; }
-    public string Enqueue { get; }
+    public string EnqueueQuiet { get; }
+    public string EnqueueInTransaction { get; }
+    public string Notify { get; }
     public string ExistingKeys { get; }
     public string Lease { get; }
     public string Heartbeat { get; }

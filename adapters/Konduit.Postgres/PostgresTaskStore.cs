@@ -32,6 +32,7 @@ public class PostgresTaskStore : ITaskStore
     private readonly int _maxPayloadBytes;
     private readonly RetryPolicy _defaultRetryPolicy;
     private readonly PostgresWakeUp _wakeUp;
+    private readonly PostgresNotifier _notifier;
     private int _disposed;
 
     /// <summary>Creates a store. Nothing is sent to the server until the first operation.</summary>
@@ -59,6 +60,7 @@ public class PostgresTaskStore : ITaskStore
         _maxPayloadBytes = options.MaxPayloadBytes;
         _defaultRetryPolicy = options.DefaultRetryPolicy;
         _wakeUp = new PostgresWakeUp(dataSource, _sql.Listen);
+        _notifier = new PostgresNotifier(dataSource, _sql.Channel, _sql.Notify);
     }
 
     /// <inheritdoc />
@@ -126,6 +128,7 @@ public class PostgresTaskStore : ITaskStore
             {
                 // One statement, so no explicit transaction: it either stored the task or changed nothing.
                 var results = await EnqueueCoreAsync(connection, null, [request], cancellationToken).ConfigureAwait(false);
+                if (results[0].Created) _notifier.Signal(request.Queue);
                 return results[0];
             }
         }
@@ -151,6 +154,7 @@ public class PostgresTaskStore : ITaskStore
                 {
                     var results = await EnqueueCoreAsync(connection, tx, requests, cancellationToken).ConfigureAwait(false);
                     await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    SignalCreated(requests, results);
                     return results;
                 }
             }
@@ -176,7 +180,7 @@ public class PostgresTaskStore : ITaskStore
         ThrowIfDisposed();
         try
         {
-            var results = await EnqueueCoreAsync(connection, transaction, [request], cancellationToken).ConfigureAwait(false);
+            var results = await EnqueueCoreAsync(connection, transaction, [request], cancellationToken, inCallerTransaction: true).ConfigureAwait(false);
             return results[0];
         }
         catch (PostgresException ex) when (IsNotMigrated(ex))
@@ -200,7 +204,7 @@ public class PostgresTaskStore : ITaskStore
         if (requests.Count == 0) return [];
         try
         {
-            return await EnqueueCoreAsync(connection, transaction, requests, cancellationToken).ConfigureAwait(false);
+            return await EnqueueCoreAsync(connection, transaction, requests, cancellationToken, inCallerTransaction: true).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (IsNotMigrated(ex))
         {
@@ -217,8 +221,22 @@ public class PostgresTaskStore : ITaskStore
             ?? throw new ArgumentException("The transaction has already been committed or rolled back.", nameof(transaction));
     }
 
+    /// <summary>Wakes workers of every queue that got a new task (after the commit).</summary>
+    private void SignalCreated(IReadOnlyList<EnqueueRequest> requests, EnqueueResult[] results)
+    {
+        string? last = null;
+        for (var i = 0; i < results.Length; i++)
+        {
+            // Batches are usually one queue: skip the repeats cheaply; the notifier dedupes the rest.
+            if (!results[i].Created || ReferenceEquals(requests[i].Queue, last)) continue;
+            last = requests[i].Queue;
+            _notifier.Signal(last);
+        }
+    }
+
     private async Task<EnqueueResult[]> EnqueueCoreAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? tx, IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? tx, IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken,
+        bool inCallerTransaction = false)
     {
         var results = new EnqueueResult[requests.Count];
         var ids = new Guid[requests.Count];
@@ -250,7 +268,7 @@ public class PostgresTaskStore : ITaskStore
             if (round == MaxKeyRounds)
                 throw new KonduitException($"Enqueue could not settle its idempotency keys after {MaxKeyRounds} rounds (keys purged and re-taken concurrently).");
 
-            var inserted = await InsertAsync(connection, tx, requests, ids, remaining, cancellationToken).ConfigureAwait(false);
+            var inserted = await InsertAsync(connection, tx, requests, ids, remaining, inCallerTransaction, cancellationToken).ConfigureAwait(false);
             var losers = new List<int>();
             foreach (var i in remaining)
             {
@@ -281,7 +299,7 @@ public class PostgresTaskStore : ITaskStore
 
     private async Task<HashSet<Guid>> InsertAsync(
         NpgsqlConnection connection, NpgsqlTransaction? tx, IReadOnlyList<EnqueueRequest> requests, Guid[] ids,
-        List<int> rows, CancellationToken cancellationToken)
+        List<int> rows, bool inCallerTransaction, CancellationToken cancellationToken)
     {
         var n = rows.Count;
         var idArray = new Guid[n];
@@ -309,7 +327,8 @@ public class PostgresTaskStore : ITaskStore
             payloads[j] = r.Payload;
         }
 
-        using var cmd = new NpgsqlCommand(_sql.Enqueue, connection, tx);
+        // Only the caller's transaction notifies in-statement (it alone knows when it commits); see PostgresNotifier.
+        using var cmd = new NpgsqlCommand(inCallerTransaction ? _sql.EnqueueInTransaction : _sql.EnqueueQuiet, connection, tx);
         Add(cmd, idArray);
         Add(cmd, queues);
         Add(cmd, priorities);
@@ -320,7 +339,7 @@ public class PostgresTaskStore : ITaskStore
         cmd.Parameters.Add(new NpgsqlParameter { Value = headers, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
         cmd.Parameters.Add(new NpgsqlParameter { Value = policies, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
         cmd.Parameters.Add(new NpgsqlParameter { Value = payloads, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-        Add(cmd, _sql.Channel);
+        if (inCallerTransaction) Add(cmd, _sql.Channel);
         await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
 
         var inserted = new HashSet<Guid>();
@@ -855,6 +874,7 @@ public class PostgresTaskStore : ITaskStore
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _notifier.DisposeAsync().ConfigureAwait(false);
         await _wakeUp.DisposeAsync().ConfigureAwait(false);
         if (_ownsDataSource) await _dataSource.DisposeAsync().ConfigureAwait(false);
         GC.SuppressFinalize(this);

@@ -1,0 +1,74 @@
+using System.Collections.Concurrent;
+using Npgsql;
+
+namespace Konduit.Postgres;
+
+/// <summary>
+/// Wakes listening workers after the store's own enqueues have committed. Signals coalesce: while one NOTIFY
+/// round trip is in flight, queues signalled meanwhile are collected and sent together in the next one, so a
+/// burst of enqueues costs a handful of notifications instead of one notifying commit each. A notifying
+/// transaction holds a database-wide lock through its commit; keeping NOTIFY out of the enqueue transaction
+/// lets concurrent enqueues commit (and group-commit their fsyncs) in parallel (see ADR 001).
+/// </summary>
+/// <remarks>
+/// Best effort by design: a lost notification only delays pickup until a worker's next poll, so failures are
+/// swallowed here and the polling fallback covers them.
+/// </remarks>
+internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string channel, string notifySql) : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
+    private int _flushing;
+    private Task _flush = Task.CompletedTask;
+    private volatile bool _disposed;
+
+    /// <summary>Schedules a wake-up for <paramref name="queue"/>; returns at once.</summary>
+    public void Signal(string queue)
+    {
+        if (_disposed) return;
+        _pending.TryAdd(queue, 0);
+        if (Interlocked.CompareExchange(ref _flushing, 1, 0) == 0)
+            _flush = Task.Run(FlushAsync);
+    }
+
+    private async Task FlushAsync()
+    {
+        while (true)
+        {
+            var queues = new List<string>();
+            foreach (var queue in _pending.Keys)
+            {
+                if (_pending.TryRemove(queue, out _)) queues.Add(queue);
+            }
+            if (queues.Count == 0)
+            {
+                Volatile.Write(ref _flushing, 0);
+                // A signal that arrived after the drain but before the flag dropped found the flag set and left its
+                // queue for us: take the flag back and go round again, unless another flusher already has.
+                if (_pending.IsEmpty || Interlocked.CompareExchange(ref _flushing, 1, 0) != 0) return;
+                continue;
+            }
+            try
+            {
+                var connection = await dataSource.OpenConnectionAsync().ConfigureAwait(false);
+                await using (connection.ConfigureAwait(false))
+                {
+                    using var cmd = new NpgsqlCommand(notifySql, connection);
+                    cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = channel });
+                    cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = queues.ToArray() });
+                    await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+            {
+                // Best effort: workers poll as a fallback (see remarks).
+            }
+        }
+    }
+
+    /// <summary>Lets an in-flight notification finish; later signals are ignored.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        await _flush.ConfigureAwait(false);
+    }
+}
