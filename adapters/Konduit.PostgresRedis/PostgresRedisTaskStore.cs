@@ -40,7 +40,8 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     private readonly TimeSpan _redisTimeout;
     private readonly TimeSpan _probeInterval;
     private readonly int _rebuildLimit;
-    private readonly string _rebuildSql;
+    private readonly HybridQueries _sql;
+    private readonly DispatchMode _dispatch;
     private readonly ConcurrentDictionary<string, bool> _groupsReady = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _queues = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposing = new();
@@ -51,6 +52,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     private long _hintsRead;
     private long _redisFailures;
     private long _rebuilds;
+    private long _claimedByHint;
 
     /// <summary>Creates a store. Nothing is sent to either server until the first operation.</summary>
     /// <param name="options">Settings; validated here.</param>
@@ -96,12 +98,8 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         _redisTimeout = options.RedisTimeout;
         _probeInterval = options.RedisProbeInterval;
         _rebuildLimit = options.RebuildLimit;
-        _rebuildSql = $"""
-            SELECT id FROM "{options.Schema}".tasks
-            WHERE queue = $1 AND state = 0 AND run_at <= now()
-            ORDER BY priority DESC, run_at, id
-            LIMIT $2
-            """;
+        _sql = new HybridQueries(options.Schema);
+        _dispatch = options.Dispatch;
     }
 
     /// <inheritdoc />
@@ -119,6 +117,8 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     internal long HintsRead => Interlocked.Read(ref _hintsRead);
 
     internal long RedisFailures => Interlocked.Read(ref _redisFailures);
+
+    internal long ClaimedByHint => Interlocked.Read(ref _claimedByHint);
 
     internal long Rebuilds => Interlocked.Read(ref _rebuilds);
 
@@ -186,10 +186,44 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         TaskValidation.ValidateLease(queue, workerId, maxCount, leaseDuration);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         _queues.TryAdd(queue, 0);
-        if (!IsRedisDegraded) await DrainHintsAsync(queue, workerId, maxCount, cancellationToken).ConfigureAwait(false);
-        // PostgreSQL decides: the fenced SKIP LOCKED lease in contract order. A hinted id that another worker claimed
-        // first, that was canceled, or that is not due yet is simply not among the rows this statement takes.
-        return await _inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<Guid> hinted = [];
+        if (!IsRedisDegraded) hinted = await DrainHintsAsync(queue, workerId, maxCount, cancellationToken).ConfigureAwait(false);
+        if (_dispatch == DispatchMode.Signal || hinted.Count == 0)
+        {
+            // PostgreSQL decides: the fenced SKIP LOCKED lease in contract order. A hinted id that another worker
+            // claimed first, that was canceled, or that is not due yet is simply not among the rows it takes.
+            return await _inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        }
+
+        // ClaimIds: the dispatched ids by primary key first, then the ordered lease for the rest (scheduled,
+        // retried, reclaimed and redriven tasks never pass through the stream).
+        var leases = await ClaimIdsAsync(queue, workerId, hinted, leaseDuration, cancellationToken).ConfigureAwait(false);
+        if (leases.Count < maxCount)
+            leases.AddRange(await _inner.LeaseAsync(queue, workerId, maxCount - leases.Count, leaseDuration, cancellationToken).ConfigureAwait(false));
+        leases.Sort(HybridQueries.CompareLeaseOrder);
+        return leases;
+    }
+
+    private async Task<List<TaskLease>> ClaimIdsAsync(string queue, string workerId, IReadOnlyList<Guid> ids, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        var leases = new List<TaskLease>(ids.Count);
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var cmd = new NpgsqlCommand(_sql.ClaimIds, connection);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = queue });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = workerId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = leaseDuration });
+            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    leases.Add(HybridQueries.ReadLease(reader, queue, workerId));
+            }
+        }
+        Interlocked.Add(ref _claimedByHint, leases.Count);
+        return leases;
     }
 
     /// <summary>
@@ -268,7 +302,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            using var cmd = new NpgsqlCommand(_rebuildSql, connection);
+            using var cmd = new NpgsqlCommand(_sql.PendingIds, connection);
             cmd.Parameters.Add(new NpgsqlParameter { Value = queue });
             cmd.Parameters.Add(new NpgsqlParameter { Value = _rebuildLimit });
             var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

@@ -37,6 +37,14 @@ public sealed partial class PostgresRedisTaskStoreOptions : TaskStoreOptions
     /// </summary>
     public TimeSpan RedisProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How a lease uses the ids read from the dispatch stream (default <see cref="DispatchMode.Signal"/>).
+    /// <see cref="DispatchMode.Signal"/> keeps the contract's exact lease order; <see cref="DispatchMode.ClaimIds"/>
+    /// claims the dispatched ids first (by primary key, no contention between workers) and tops up from the
+    /// ordered lease, so order is only approximately priority/run-at order (ADR 007).
+    /// </summary>
+    public DispatchMode Dispatch { get; set; } = DispatchMode.Signal;
+
     /// <summary>Most task ids re-added per queue when a stream is rebuilt (default 10,000).</summary>
     public int RebuildLimit { get; set; } = 10_000;
 
@@ -54,6 +62,8 @@ public sealed partial class PostgresRedisTaskStoreOptions : TaskStoreOptions
             throw new ArgumentOutOfRangeException(nameof(RedisTimeout), RedisTimeout, "RedisTimeout must be positive and at most one minute.");
         if (RedisProbeInterval <= TimeSpan.Zero || RedisProbeInterval > TimeSpan.FromMinutes(10))
             throw new ArgumentOutOfRangeException(nameof(RedisProbeInterval), RedisProbeInterval, "RedisProbeInterval must be positive and at most ten minutes.");
+        if (!Enum.IsDefined(Dispatch))
+            throw new ArgumentOutOfRangeException(nameof(Dispatch), Dispatch, "Dispatch must be Signal or ClaimIds.");
         if (RebuildLimit <= 0)
             throw new ArgumentOutOfRangeException(nameof(RebuildLimit), RebuildLimit, "RebuildLimit must be positive.");
         // The schema rules are the Postgres store's own.
@@ -62,4 +72,22 @@ public sealed partial class PostgresRedisTaskStoreOptions : TaskStoreOptions
 
     [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}\z", RegexOptions.CultureInvariant)]
     private static partial Regex KeyPrefixPattern();
+}
+
+/// <summary>How the hybrid store's lease uses the ids in a queue's dispatch stream.</summary>
+public enum DispatchMode
+{
+    /// <summary>
+    /// The stream is a signal: ids read are acknowledged and dropped, and PostgreSQL leases in exact contract order
+    /// (priority, run-at, enqueue order). The default; the store conformance suite runs in this mode.
+    /// </summary>
+    Signal = 0,
+
+    /// <summary>
+    /// The dispatched ids are claimed in PostgreSQL by primary key with the fenced lease update (pending and due
+    /// only; anything else is acknowledged and dropped), then the lease is topped up from the ordered SKIP LOCKED
+    /// lease. Workers take disjoint ids without scanning past each other's locks, but a lease may return a
+    /// dispatched task ahead of a higher-priority or earlier task that is not in the stream.
+    /// </summary>
+    ClaimIds = 1,
 }

@@ -96,10 +96,52 @@ public sealed class HybridStoreTests(PostgresRedisStoreFixture fixture) : IClass
         Assert.Equal(TaskState.Succeeded, (await store.GetAsync(enqueued.TaskId, Ct)).State);
     }
 
+    [Fact]
+    public async Task ClaimIds_mode_claims_dispatched_ids_by_primary_key()
+    {
+        var store = fixture.CreateHybridStore(configure: o => o.Dispatch = DispatchMode.ClaimIds);
+        var queue = NewQueue();
+        var db = fixture.Redis.GetDatabase();
+        var results = await store.EnqueueManyAsync([Req(queue, 1), Req(queue, 2), Req(queue, 3)], Ct);
+
+        var leases = await store.LeaseAsync(queue, "w1", 10, TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(results.Select(r => r.TaskId).Order(), leases.Select(l => l.TaskId).Order());
+        Assert.Equal(3, store.ClaimedByHint);
+        Assert.All(leases, l => Assert.Equal(1, l.Attempt));
+        Assert.Equal(0, (await db.StreamPendingAsync(store.StreamKey(queue), PostgresRedisTaskStore.GroupName)).PendingMessageCount);
+        foreach (var lease in leases) await store.CompleteAsync(lease, null, Ct);
+    }
+
+    [Fact]
+    public async Task ClaimIds_mode_acks_and_drops_claimed_canceled_and_not_yet_due_ids()
+    {
+        var store = fixture.CreateHybridStore(configure: o => o.Dispatch = DispatchMode.ClaimIds);
+        var queue = NewQueue();
+        var db = fixture.Redis.GetDatabase();
+        var claimed = await store.EnqueueAsync(Req(queue, 1), Ct);
+        var canceled = await store.EnqueueAsync(Req(queue, 2), Ct);
+        var scheduled = await store.EnqueueAsync(new EnqueueRequest(queue, [3]) { RunAt = DateTimeOffset.UtcNow.AddHours(1) }, Ct);
+        Assert.Equal(claimed.TaskId, Assert.Single(await store.Postgres.LeaseAsync(queue, "other", 1, TimeSpan.FromSeconds(30), Ct)).TaskId);
+        Assert.True(await store.CancelAsync(canceled.TaskId, Ct));
+
+        var leases = await store.LeaseAsync(queue, "w1", 10, TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Empty(leases);
+        Assert.Equal(0, store.ClaimedByHint);
+        Assert.Equal(0, (await db.StreamPendingAsync(store.StreamKey(queue), PostgresRedisTaskStore.GroupName)).PendingMessageCount);
+        Assert.Equal(0, await db.StreamLengthAsync(store.StreamKey(queue)));
+        Assert.Equal(1, (await store.GetAsync(claimed.TaskId, Ct)).Attempts);
+        Assert.Equal(TaskState.Pending, (await store.GetAsync(scheduled.TaskId, Ct)).State);
+        Assert.Equal(0, (await store.GetAsync(scheduled.TaskId, Ct)).Attempts);
+    }
+
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Redis_restart_mid_run_loses_nothing_and_runs_every_task_exactly_once(bool dataLost)
+    [InlineData(false, DispatchMode.Signal)]
+    [InlineData(true, DispatchMode.Signal)]
+    [InlineData(false, DispatchMode.ClaimIds)]
+    [InlineData(true, DispatchMode.ClaimIds)]
+    public async Task Redis_restart_mid_run_loses_nothing_and_runs_every_task_exactly_once(bool dataLost, DispatchMode mode)
     {
         await using var redis = await PrivateRedisServer.StartAsync();
         var options = fixture.Options();
@@ -107,6 +149,7 @@ public sealed class HybridStoreTests(PostgresRedisStoreFixture fixture) : IClass
         options.RedisConfiguration = redis.Configuration;
         options.RedisTimeout = TimeSpan.FromMilliseconds(500);
         options.RedisProbeInterval = TimeSpan.FromMilliseconds(200);
+        options.Dispatch = mode;
         await using var store = new PostgresRedisTaskStore(options, fixture.DataSource);
         var queue = NewQueue();
         const int batch = 100;
@@ -167,6 +210,7 @@ public sealed class HybridStoreTests(PostgresRedisStoreFixture fixture) : IClass
         Assert.All(completions, c => Assert.Equal(1, c.Value));
         Assert.True(hintsBeforeOutage > 0, "workers read dispatch hints while Redis was up");
         Assert.True(store.HintsRead > hintsBeforeOutage, "workers read dispatch hints again after the restart");
+        if (mode == DispatchMode.ClaimIds) Assert.True(store.ClaimedByHint > 0, "dispatched ids were claimed by primary key");
         var schema = options.Schema;
         Assert.Equal(2000L, await fixture.ScalarAsync<long>(
             $"SELECT count(*) FROM \"{schema}\".tasks WHERE queue = $1 AND state = 2 AND attempts = 1", queue));
