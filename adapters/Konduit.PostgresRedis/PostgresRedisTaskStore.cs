@@ -15,7 +15,9 @@ namespace Konduit.PostgresRedis;
 /// ids. Lease reads and acknowledges the ids waiting in the consumer group, then leases through PostgreSQL's
 /// fenced <c>FOR UPDATE SKIP LOCKED</c> statement, which keeps the contract's exact lease order
 /// (priority, run-at, enqueue order) and covers scheduled tasks, retries and reclaimed tasks, which never pass
-/// through the stream. Ids already claimed, terminal or not yet due are acknowledged and dropped.</para>
+/// through the stream. Ids already claimed, terminal or not yet due are acknowledged and dropped. With
+/// <see cref="DispatchMode.ClaimIds"/> the dispatched ids are claimed by primary key first, trading exact order
+/// for contention-free claims (see <see cref="PostgresRedisTaskStoreOptions.Dispatch"/>).</para>
 /// <para>Redis never fails an operation: a Redis error or a call slower than
 /// <see cref="PostgresRedisTaskStoreOptions.RedisTimeout"/> switches the store to PostgreSQL alone, a background
 /// probe watches for Redis to answer again, and then every dispatch stream this store has used is rebuilt from the
