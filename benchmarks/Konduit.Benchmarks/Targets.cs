@@ -1,6 +1,7 @@
 using System.Text;
 using Konduit.InMemory;
 using Konduit.Postgres;
+using Konduit.PostgresRedis;
 using Konduit.Redis;
 using Npgsql;
 
@@ -76,6 +77,9 @@ public static class Targets
                     Configuration = env.Redis,
                     KeyPrefix = "konduit_bench_" + Guid.NewGuid().ToString("N")[..8],
                 }), null, false))),
+            new("postgresredis", pg is not null && env.Redis is not null,
+                pg is null ? noPg : env.Redis is null ? "no Redis: set KONDUIT_BENCH_REDIS (or source .services/env)" : null,
+                ct => StoreTarget.CreatePostgresRedisAsync(pg!, env.Redis!, ct)),
         ];
     }
 
@@ -268,6 +272,22 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
         var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = connectionString, Schema = schema });
         await store.MigrateAsync(cancellationToken);
         return new StoreTarget("postgres", () => store, admin, true) { _schema = schema };
+    }
+
+    /// <summary>The hybrid (ADR 007): Postgres decides, a Redis stream per queue signals; its own schema and key prefix.</summary>
+    public static async Task<IBenchTarget> CreatePostgresRedisAsync(string connectionString, string redis, CancellationToken cancellationToken)
+    {
+        var admin = NpgsqlDataSource.Create(connectionString);
+        var schema = Targets.NewSchema(Targets.StoreSchema);
+        var store = new PostgresRedisTaskStore(new PostgresRedisTaskStoreOptions
+        {
+            ConnectionString = connectionString,
+            Schema = schema,
+            RedisConfiguration = redis,
+            KeyPrefix = schema,
+        });
+        await store.MigrateAsync(cancellationToken);
+        return new StoreTarget("postgresredis", () => store, admin, true) { _schema = schema };
     }
 
     public string Name => name;
