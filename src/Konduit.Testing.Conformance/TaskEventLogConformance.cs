@@ -120,19 +120,8 @@ public abstract class TaskEventLogConformance<TFixture> : IClassFixture<TFixture
     }
 
     /// <summary>Polls <paramref name="condition"/> until true, failing with <paramref name="because"/> after <paramref name="deadline"/>.</summary>
-    protected static async Task Eventually(Func<Task<bool>> condition, TimeSpan deadline, string because)
-    {
-        ArgumentNullException.ThrowIfNull(condition);
-        var giveUpAt = DateTimeOffset.UtcNow + deadline;
-        while (true)
-        {
-            if (await condition()) return;
-            if (DateTimeOffset.UtcNow > giveUpAt)
-                Assert.Fail($"Not true within {deadline.TotalSeconds:0.###} s: {because}");
-            // A poll interval, not a sleep standing in for a condition.
-            await Task.Delay(TimeSpan.FromMilliseconds(100), Ct);
-        }
-    }
+    protected static Task Eventually(Func<Task<bool>> condition, TimeSpan deadline, string because) =>
+        Await.Until(condition, deadline, TimeSpan.FromMilliseconds(100), because);
 
     private sealed class EventOrder : IComparer<TaskEvent>
     {

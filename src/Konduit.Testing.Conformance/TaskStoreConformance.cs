@@ -76,19 +76,8 @@ public abstract class TaskStoreConformance<TFixture> : IClassFixture<TFixture>, 
     /// Polls <paramref name="condition"/> until it returns true, failing the test with <paramref name="because"/>
     /// when <paramref name="deadline"/> passes first. Use it where the store's clock or another party must act.
     /// </summary>
-    protected static async Task Eventually(Func<Task<bool>> condition, TimeSpan deadline, string because)
-    {
-        ArgumentNullException.ThrowIfNull(condition);
-        var giveUpAt = DateTimeOffset.UtcNow + deadline;
-        while (true)
-        {
-            if (await condition()) return;
-            if (DateTimeOffset.UtcNow > giveUpAt)
-                Assert.Fail($"Not true within {deadline.TotalSeconds:0.###} s: {because}");
-            // A poll interval, not a sleep standing in for a condition.
-            await Task.Delay(TimeSpan.FromMilliseconds(20), Ct);
-        }
-    }
+    protected static Task Eventually(Func<Task<bool>> condition, TimeSpan deadline, string because) =>
+        Await.Until(condition, deadline, TimeSpan.FromMilliseconds(20), because);
 
     /// <summary>Waits until the store's clock (within <see cref="ClockTolerance"/>) has passed <paramref name="storeTime"/>.</summary>
     protected Task WaitUntilPast(DateTimeOffset storeTime, string because) =>
