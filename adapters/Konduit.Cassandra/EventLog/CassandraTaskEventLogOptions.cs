@@ -1,9 +1,10 @@
+using System.Text.RegularExpressions;
 using Konduit.Cassandra.Cql;
 
 namespace Konduit.Cassandra;
 
 /// <summary>Settings of a <see cref="CassandraTaskEventLog"/> (<c>Konduit:CassandraEventLog</c> in configuration).</summary>
-public sealed class CassandraTaskEventLogOptions
+public sealed partial class CassandraTaskEventLogOptions
 {
     /// <summary>The node to connect to, <c>host:port</c> (default <c>127.0.0.1:9042</c>). Ignored when a session is passed to the log.</summary>
     public string ContactPoint { get; set; } = "127.0.0.1:9042";
@@ -54,7 +55,7 @@ public sealed class CassandraTaskEventLogOptions
     {
         if (string.IsNullOrWhiteSpace(Keyspace) || Keyspace.Length > 48 || !Keyspace.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
             throw new ArgumentException($"Keyspace '{Keyspace}' is not a plain identifier ([A-Za-z0-9_], 1–48 characters).", nameof(Keyspace));
-        if (string.IsNullOrWhiteSpace(Replication) || !Replication.TrimStart().StartsWith('{') || Replication.Contains(';', StringComparison.Ordinal))
+        if (string.IsNullOrWhiteSpace(Replication) || !ReplicationMap().IsMatch(Replication))
             throw new ArgumentException("Replication must be a CQL map literal such as {'class': 'SimpleStrategy', 'replication_factor': 1}.", nameof(Replication));
         if (TimeToLive is { } ttl && (ttl < TimeSpan.FromSeconds(1) || ttl > TimeSpan.FromDays(365 * 20) || ttl.Ticks % TimeSpan.TicksPerSecond != 0))
             throw new ArgumentOutOfRangeException(nameof(TimeToLive), ttl, "The time to live must be whole seconds between 1 s and 20 years.");
@@ -63,4 +64,9 @@ public sealed class CassandraTaskEventLogOptions
         if (RequestTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "The request timeout must be positive.");
     }
+
+    // DDL cannot bind parameters, so the replication map is text placed into CREATE KEYSPACE: accept only a map
+    // literal of quoted identifier keys and quoted-identifier or integer values (no quotes, semicolons or comments).
+    [GeneratedRegex(@"^\s*\{\s*'[A-Za-z0-9_.-]+'\s*:\s*(?:'[A-Za-z0-9_.-]+'|[0-9]+)\s*(?:,\s*'[A-Za-z0-9_.-]+'\s*:\s*(?:'[A-Za-z0-9_.-]+'|[0-9]+)\s*)*\}\s*$")]
+    private static partial Regex ReplicationMap();
 }
