@@ -23,6 +23,24 @@ _cassandra_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }
 _cassandra_home() { echo "$(_cassandra_root)/.services/cassandra"; }
 _cassandra_port() { echo "${KONDUIT_CASSANDRA_PORT:-59042}"; }
 _cassandra_log() { echo "cassandra: $*" >&2; }
+_cassandra_storage_port() { echo "${KONDUIT_CASSANDRA_STORAGE_PORT:-57000}"; }
+
+# True while something accepts connections on 127.0.0.1:$1.
+_cassandra_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A restart right after a stop can find the old server's sockets not yet released (seen in CI: "127.0.0.1:57000 is
+# in use"); wait for both ports, bounded, and name the busy one if they stay taken.
+_cassandra_wait_ports_free() {
+  local port i
+  for port in "$(_cassandra_port)" "$(_cassandra_storage_port)"; do
+    for i in $(seq 1 60); do
+      _cassandra_port_busy "$port" || continue 2
+      sleep 0.5
+    done
+    _cassandra_log "port $port on 127.0.0.1 is still in use after 30s (another Cassandra? see: ss -ltnp | grep $port)"
+    return 1
+  done
+}
 
 # Sends a protocol-v3 OPTIONS frame and expects a SUPPORTED frame back (version 0x83, opcode 0x06).
 _cassandra_ping() {
@@ -73,7 +91,8 @@ _cassandra_fetch() {
 
 _cassandra_write_config() {
   local home="$1" port="$2"
-  local storage_port="${KONDUIT_CASSANDRA_STORAGE_PORT:-57000}"
+  local storage_port
+  storage_port="$(_cassandra_storage_port)"
   mkdir -p "$home/conf" "$home/data/data" "$home/data/commitlog" "$home/data/saved_caches" "$home/logs"
   cat >"$home/conf/cassandra.yaml" <<YAML
 # Written by scripts/cassandra.sh: a single local node for tests.
@@ -162,6 +181,7 @@ cassandra_up() {
   command -v npm >/dev/null 2>&1 || { _cassandra_log "npm is required: apt-get install -y npm"; return 1; }
   command -v python3 >/dev/null 2>&1 || { _cassandra_log "python3 is required for the readiness probe"; return 1; }
   _cassandra_fetch "$home" || return 1
+  _cassandra_wait_ports_free || return 1
   _cassandra_write_config "$home" "$port"
 
   local classpath="$home/conf"
@@ -232,6 +252,10 @@ cassandra_down() {
   if kill -0 "$pid" 2>/dev/null; then
     _cassandra_log "pid $pid did not stop in 30s; killing it"
     kill -9 "$pid" 2>/dev/null
+    for i in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
   fi
   rm -f "$home/cassandra.pid"
   _cassandra_log "stopped (pid $pid)"
