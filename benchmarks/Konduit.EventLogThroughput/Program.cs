@@ -8,7 +8,7 @@ using Konduit;
 using Konduit.Cassandra;
 using Konduit.Cassandra.Cql;
 
-var contactPoint = args.Length > 0 ? args[0] : Environment.GetEnvironmentVariable("KONDUIT_TEST_CASSANDRA") ?? "127.0.0.1:59042";
+var contactPoint = args.Length > 0 ? args[0] : Environment.GetEnvironmentVariable("KONDUIT_TEST_CASSANDRA") ?? "127.0.0.1:29042";
 var total = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20_000;
 var keyspace = "konduit_bench_" + Guid.NewGuid().ToString("N")[..8];
 var options = CqlSessionOptions.FromContactPoint(contactPoint);

