@@ -108,7 +108,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     public string Name => "postgresredis";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = false, PushWakeUp = true };
+    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = false, PushWakeUp = true, OrdersByRunAt = true };
 
     /// <summary>The PostgreSQL store that holds the truth (the same schema and data source).</summary>
     public PostgresTaskStore Postgres => _inner;

@@ -79,7 +79,7 @@ public class RedisTaskStore : ITaskStore
     public string Name => "redis";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false };
+    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = true };
 
     /// <summary>The key prefix (every key of this store starts with <c>{prefix</c>).</summary>
     public string KeyPrefix => _prefix;

@@ -48,7 +48,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     public string Name => "inmemory";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false };
+    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = true };
 
     /// <inheritdoc />
     public Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default)

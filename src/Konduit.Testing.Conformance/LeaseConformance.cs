@@ -40,8 +40,27 @@ public abstract class LeaseConformance<TFixture>(TFixture fixture) : TaskStoreCo
     }
 
     [Fact]
+    public virtual async Task Lease_prefers_higher_priority_then_enqueue_order()
+    {
+        var queue = Queue();
+        var low1 = await Enqueue(queue, "low-1", priority: 0);
+        var high1 = await Enqueue(queue, "high-1", priority: 5);
+        var negative = await Enqueue(queue, "negative", priority: -3);
+        var low2 = await Enqueue(queue, "low-2", priority: 0);
+        var high2 = await Enqueue(queue, "high-2", priority: 5);
+        var top = await Enqueue(queue, "top", priority: 100);
+
+        var leased = new List<Guid>();
+        for (var i = 0; i < 6; i++) leased.Add((await LeaseOne(queue)).TaskId);
+
+        Assert.Equal([top, high1, high2, low1, low2, negative], leased);
+    }
+
+    [Fact]
     public virtual async Task Lease_orders_by_priority_then_run_at_then_enqueue_order()
     {
+        if (!Store.Capabilities.OrdersByRunAt)
+            Assert.Skip($"{Store.Name} does not declare {nameof(StoreCapabilities.OrdersByRunAt)}");
         var queue = Queue();
         var now = DateTimeOffset.UtcNow;
         var lowOld = await Enqueue(queue, "low", priority: 0, runAt: now.AddMinutes(-10));

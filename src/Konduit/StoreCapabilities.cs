@@ -11,4 +11,12 @@ public sealed record StoreCapabilities
 
     /// <summary><see cref="ITaskStore.WaitForWorkAsync"/> is woken by the store when tasks arrive, not just by its timeout.</summary>
     public bool PushWakeUp { get; init; }
+
+    /// <summary>
+    /// Among due tasks of equal priority, leases follow run-at, then enqueue order. Every store leases higher
+    /// priority first and equal-priority tasks in the order they became due; a store without this flag (a log-based
+    /// one such as Redis Streams) hands out a task enqueued with a run-at in the past in enqueue order, not by its
+    /// run-at.
+    /// </summary>
+    public bool OrdersByRunAt { get; init; }
 }
