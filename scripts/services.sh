@@ -42,10 +42,10 @@ env_set() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# PostgreSQL: a private cluster on 127.0.0.1:$KONDUIT_PG_PORT (default 55432), run as the `postgres`
+# PostgreSQL: a private cluster on 127.0.0.1:$KONDUIT_PG_PORT (default 25432: below the kernel ephemeral range 32768-60999, so no client socket can hold it), run as the `postgres`
 # OS user (initdb refuses root), default durability (fsync and synchronous_commit on).
 # ---------------------------------------------------------------------------------------------------
-PG_PORT="${KONDUIT_PG_PORT:-55432}"
+PG_PORT="${KONDUIT_PG_PORT:-25432}"
 PG_DIR="$SERVICES_DIR/postgres"
 PG_DATA="$PG_DIR/data"
 PG_LOG="$PG_DIR/postgres.log"

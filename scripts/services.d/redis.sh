@@ -2,11 +2,11 @@
 # Local Redis for the Redis store's tests (issue 5). Sourced by scripts/services.sh, which calls
 # redis_up / redis_down / redis_status and provides log, die, apt_install and env_set.
 #
-# A private instance on 127.0.0.1:$KONDUIT_REDIS_PORT (default 56379: non-default, so a system install
+# A private instance on 127.0.0.1:$KONDUIT_REDIS_PORT (default 26379: non-default, so a system install
 # never clashes), `appendonly yes` (the store claims durability: AOF, fsync every second), data, log and
 # pid file under .services/redis (git-ignored). Daemonized by redis-server itself; `up` is idempotent.
 
-REDIS_PORT="${KONDUIT_REDIS_PORT:-56379}"
+REDIS_PORT="${KONDUIT_REDIS_PORT:-26379}"
 REDIS_DIR="$SERVICES_DIR/redis"
 REDIS_PIDFILE="$REDIS_DIR/redis.pid"
 REDIS_LOG="$REDIS_DIR/redis.log"
