@@ -2,12 +2,16 @@ using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using Konduit.Testing.Conformance;
 using StackExchange.Redis;
+using Xunit;
+
+[assembly: AssemblyFixture(typeof(Konduit.Redis.Tests.RedisTestRun))]
 
 namespace Konduit.Redis.Tests;
 
 /// <summary>
 /// The Redis adapter's conformance fixture: one connection per test process, one fresh key prefix per fixture
-/// instance (<c>kt-xxxxxxxx</c>), whose keys are deleted at the end.
+/// instance (<c>kt-&lt;run&gt;-&lt;fixture&gt;</c>, see <see cref="NewKeyPrefix"/>). Every prefix of a test run shares the run's
+/// id, so <see cref="RedisTestRun"/> deletes all of the run's keys with one scan at the end.
 /// </summary>
 /// <remarks>
 /// The server is, in order: <c>KONDUIT_TEST_REDIS</c> (set by <c>source .services/env</c> after
@@ -36,8 +40,11 @@ public class RedisStoreFixture : TaskStoreFixture
     /// <summary>The configuration string of the test server.</summary>
     public static string? Configuration { get; private set; }
 
-    /// <summary>A key prefix no other fixture or test uses.</summary>
-    public static string NewKeyPrefix() => "kt-" + Guid.NewGuid().ToString("N")[..8];
+    /// <summary>The start of every key prefix of this test run (<c>kt-</c> and 8 hex digits and <c>-</c>).</summary>
+    public static string RunPrefix { get; } = "kt-" + Guid.NewGuid().ToString("N")[..8] + "-";
+
+    /// <summary>A key prefix no other fixture or test uses; its keys are deleted at the end of the run.</summary>
+    public static string NewKeyPrefix() => RunPrefix + Guid.NewGuid().ToString("N")[..8];
 
     /// <inheritdoc />
     public override async ValueTask InitializeAsync() => _connection = await SharedConnectionAsync();
@@ -56,23 +63,19 @@ public class RedisStoreFixture : TaskStoreFixture
         return store;
     }
 
-    /// <summary>Every key under <paramref name="keyPrefix"/> (this fixture's by default).</summary>
-    public async Task<List<string>> KeysAsync(string? keyPrefix = null)
-    {
-        var prefix = keyPrefix ?? KeyPrefix;
-        var server = Connection.GetServers().First(s => !s.IsReplica);
-        var keys = new List<string>();
-        // Queue keys are {prefix:queue}…, the store's own {prefix}:…; both start with "{prefix".
-        await foreach (var key in server.KeysAsync(pattern: "{" + prefix + "*", pageSize: 1000)) keys.Add(key!);
-        return keys;
-    }
+    /// <summary>Every key under <paramref name="keyPrefix"/> (this fixture's by default), found by SCAN.</summary>
+    public Task<List<string>> KeysAsync(string? keyPrefix = null) =>
+        // Queue keys are {prefix:queue}…, the store's own {prefix}:…. The server is shared with other test runs
+        // and benchmarks, so the scan matches this prefix only (large pages: the key space may be big).
+        ScanAsync(Connection, "{" + (keyPrefix ?? KeyPrefix) + "[:}]*");
 
-    /// <summary>Deletes every key under <paramref name="keyPrefix"/>.</summary>
-    public async Task DeleteKeysAsync(string keyPrefix)
+    /// <summary>Every key matching <paramref name="pattern"/>.</summary>
+    internal static async Task<List<string>> ScanAsync(ConnectionMultiplexer connection, string pattern)
     {
-        var keys = await KeysAsync(keyPrefix);
-        var db = Connection.GetDatabase();
-        foreach (var chunk in keys.Chunk(500)) await db.KeyDeleteAsync([.. chunk.Select(k => (RedisKey)k)]);
+        var server = connection.GetServers().First(s => !s.IsReplica);
+        var keys = new List<string>();
+        await foreach (var key in server.KeysAsync(pattern: pattern, pageSize: 10_000)) keys.Add(key!);
+        return keys;
     }
 
     /// <inheritdoc />
@@ -85,7 +88,7 @@ public class RedisStoreFixture : TaskStoreFixture
             _stores.Clear();
         }
         foreach (var store in stores) await store.DisposeAsync();
-        if (_connection is not null) await DeleteKeysAsync(KeyPrefix);
+        // Keys are deleted once for the whole run by RedisTestRun.
         await base.DisposeAsync();
     }
 
@@ -109,6 +112,9 @@ public class RedisStoreFixture : TaskStoreFixture
         }
     }
 
+    /// <summary>The connection if one was made (null when no test needed the server).</summary>
+    internal static ConnectionMultiplexer? ConnectionIfCreated => s_connection;
+
     private static async Task<string> StartContainerAsync()
     {
         try
@@ -130,5 +136,21 @@ public class RedisStoreFixture : TaskStoreFixture
                 "No Redis for tests: run `scripts/services.sh up && source .services/env` " +
                 $"(or set {EnvironmentVariable}). Docker was tried as a fallback and failed: {ex.Message}", ex);
         }
+    }
+}
+
+/// <summary>
+/// Assembly fixture: after the last test, deletes every key of this run (every prefix starts with
+/// <see cref="RedisStoreFixture.RunPrefix"/>), including those of tests that use a private prefix.
+/// </summary>
+public sealed class RedisTestRun : IAsyncDisposable
+{
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (RedisStoreFixture.ConnectionIfCreated is not { } connection) return;
+        var keys = await RedisStoreFixture.ScanAsync(connection, "{" + RedisStoreFixture.RunPrefix + "*");
+        var db = connection.GetDatabase();
+        foreach (var chunk in keys.Chunk(500)) await db.KeyDeleteAsync([.. chunk.Select(k => (RedisKey)k)]);
     }
 }
