@@ -1,18 +1,28 @@
--- Konduit.Redis scripts (ADR 004). Every script runs against ONE queue: KEYS[1] is the queue's hash-tagged base
--- name `{prefix:queue}` and every key a script touches is that base plus a suffix, so all of them live in the
--- queue's slot (Redis Cluster-ready). Times are microseconds since the Unix epoch from the server's TIME: the
--- store clock. Arguments arrive as ARGV values, never spliced into script text.
+-- Konduit.Redis scripts (ADR 004): a task store on Redis Streams. Every script runs against ONE queue: KEYS[1]
+-- is the queue's hash-tagged base name `{prefix:queue}`, and every key a script touches is that base plus a fixed
+-- suffix (derived here, never declared one by one), so all of them live in the queue's slot: one slot per
+-- script, Redis Cluster-ready. User input (queue, worker, keys, tenants, payloads) arrives only as ARGV values,
+-- never spliced into script text. Times are microseconds since the Unix epoch from the server's TIME: the store
+-- clock.
 --
 -- Key layout under B = KEYS[1]:
---   B:t:<id>  task hash            B:e:<id>  error list ("attempt|at_us|message")
---   B:r       ready, lex zset of <8 hex (maxint - priority)><16 hex run_at><32 hex id>: exact lease order
---   B:d       delayed, zset id by run_at       B:x  running, zset id by lease expiry
---   B:a       all ids (lex)                     B:s<state>  ids by state (lex)      B:n:<tenant>  ids by tenant (lex)
---   B:f<state> terminal ids by finished time   B:ik  idempotency key -> id          B:c  counts by state
+--   B:q:<prio>  STREAM per priority band; entries {id = <task id>}; consumer group `konduit`, consumer = worker id
+--   B:bands     zset: bands whose stream exists (score = priority)    B:ready  zset: bands that may hold undelivered entries
+--   B:d         zset: pending tasks not yet due (run-at, retry backoff), scored by run-at
+--   B:t:<id>    task hash ('se' = its current stream entry id)       B:e:<id> error list ("attempt|at_us|message")
+--   B:a, B:s<state>, B:n:<tenant>  lex zsets of ids (query)         B:f<state> terminal ids by finish time (purge)
+--   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
+--
+-- A pending due task has exactly one undelivered stream entry; a running task has exactly one entry in the
+-- group's pending entries list (PEL), whose delivery time is set to (lease expiry - ARGV pel_base_ms) by XCLAIM
+-- TIME ... JUSTID on lease and heartbeat, so `XPENDING ... IDLE pel_base_ms` lists exactly the expired leases.
+-- Finishing (complete, fail, cancel, reclaim) XACKs and XDELs the entry; an emptied stream is deleted.
 
 -- name: Common
--- Prepended to every script below: key names, the store clock and the index moves every transition shares.
+-- Prepended to every script below: key names, the store clock, stream entries and the index moves every
+-- transition shares.
 local B = KEYS[1]
+local G = 'konduit'
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -20,32 +30,66 @@ end
 local function fmt(n) return string.format('%.0f', n) end
 local function tkey(id) return B .. ':t:' .. id end
 local function ekey(id) return B .. ':e:' .. id end
-local function ready_member(prio, runat, id)
-  local r = tonumber(runat)
-  if r < 0 then r = 0 elseif r > 9007199254740991 then r = 9007199254740991 end
-  return string.format('%08x%016x', 2147483647 - tonumber(prio), r) .. id
-end
+local function skey(p) return B .. ':q:' .. p end
 local function move_state(id, from, to)
   redis.call('ZREM', B .. ':s' .. from, id)
   redis.call('ZADD', B .. ':s' .. to, 0, id)
   redis.call('HINCRBY', B .. ':c', from, -1)
   redis.call('HINCRBY', B .. ':c', to, 1)
 end
-local function make_ready(id, prio, runat, now)
-  if tonumber(runat) <= now then
-    local m = ready_member(prio, runat, id)
-    redis.call('ZADD', B .. ':r', 0, m)
-    redis.call('HSET', tkey(id), 'rm', m)
-  else
-    redis.call('ZADD', B .. ':d', tonumber(runat), id)
-    redis.call('HDEL', tkey(id), 'rm')
+-- Appends a fresh entry for a due task at the tail of its priority band's stream (creating stream and group).
+local function push(id, p)
+  local sk = skey(p)
+  if redis.call('EXISTS', sk) == 0 then
+    redis.call('XGROUP', 'CREATE', sk, G, '0', 'MKSTREAM')
   end
+  redis.call('ZADD', B .. ':bands', p, p)
+  redis.call('ZADD', B .. ':ready', p, p)
+  redis.call('HSET', tkey(id), 'se', redis.call('XADD', sk, '*', 'id', id))
+end
+-- Acknowledges and deletes a task's entry, and deletes its band's stream once it holds no entry at all.
+local function drop_entry(id, p, eid)
+  if eid then
+    local sk = skey(p)
+    if redis.call('EXISTS', sk) == 1 then
+      redis.call('XACK', sk, G, eid)
+      redis.call('XDEL', sk, eid)
+      if redis.call('XLEN', sk) == 0 then
+        redis.call('DEL', sk)
+        redis.call('ZREM', B .. ':bands', p)
+        redis.call('ZREM', B .. ':ready', p)
+      end
+    end
+    redis.call('HDEL', tkey(id), 'se')
+  end
+end
+local function make_ready(id, p, runat, now)
+  if tonumber(runat) <= now then
+    push(id, p)
+  else
+    redis.call('ZADD', B .. ':d', runat, id)
+  end
+end
+-- Moves up to `limit` delayed tasks that are due into their streams, earliest run-at first.
+local function promote_due(now, limit)
+  local due = redis.call('ZRANGEBYSCORE', B .. ':d', '-inf', fmt(now), 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', B .. ':d', id)
+    local f = redis.call('HMGET', tkey(id), 's', 'p', 'se')
+    if f[1] == '0' and not f[3] then push(id, f[2]) end
+  end
+  return #due
 end
 local function finish(id, from, to, now)
   redis.call('HSET', tkey(id), 's', to, 'fa', fmt(now), 'ua', fmt(now))
-  redis.call('HDEL', tkey(id), 'le', 'rm')
+  redis.call('HDEL', tkey(id), 'le')
   redis.call('ZADD', B .. ':f' .. to, now, id)
   move_state(id, from, to)
+end
+-- Sets the PEL delivery time of a running task's entry so that its idle time reaches pel_base_ms exactly when
+-- the lease expires (Redis clamps a delivery time in the future to now; expiry - base is never after now).
+local function pel_expiry(p, worker, eid, exp, base_ms)
+  redis.call('XCLAIM', skey(p), G, worker, 0, eid, 'TIME', fmt(math.floor(exp / 1000) - tonumber(base_ms)), 'JUSTID')
 end
 -- nil when (token, Running, not expired) holds; else the task's state, or -1 when it does not exist.
 local function lease_invalid(id, token, now)
@@ -56,7 +100,8 @@ local function lease_invalid(id, token, now)
 end
 
 -- name: Enqueue
--- Idempotency entry, task hash and indexes are written in one script, so a key never names a half-made task.
+-- Idempotency entry, task hash, indexes and the stream entry (or delayed-set entry) are written in one script,
+-- so a key never names a half-made task and a task is never visible without its entry.
 -- ARGV: wake channel, queue, n, then per task: id, key, priority, run_at_us ('' = now), max, tenant, headers, payload, retry
 local now = now_us()
 local out = {}
@@ -97,47 +142,79 @@ if created then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return out
 
 -- name: Lease
--- Due delayed tasks move to the ready set first, then the head of the lex-ordered ready set is leased: the fencing
--- token and attempt count are bumped in the same script that hands the task out, so no two callers share a task.
--- ARGV: worker, max count, duration_us
+-- Moves due delayed tasks into their streams, then reads new entries with XREADGROUP band by band, highest
+-- priority first. Each entry read is checked against its task hash, and the fencing token, attempt count, owner
+-- and expiry are set in the same script, which also stamps the PEL entry with the expiry (see pel_expiry): no two
+-- callers ever receive one task.
+-- ARGV: worker, max count, duration_us, pel_base_ms
 local now = now_us()
-local due = redis.call('ZRANGEBYSCORE', B .. ':d', '-inf', fmt(now), 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  redis.call('ZREM', B .. ':d', id)
-  local f = redis.call('HMGET', tkey(id), 'p', 'ra', 's')
-  if f[3] == '0' then make_ready(id, f[1], f[2], now) end
-end
-local members = redis.call('ZRANGE', B .. ':r', '-', '+', 'BYLEX', 'LIMIT', 0, tonumber(ARGV[2]))
+promote_due(now, 1000)
+local want = tonumber(ARGV[2])
 local exp = now + tonumber(ARGV[3])
 local out = {}
-for _, m in ipairs(members) do
-  redis.call('ZREM', B .. ':r', m)
-  local id = string.sub(m, 25)
-  local t = tkey(id)
-  redis.call('HINCRBY', t, 'a', 1)
-  redis.call('HINCRBY', t, 'tk', 1)
-  redis.call('HSET', t, 's', 1, 'o', ARGV[1], 'le', fmt(exp), 'ua', fmt(now))
-  redis.call('HDEL', t, 'rm')
-  if redis.call('HEXISTS', t, 'sa') == 0 then redis.call('HSET', t, 'sa', fmt(now)) end
-  redis.call('ZADD', B .. ':x', exp, id)
-  move_state(id, 0, 1)
-  out[#out + 1] = redis.call('HGETALL', t)
+local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
+for _, p in ipairs(bands) do
+  if #out >= want then break end
+  local sk = skey(p)
+  while #out < want do
+    if redis.call('EXISTS', sk) == 0 then
+      redis.call('ZREM', B .. ':ready', p)
+      redis.call('ZREM', B .. ':bands', p)
+      break
+    end
+    local k = want - #out
+    local r = redis.call('XREADGROUP', 'GROUP', G, ARGV[1], 'COUNT', k, 'STREAMS', sk, '>')
+    local entries = {}
+    if r then entries = r[1][2] end
+    for _, e in ipairs(entries) do
+      local eid, id = e[1], e[2][2]
+      local t = tkey(id)
+      local f = redis.call('HMGET', t, 's', 'se')
+      if f[1] == '0' and f[2] == eid then
+        redis.call('HINCRBY', t, 'a', 1)
+        redis.call('HINCRBY', t, 'tk', 1)
+        redis.call('HSET', t, 's', 1, 'o', ARGV[1], 'le', fmt(exp), 'ua', fmt(now))
+        if redis.call('HEXISTS', t, 'sa') == 0 then redis.call('HSET', t, 'sa', fmt(now)) end
+        pel_expiry(p, ARGV[1], eid, exp, ARGV[4])
+        move_state(id, 0, 1)
+        out[#out + 1] = redis.call('HGETALL', t)
+      else
+        -- Not this task's current entry (cannot happen through the store; tolerated): drop it.
+        redis.call('XACK', sk, G, eid)
+        redis.call('XDEL', sk, eid)
+      end
+    end
+    if #entries < k then
+      -- Nothing undelivered left in this band; an XADD puts it back.
+      redis.call('ZREM', B .. ':ready', p)
+      if redis.call('XLEN', sk) == 0 then
+        redis.call('DEL', sk)
+        redis.call('ZREM', B .. ':bands', p)
+      end
+      break
+    end
+  end
 end
 return out
 
 -- name: Heartbeat
--- Checks the fencing token and expiry and extends the lease atomically.
--- ARGV: id, token, extension_us
+-- Checks the fencing token and expiry and extends the lease atomically: the task hash holds the expiry, and the
+-- PEL entry's delivery time is moved with it (XCLAIM TIME JUSTID: no delivery counted), so the sweeper's
+-- XPENDING IDLE scan does not see a lease that a heartbeat kept alive.
+-- ARGV: id, token, extension_us, pel_base_ms
 local now = now_us()
 local bad = lease_invalid(ARGV[1], ARGV[2], now)
 if bad then return {0, bad} end
 local exp = now + tonumber(ARGV[3])
-redis.call('HSET', tkey(ARGV[1]), 'le', fmt(exp))
-redis.call('ZADD', B .. ':x', exp, ARGV[1])
+local t = tkey(ARGV[1])
+redis.call('HSET', t, 'le', fmt(exp))
+local f = redis.call('HMGET', t, 'p', 'o', 'se')
+pel_expiry(f[1], f[2], f[3], exp, ARGV[4])
 return {1, fmt(exp)}
 
 -- name: Complete
--- Each completion is judged on its own (token, Running, unexpired); 100 = accepted, else the state it was found in.
+-- Each completion is judged on its own (token, Running, unexpired); 100 = accepted, else the state it was found
+-- in. An accepted one XACKs and XDELs the task's entry.
 -- ARGV: n, then per completion: id, token, has_result ('1'/'0'), result
 local now = now_us()
 local out = {}
@@ -148,8 +225,10 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   if bad then
     out[#out + 1] = bad
   else
-    if ARGV[o + 3] == '1' then redis.call('HSET', tkey(id), 'rs', ARGV[o + 4]) end
-    redis.call('ZREM', B .. ':x', id)
+    local t = tkey(id)
+    if ARGV[o + 3] == '1' then redis.call('HSET', t, 'rs', ARGV[o + 4]) end
+    local f = redis.call('HMGET', t, 'p', 'se')
+    drop_entry(id, f[1], f[2])
     finish(id, 1, 2, now)
     out[#out + 1] = 100
   end
@@ -157,76 +236,127 @@ end
 return out
 
 -- name: Fail
--- Records the error and either schedules the retry (store clock + the client-resolved delay) or dead-letters.
+-- Records the error, acknowledges the entry, and either schedules the retry (store clock + the client-resolved
+-- delay: a fresh stream entry when due now, else the delayed set) or dead-letters.
 -- ARGV: id, token, message, retryable ('1'/'0'), delay_us, wake channel
 local now = now_us()
 local id = ARGV[1]
 local bad = lease_invalid(id, ARGV[2], now)
 if bad then return {0, bad} end
 local t = tkey(id)
-local f = redis.call('HMGET', t, 'a', 'm', 'p', 'q')
+local f = redis.call('HMGET', t, 'a', 'm', 'p', 'q', 'se')
 redis.call('RPUSH', ekey(id), f[1] .. '|' .. fmt(now) .. '|' .. ARGV[3])
-redis.call('ZREM', B .. ':x', id)
+drop_entry(id, f[3], f[5])
 if ARGV[4] == '1' and tonumber(f[1]) < tonumber(f[2]) then
   local runat = fmt(now + tonumber(ARGV[5]))
   redis.call('HSET', t, 's', 0, 'ra', runat, 'ua', fmt(now))
   redis.call('HDEL', t, 'le')
   move_state(id, 1, 0)
   make_ready(id, f[3], runat, now)
-  redis.call('PUBLISH', ARGV[6], f[4])
+  if tonumber(runat) <= now then redis.call('PUBLISH', ARGV[6], f[4]) end
   return {1, runat}
 end
 finish(id, 1, 3, now)
 return {2, fmt(now)}
 
 -- name: Reclaim
--- The sweeper for one queue: expired leases (expiry <= TIME) go back to Pending or, out of attempts, to Failed.
--- Atomic per queue, so concurrent sweepers reclaim each expired lease exactly once.
--- ARGV: limit, wake channel, queue
+-- The sweeper for one queue. Moves due delayed tasks into their streams; then, band by band, reads the PEL
+-- entries idle for at least pel_base_ms (XPENDING IDLE: leases whose expiry, stamped by lease and heartbeat, has
+-- passed), re-checks each against its task hash (Running, this entry, expiry <= TIME), XACKs and XDELs it and
+-- either appends a fresh entry (Pending, due now) or dead-letters the task when its attempts are used up. Idle
+-- consumers without pending entries are removed from the group. Atomic per queue, so concurrent sweepers
+-- reclaim each expired lease exactly once.
+-- ARGV: limit, wake channel, queue, pel_base_ms, consumer_idle_ms
+-- Returns {more (0/1), {id, tenant, attempt, token, worker, new state, ...}}.
 local now = now_us()
-local ids = redis.call('ZRANGEBYSCORE', B .. ':x', '-inf', fmt(now), 'LIMIT', 0, tonumber(ARGV[1]))
-local n = 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', B .. ':x', id)
-  local t = tkey(id)
-  local f = redis.call('HMGET', t, 's', 'a', 'm', 'p', 'le')
-  if f[1] == '1' and f[5] and tonumber(f[5]) <= now then
-    redis.call('RPUSH', ekey(id), f[2] .. '|' .. fmt(now) .. '|lease expired')
-    if tonumber(f[2]) >= tonumber(f[3]) then
-      finish(id, 1, 3, now)
-    else
-      redis.call('HSET', t, 's', 0, 'ra', fmt(now), 'ua', fmt(now))
-      redis.call('HDEL', t, 'le')
-      move_state(id, 1, 0)
-      make_ready(id, f[4], fmt(now), now)
+local limit = tonumber(ARGV[1])
+local wake = promote_due(now, limit) > 0
+local more = 0
+local out = {}
+local bands = redis.call('ZRANGE', B .. ':bands', 0, -1)
+for _, p in ipairs(bands) do
+  local sk = skey(p)
+  if redis.call('EXISTS', sk) == 0 then
+    redis.call('ZREM', B .. ':bands', p)
+    redis.call('ZREM', B .. ':ready', p)
+  else
+    local pending = redis.call('XPENDING', sk, G, 'IDLE', tonumber(ARGV[4]), '-', '+', limit)
+    local reclaimed = 0
+    for _, pe in ipairs(pending) do
+      local eid = pe[1]
+      local entry = redis.call('XRANGE', sk, eid, eid)
+      local id = entry[1] and entry[1][2][2]
+      local f = id and redis.call('HMGET', tkey(id), 's', 'se', 'le', 'a', 'm', 'tk', 'o', 'tn')
+      if not f or f[1] ~= '1' or f[2] ~= eid then
+        -- An entry that no longer belongs to a running task (cannot happen through the store): drop it.
+        redis.call('XACK', sk, G, eid)
+        redis.call('XDEL', sk, eid)
+      elseif tonumber(f[3]) <= now then
+        local t = tkey(id)
+        redis.call('RPUSH', ekey(id), f[4] .. '|' .. fmt(now) .. '|lease expired')
+        local state
+        if tonumber(f[4]) >= tonumber(f[5]) then
+          drop_entry(id, p, eid)
+          finish(id, 1, 3, now)
+          state = 3
+        else
+          redis.call('HSET', t, 's', 0, 'ra', fmt(now), 'ua', fmt(now))
+          redis.call('HDEL', t, 'le')
+          move_state(id, 1, 0)
+          push(id, p)
+          redis.call('XACK', sk, G, eid)
+          redis.call('XDEL', sk, eid)
+          state = 0
+          wake = true
+        end
+        out[#out + 1] = id
+        out[#out + 1] = f[8] or ''
+        out[#out + 1] = f[4]
+        out[#out + 1] = f[6]
+        out[#out + 1] = f[7] or ''
+        out[#out + 1] = state
+        reclaimed = reclaimed + 1
+      end
     end
-    n = n + 1
+    if #pending == limit and reclaimed > 0 then more = 1 end
+    if redis.call('EXISTS', sk) == 1 then
+      local consumers = redis.call('XINFO', 'CONSUMERS', sk, G)
+      for _, c in ipairs(consumers) do
+        local info = {}
+        for j = 1, #c, 2 do info[c[j]] = c[j + 1] end
+        if tonumber(info['pending']) == 0 and tonumber(info['idle']) >= tonumber(ARGV[5]) then
+          redis.call('XGROUP', 'DELCONSUMER', sk, G, info['name'])
+        end
+      end
+      if redis.call('XLEN', sk) == 0 then
+        redis.call('DEL', sk)
+        redis.call('ZREM', B .. ':bands', p)
+        redis.call('ZREM', B .. ':ready', p)
+      end
+    end
   end
 end
-if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-return {n, #ids}
+if wake then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return {more, out}
 
 -- name: Cancel
--- Pending or Running -> Canceled (removing it from whichever of ready/delayed/running holds it); 100 = canceled,
--- else the terminal state it was found in, or -1 when unknown.
+-- Pending or Running -> Canceled: its stream entry (undelivered, or in the PEL) is acknowledged and deleted, or
+-- its delayed-set entry removed. 100 = canceled, else the terminal state it was found in, or -1 when unknown.
 -- ARGV: id
 local now = now_us()
 local id = ARGV[1]
-local f = redis.call('HMGET', tkey(id), 's', 'rm')
+local f = redis.call('HMGET', tkey(id), 's', 'p', 'se')
 if not f[1] then return -1 end
 local s = tonumber(f[1])
 if s >= 2 then return s end
-if s == 0 then
-  if f[2] then redis.call('ZREM', B .. ':r', f[2]) end
-  redis.call('ZREM', B .. ':d', id)
-else
-  redis.call('ZREM', B .. ':x', id)
-end
+drop_entry(id, f[2], f[3])
+redis.call('ZREM', B .. ':d', id)
 finish(id, s, 4, now)
 return 100
 
 -- name: Redrive
--- Failed or Canceled -> Pending, due now, attempts reset, token and errors kept; 100 = done, else the state, or -1.
+-- Failed or Canceled -> Pending, due now (a fresh stream entry), attempts reset, token and errors kept;
+-- 100 = done, else the state, or -1.
 -- ARGV: id, wake channel, queue
 local now = now_us()
 local id = ARGV[1]
@@ -239,7 +369,7 @@ redis.call('HSET', t, 's', 0, 'a', 0, 'ra', fmt(now), 'ua', fmt(now))
 redis.call('HDEL', t, 'fa')
 redis.call('ZREM', B .. ':f' .. s, id)
 move_state(id, s, 0)
-make_ready(id, f[2], fmt(now), now)
+push(id, f[2])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 100
 
@@ -255,11 +385,12 @@ return out
 
 -- name: Purge
 -- Deletes up to `limit` terminal tasks per state that finished at or before TIME - older_than, with every key
--- and index entry they own, and frees their idempotency keys. Returns {deleted, remaining tasks in the queue}.
+-- and index entry they own (terminal tasks own no stream entry), and frees their idempotency keys.
 -- ARGV: older_than_us, limit, states...
+-- Returns {remaining tasks in the queue, {id, tenant, state, ...}}.
 local now = now_us()
 local cutoff = fmt(now - tonumber(ARGV[1]))
-local deleted = 0
+local out = {}
 for i = 3, #ARGV do
   local s = ARGV[i]
   local ids = redis.call('ZRANGEBYSCORE', B .. ':f' .. s, '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
@@ -273,11 +404,13 @@ for i = 3, #ARGV do
     redis.call('ZREM', B .. ':s' .. s, id)
     redis.call('ZREM', B .. ':f' .. s, id)
     redis.call('HINCRBY', B .. ':c', s, -1)
-    deleted = deleted + 1
+    out[#out + 1] = id
+    out[#out + 1] = f[2] or ''
+    out[#out + 1] = s
   end
 end
 local c = redis.call('HMGET', B .. ':c', 0, 1, 2, 3, 4)
 local total = 0
 for i = 1, 5 do total = total + (tonumber(c[i]) or 0) end
 if total == 0 then redis.call('DEL', B .. ':c') end
-return {deleted, total}
+return {total, out}

@@ -1,31 +1,42 @@
 using System.Globalization;
-using System.Text;
 using StackExchange.Redis;
 
 namespace Konduit.Redis;
 
 /// <summary>
-/// An <see cref="ITaskStore"/> on Redis (ADR 004): every queue's keys share one hash tag (<c>{prefix:queue}</c>),
-/// so each operation on a queue is one atomic Lua script in one slot; leases come from a lexicographically
-/// ordered ready set (exact contract order: priority desc, run-at, id), fenced by a token bumped in the same
-/// script; delayed tasks wait in a sorted set by run-at, running ones in a sorted set by lease expiry (the
-/// sweeper's index); wake-up is Redis pub/sub.
+/// An <see cref="ITaskStore"/> on Redis Streams (ADR 004). Each queue has one stream per priority band with a
+/// consumer group; <c>XREADGROUP</c> leases, <c>XACK</c> + <c>XDEL</c> finish, and the group's pending entries
+/// list (PEL) is the sweeper's index of running tasks. Task state lives in a hash per task, and every state change
+/// is one Lua script that checks and bumps the fencing token. Every key of a queue shares the hash tag
+/// <c>{prefix:queue}</c>, so each script touches one slot (Redis Cluster-ready). Wake-up is Redis pub/sub.
 /// </summary>
 /// <remarks>
 /// <para>The store connects lazily: constructing it never touches the server. The server's clock (<c>TIME</c>,
 /// read inside the scripts) decides due times and lease expiry.</para>
-/// <para>Durability is the server's: run it with <c>appendonly yes</c> (a task acknowledged by enqueue survives a
-/// restart up to the <c>appendfsync</c> window).</para>
-/// <para>Scripts are loaded once per server and invoked by SHA1; after a <c>SCRIPT FLUSH</c> or a failover the
-/// first call gets <c>NOSCRIPT</c> and is re-sent with the script text, which caches it again.</para>
+/// <para>Equal-priority tasks are handed out in the order they became due (stream order), not by run-at:
+/// <see cref="StoreCapabilities.OrdersByRunAt"/> is false.</para>
+/// <para>Durability is the server's: run it with <c>appendonly yes</c> and <c>maxmemory-policy noeviction</c>
+/// (a task acknowledged by enqueue survives a restart up to the <c>appendfsync</c> window).</para>
+/// <para>Scripts are loaded once per server and invoked by SHA1; after a <c>SCRIPT FLUSH</c>, a restart or a
+/// failover the first call gets <c>NOSCRIPT</c> and is re-sent with the script text, which caches it again.</para>
 /// </remarks>
-public class RedisTaskStore : ITaskStore
+public sealed partial class RedisTaskStore : ITaskStore
 {
     private const int SweepLimit = 1000;
-    private const int PurgeLimit = 500;
-    private const int QueryChunk = 128;
     private const long UnixEpochTicks = 621355968000000000;
     private static readonly TaskState[] RedriveStates = [TaskState.Failed, TaskState.Canceled];
+
+    /// <summary>
+    /// The PEL encodes lease expiry: lease and heartbeat set an entry's delivery time to <c>expiry − this</c>
+    /// (never in the future, since no lease is longer), so its idle time reaches this value exactly at expiry.
+    /// </summary>
+    internal static readonly long PelBaseMilliseconds = (long)TaskValidation.MaxLeaseDuration.TotalMilliseconds;
+
+    /// <summary>The sweeper removes group consumers (worker ids) that hold nothing and were idle this long.</summary>
+    internal static readonly long ConsumerIdleMilliseconds = (long)TimeSpan.FromMinutes(10).TotalMilliseconds;
+
+    /// <summary>The consumer group of every stream (also in the Lua scripts).</summary>
+    internal const string GroupName = "konduit";
 
     private readonly RedisScripts _scripts = RedisScripts.Instance;
     private readonly string _prefix;
@@ -36,11 +47,6 @@ public class RedisTaskStore : ITaskStore
     private readonly RetryPolicy _defaultRetryPolicy;
     private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
     private readonly bool _ownsConnection;
-    private readonly Lock _signalGate = new();
-    private readonly Dictionary<string, QueueSignal> _signals = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _subscribeGate = new(1, 1);
-    private ChannelMessageQueue? _subscription;
-    private int _disposed;
 
     /// <summary>Creates a store. Nothing is sent to the server until the first operation.</summary>
     /// <param name="options">Settings; validated here and copied, so later changes do not affect the store.</param>
@@ -79,13 +85,20 @@ public class RedisTaskStore : ITaskStore
     public string Name => "redis";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = true };
+    /// <remarks>
+    /// <see cref="StoreCapabilities.OrdersByRunAt"/> is false: a stream is a log, so equal-priority tasks are handed
+    /// out in the order they entered their band's stream (became due), not by run-at (ADR 004).
+    /// </remarks>
+    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = false };
 
     /// <summary>The key prefix (every key of this store starts with <c>{prefix</c>).</summary>
     public string KeyPrefix => _prefix;
 
     /// <summary>The hash-tagged base name of a queue's keys: <c>{prefix:queue}</c>.</summary>
     internal RedisKey QueueBase(string queue) => "{" + _prefix + ":" + queue + "}";
+
+    /// <summary>The stream of one priority band of a queue: <c>{prefix:queue}:q:priority</c>.</summary>
+    internal RedisKey StreamKey(string queue, int priority) => QueueBase(queue).Append(":q:" + priority.ToString(CultureInfo.InvariantCulture));
 
     // ---------------------------------------------------------------------------------------------- enqueue
 
@@ -111,12 +124,14 @@ public class RedisTaskStore : ITaskStore
         var db = await DatabaseAsync().ConfigureAwait(false);
         var ids = new string[requests.Count];
         for (var i = 0; i < ids.Length; i++) ids[i] = Hex(TaskIdGenerator.NewId());
+        var queues = requests.Select(r => (RedisValue)r.Queue).Distinct().ToArray();
 
-        // The id -> queue index lives in its own slot, so it cannot join the queue's script: it is written first,
-        // so that every created task is findable by id, and entries of tasks not created are removed after (ADR 004).
+        // The id -> queue index and the queue registry live in the store's own slot, so they cannot join the
+        // queue's script: both are written first (one round trip), so every created task is findable by id and its
+        // queue is known to the sweeper even if this process dies right after the script (ADR 004).
         var entries = new HashEntry[ids.Length];
         for (var i = 0; i < ids.Length; i++) entries[i] = new HashEntry(ids[i], requests[i].Queue);
-        await db.HashSetAsync(_idsKey, entries).ConfigureAwait(false);
+        await Task.WhenAll(db.HashSetAsync(_idsKey, entries), db.SetAddAsync(_queuesKey, queues)).ConfigureAwait(false);
 
         var results = new EnqueueResult[requests.Count];
         try
@@ -152,9 +167,12 @@ public class RedisTaskStore : ITaskStore
             throw;
         }
 
+        // Index entries of ids not created (the key was taken) go; the queues are registered again, in case a
+        // purge emptied and unregistered one of them between the registration above and the script.
         var unused = ids.Where((id, i) => !results[i].Created).Select(id => (RedisValue)id).ToArray();
-        if (unused.Length > 0) await db.HashDeleteAsync(_idsKey, unused).ConfigureAwait(false);
-        await db.SetAddAsync(_queuesKey, requests.Select(r => (RedisValue)r.Queue).Distinct().ToArray()).ConfigureAwait(false);
+        await Task.WhenAll(
+            unused.Length > 0 ? db.HashDeleteAsync(_idsKey, unused) : Task.CompletedTask,
+            db.SetAddAsync(_queuesKey, queues)).ConfigureAwait(false);
         return results;
     }
 
@@ -166,7 +184,8 @@ public class RedisTaskStore : ITaskStore
         TaskValidation.ValidateLease(queue, workerId, maxCount, leaseDuration);
         cancellationToken.ThrowIfCancellationRequested();
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue, [workerId, maxCount, Micros(leaseDuration)]).ConfigureAwait(false))!;
+        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue,
+            [workerId, maxCount, Micros(leaseDuration), PelBaseMilliseconds]).ConfigureAwait(false))!;
         var leases = new TaskLease[reply.Length];
         for (var i = 0; i < reply.Length; i++)
         {
@@ -201,7 +220,7 @@ public class RedisTaskStore : ITaskStore
         if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.Token, null);
         var db = await DatabaseAsync().ConfigureAwait(false);
         var reply = (RedisResult[])(await EvalAsync(db, _scripts.Heartbeat, lease.Queue,
-            [Hex(lease.TaskId), lease.Token, Micros(extension)]).ConfigureAwait(false))!;
+            [Hex(lease.TaskId), lease.Token, Micros(extension), PelBaseMilliseconds]).ConfigureAwait(false))!;
         if ((int)reply[0] != 1) throw new LeaseLostException(lease.TaskId, lease.Token, StateOrNull((int)reply[1]));
         return lease with { ExpiresAt = Time((string?)reply[1]) };
     }
@@ -218,12 +237,7 @@ public class RedisTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(completions);
-        for (var i = 0; i < completions.Count; i++)
-        {
-            if (completions[i].Lease is null)
-                throw new ArgumentException($"{nameof(completions)}[{i}] has no lease.", nameof(completions));
-        }
+        TaskValidation.ValidateCompletions(completions);
         cancellationToken.ThrowIfCancellationRequested();
         var lost = new List<Guid>();
         foreach (var group in completions.GroupBy(c => c.Lease.Queue, StringComparer.Ordinal))
@@ -283,24 +297,52 @@ public class RedisTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// One script per registered queue (concurrently): due delayed tasks move into their streams, then the PEL
+    /// entries idle past <see cref="PelBaseMilliseconds"/> — the expired leases — are checked against their task
+    /// hashes and re-queued as fresh entries or dead-lettered.
+    /// </remarks>
     public async Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        var reclaimed = await ReclaimCoreAsync(cancellationToken).ConfigureAwait(false);
+        return reclaimed.Count;
+    }
+
+    /// <summary>Runs the sweeper on every queue; returns each task it took back from an expired lease.</summary>
+    internal async Task<List<Reclaimed>> ReclaimCoreAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var db = await DatabaseAsync().ConfigureAwait(false);
         var queues = await db.SetMembersAsync(_queuesKey).ConfigureAwait(false);
-        var counts = await Task.WhenAll(queues.Select(async q =>
+        var perQueue = await Task.WhenAll(queues.Select(async q =>
         {
             var queue = (string)q!;
-            var total = 0;
+            var found = new List<Reclaimed>();
             while (true)
             {
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Reclaim, queue, [SweepLimit, _wakeChannel, queue]).ConfigureAwait(false))!;
-                total += (int)reply[0];
-                if ((int)reply[1] < SweepLimit) return total;
+                cancellationToken.ThrowIfCancellationRequested();
+                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Reclaim, queue,
+                    [SweepLimit, _wakeChannel, queue, PelBaseMilliseconds, ConsumerIdleMilliseconds]).ConfigureAwait(false))!;
+                var rows = (RedisResult[])reply[1]!;
+                for (var i = 0; i + 5 < rows.Length; i += 6)
+                {
+                    found.Add(new Reclaimed(
+                        ParseHex((string)rows[i]!),
+                        queue,
+                        NullIfEmpty((string?)rows[i + 1]),
+                        (int)Long((string?)rows[i + 2]),
+                        Long((string?)rows[i + 3]),
+                        NullIfEmpty((string?)rows[i + 4]),
+                        (TaskState)(int)rows[i + 5]));
+                }
+                if ((int)reply[0] == 0) return found;
             }
         })).ConfigureAwait(false);
-        return counts.Sum();
+        return [.. perQueue.SelectMany(r => r)];
     }
+
+    /// <summary>One task the sweeper took back: the expired lease's attempt, token and worker, and the state it went to.</summary>
+    internal readonly record struct Reclaimed(Guid TaskId, string Queue, string? Tenant, int Attempt, long Token, string? WorkerId, TaskState State);
 
     // ---------------------------------------------------------------------------------------------- by id
 
@@ -358,269 +400,6 @@ public class RedisTaskStore : ITaskStore
         return snapshots;
     }
 
-    // ---------------------------------------------------------------------------------------------- query, stats, purge
-
-    /// <inheritdoc />
-    public async Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default)
-    {
-        TaskValidation.ValidateQuery(filter, page);
-        page ??= PageRequest.First;
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        IEnumerable<string> queues = filter.Queue is { } only
-            ? [only]
-            : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!);
-        var states = filter.States is { Count: > 0 } s ? s.Distinct().ToArray() : null;
-
-        // The most selective secondary index per queue (state sets, else the tenant's set, else all ids), each read
-        // newest first below the cursor; merged by id across queues and states.
-        var sources = new List<IdSource>();
-        foreach (var queue in queues)
-        {
-            var b = QueueBase(queue);
-            if (states is not null)
-                foreach (var state in states) sources.Add(new IdSource(queue, b.Append(":s" + (int)state)));
-            else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
-            else sources.Add(new IdSource(queue, b.Append(":a")));
-        }
-        var cursor = page.After is { } after ? Hex(after) : null;
-        foreach (var source in sources) source.Cursor = cursor;
-
-        var items = new List<TaskSnapshot>(page.Limit + 1);
-        while (items.Count <= page.Limit)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            // Take the next ids in global (descending) order, then load them per queue in one script each.
-            var want = page.Limit + 1 - items.Count;
-            var next = new List<(string Queue, string Id)>(want);
-            while (next.Count < want)
-            {
-                IdSource? best = null;
-                foreach (var source in sources)
-                {
-                    if (!await source.EnsureAsync(db).ConfigureAwait(false)) continue;
-                    if (best is null || string.CompareOrdinal(source.Head, best.Head) > 0) best = source;
-                }
-                if (best is null) break;
-                var id = best.Take();
-                // The same id can head two state sources only if it moved between reads: take it once.
-                foreach (var source in sources)
-                    if (source != best && source.HasHead && source.Head == id) source.Take();
-                next.Add((best.Queue, id));
-            }
-            if (next.Count == 0) break;
-            var loaded = new Dictionary<string, TaskSnapshot?>(StringComparer.Ordinal);
-            foreach (var group in next.GroupBy(n => n.Queue, StringComparer.Ordinal))
-            {
-                var ids = group.Select(g => g.Id).ToArray();
-                var snapshots = await LoadAsync(db, group.Key, ids).ConfigureAwait(false);
-                for (var i = 0; i < ids.Length; i++) loaded[ids[i]] = snapshots[i];
-            }
-            foreach (var (_, id) in next)
-            {
-                if (loaded[id] is not { } task) continue;
-                if (states is not null && !states.Contains(task.State)) continue;
-                if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
-                if (filter.CreatedFrom is { } from && task.CreatedAt < from) continue;
-                if (filter.CreatedTo is { } to && task.CreatedAt >= to) continue;
-                items.Add(task);
-            }
-        }
-        var hasMore = items.Count > page.Limit;
-        if (hasMore) items.RemoveAt(items.Count - 1);
-        return new TaskPage(items, hasMore ? items[^1].Id : null);
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var queues = (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-        RedisValue[] fields = ["0", "1", "2", "3", "4"];
-        var counts = await Task.WhenAll(queues.Select(q => db.HashGetAsync(QueueBase(q).Append(":c"), fields))).ConfigureAwait(false);
-        var stats = new List<QueueStats>(queues.Length);
-        for (var i = 0; i < queues.Length; i++)
-        {
-            var c = counts[i].Select(v => v.IsNull ? 0L : (long)v).ToArray();
-            var s = new QueueStats(queues[i], c[0], c[1], c[2], c[3], c[4]);
-            if (s.Total > 0) stats.Add(s);
-        }
-        stats.Sort((a, b) => string.CompareOrdinal(a.Queue, b.Queue));
-        return stats;
-    }
-
-    /// <inheritdoc />
-    public async Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
-    {
-        var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var queues = queue is not null
-            ? [queue]
-            : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-        long deleted = 0;
-        foreach (var q in queues)
-        {
-            var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
-            args.AddRange(purgeStates.Distinct().Select(s => (RedisValue)(int)s));
-            while (true)
-            {
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, args).ConfigureAwait(false))!;
-                var n = (long)reply[0];
-                var remaining = (long)reply[1];
-                deleted += n;
-                if (remaining == 0)
-                {
-                    // The queue is empty: drop it from the registry, then re-add it if an enqueue raced in (ADR 004).
-                    await db.SetRemoveAsync(_queuesKey, q).ConfigureAwait(false);
-                    if (await db.KeyExistsAsync(QueueBase(q).Append(":c")).ConfigureAwait(false))
-                        await db.SetAddAsync(_queuesKey, q).ConfigureAwait(false);
-                }
-                if (n < PurgeLimit) break;
-            }
-        }
-        // The id index entries of purged tasks: every id whose task hash is gone.
-        if (deleted > 0) await PruneIdIndexAsync(db, queues).ConfigureAwait(false);
-        return deleted;
-    }
-
-    private async Task PruneIdIndexAsync(IDatabase db, IReadOnlyCollection<string> queues)
-    {
-        var scope = queues.ToHashSet(StringComparer.Ordinal);
-        await foreach (var entry in db.HashScanAsync(_idsKey, pageSize: 1000).ConfigureAwait(false))
-        {
-            var queue = (string)entry.Value!;
-            if (!scope.Contains(queue)) continue;
-            var id = (string)entry.Name!;
-            if (!await db.KeyExistsAsync(QueueBase(queue).Append(":t:" + id)).ConfigureAwait(false))
-                await db.HashDeleteAsync(_idsKey, entry.Name).ConfigureAwait(false);
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------- wake-up
-
-    /// <inheritdoc />
-    public async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        TaskValidation.ValidateQueue(queue);
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "timeout must not be negative (except Timeout.InfiniteTimeSpan).");
-        cancellationToken.ThrowIfCancellationRequested();
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        await EnsureSubscribedAsync().ConfigureAwait(false);
-
-        TaskCompletionSource<bool> waiter;
-        lock (_signalGate)
-        {
-            var signal = SignalFor(queue);
-            if (signal.Latched)
-            {
-                signal.Latched = false;
-                return true;
-            }
-            if (timeout == TimeSpan.Zero) return false;
-            waiter = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            signal.Waiters.Add(waiter);
-        }
-        try
-        {
-            return await waiter.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-        {
-            lock (_signalGate)
-            {
-                if (_signals.TryGetValue(queue, out var signal)) signal.Waiters.Remove(waiter);
-                // A signal handed to this waiter just as it gave up is kept, never dropped.
-                if (waiter.Task.IsCompletedSuccessfully && waiter.Task.Result)
-                {
-                    if (ex is TimeoutException) return true;
-                    if (signal is not null) signal.Latched = true;
-                }
-            }
-            if (ex is TimeoutException) return false;
-            throw;
-        }
-    }
-
-    private async Task EnsureSubscribedAsync()
-    {
-        if (Volatile.Read(ref _subscription) is not null) return;
-        await _subscribeGate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_subscription is not null) return;
-            var connection = await _connection.Value.ConfigureAwait(false);
-            var subscription = await connection.GetSubscriber().SubscribeAsync(RedisChannel.Literal(_wakeChannel)).ConfigureAwait(false);
-            subscription.OnMessage(message =>
-            {
-                Signal((string)message.Message!);
-                return Task.CompletedTask;
-            });
-            Volatile.Write(ref _subscription, subscription);
-        }
-        finally
-        {
-            _subscribeGate.Release();
-        }
-    }
-
-    private void Signal(string queue)
-    {
-        lock (_signalGate)
-        {
-            var signal = SignalFor(queue);
-            if (signal.Waiters.Count == 0)
-            {
-                signal.Latched = true;
-                return;
-            }
-            foreach (var waiter in signal.Waiters) waiter.TrySetResult(true);
-            signal.Waiters.Clear();
-        }
-    }
-
-    private QueueSignal SignalFor(string queue)
-    {
-        if (!_signals.TryGetValue(queue, out var signal))
-        {
-            signal = new QueueSignal();
-            _signals.Add(queue, signal);
-        }
-        return signal;
-    }
-
-    /// <summary>Releases waiters (they return false), unsubscribes, and closes the connection if the store opened it.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        GC.SuppressFinalize(this);
-        lock (_signalGate)
-        {
-            foreach (var signal in _signals.Values)
-            {
-                foreach (var waiter in signal.Waiters) waiter.TrySetResult(false);
-                signal.Waiters.Clear();
-            }
-        }
-        if (_subscription is { } subscription) await subscription.UnsubscribeAsync().ConfigureAwait(false);
-        if (_ownsConnection && _connection.IsValueCreated)
-        {
-            try
-            {
-                var connection = await _connection.Value.ConfigureAwait(false);
-                await connection.DisposeAsync().ConfigureAwait(false);
-            }
-#pragma warning disable CA1031 // A connection that never came up has nothing to close.
-            catch (Exception)
-#pragma warning restore CA1031
-            {
-            }
-        }
-        _subscribeGate.Dispose();
-    }
-
     // ---------------------------------------------------------------------------------------------- plumbing
 
     private async Task<IDatabase> DatabaseAsync()
@@ -653,6 +432,8 @@ public class RedisTaskStore : ITaskStore
     internal static string Hex(Guid id) => id.ToString("N");
 
     private static Guid ParseHex(string id) => Guid.ParseExact(id, "N");
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     private static bool IsValidQueue(string? queue)
     {
@@ -729,38 +510,5 @@ public class RedisTaskStore : ITaskStore
             int.Parse(entry.AsSpan(0, first), CultureInfo.InvariantCulture),
             entry[(second + 1)..],
             Time(entry[(first + 1)..second]));
-    }
-
-    /// <summary>One secondary index read newest first, below a cursor, a chunk at a time.</summary>
-    private sealed class IdSource(string queue, RedisKey key)
-    {
-        private readonly Queue<string> _buffer = new();
-        private bool _exhausted;
-
-        public string Queue { get; } = queue;
-        public string? Cursor { get; set; }
-        public bool HasHead => _buffer.Count > 0;
-        public string Head => _buffer.Peek();
-
-        public string Take() => _buffer.Dequeue();
-
-        public async Task<bool> EnsureAsync(IDatabase db)
-        {
-            if (_buffer.Count > 0) return true;
-            if (_exhausted) return false;
-            var max = Cursor is null ? "+" : "(" + Cursor;
-            var reply = (RedisResult[])(await db.ExecuteAsync("ZRANGE", key, max, "-", "BYLEX", "REV", "LIMIT", 0, QueryChunk).ConfigureAwait(false))!;
-            foreach (var member in reply) _buffer.Enqueue((string)member!);
-            if (reply.Length < QueryChunk) _exhausted = true;
-            if (reply.Length > 0) Cursor = (string)reply[^1]!;
-            return _buffer.Count > 0;
-        }
-    }
-
-    /// <summary>A per-queue latched wake-up signal.</summary>
-    private sealed class QueueSignal
-    {
-        public bool Latched { get; set; }
-        public List<TaskCompletionSource<bool>> Waiters { get; } = [];
     }
 }

@@ -1,0 +1,179 @@
+using StackExchange.Redis;
+
+namespace Konduit.Redis;
+
+// Query (secondary indexes read newest first, keyset-paged by id), stats (per-queue counters) and purge.
+public sealed partial class RedisTaskStore
+{
+    private const int PurgeLimit = 500;
+    private const int QueryChunk = 128;
+
+    /// <inheritdoc />
+    public async Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQuery(filter, page);
+        page ??= PageRequest.First;
+        cancellationToken.ThrowIfCancellationRequested();
+        var db = await DatabaseAsync().ConfigureAwait(false);
+        IEnumerable<string> queues = filter.Queue is { } only
+            ? [only]
+            : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!);
+        var states = filter.States is { Count: > 0 } s ? s.Distinct().ToArray() : null;
+
+        // The most selective secondary index per queue (state sets, else the tenant's set, else all ids), each read
+        // newest first below the cursor; merged by id across queues and states.
+        var sources = new List<IdSource>();
+        foreach (var queue in queues)
+        {
+            var b = QueueBase(queue);
+            if (states is not null)
+                foreach (var state in states) sources.Add(new IdSource(queue, b.Append(":s" + (int)state)));
+            else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
+            else sources.Add(new IdSource(queue, b.Append(":a")));
+        }
+        var cursor = page.After is { } after ? Hex(after) : null;
+        foreach (var source in sources) source.Cursor = cursor;
+
+        var items = new List<TaskSnapshot>(page.Limit + 1);
+        while (items.Count <= page.Limit)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // Take the next ids in global (descending) order, then load them per queue in one script each.
+            var want = page.Limit + 1 - items.Count;
+            var next = new List<(string Queue, string Id)>(want);
+            while (next.Count < want)
+            {
+                IdSource? best = null;
+                foreach (var source in sources)
+                {
+                    if (!await source.EnsureAsync(db).ConfigureAwait(false)) continue;
+                    if (best is null || string.CompareOrdinal(source.Head, best.Head) > 0) best = source;
+                }
+                if (best is null) break;
+                var id = best.Take();
+                // The same id can head two state sources only if it moved between reads: take it once.
+                foreach (var source in sources)
+                    if (source != best && source.HasHead && source.Head == id) source.Take();
+                next.Add((best.Queue, id));
+            }
+            if (next.Count == 0) break;
+            var loaded = new Dictionary<string, TaskSnapshot?>(StringComparer.Ordinal);
+            foreach (var group in next.GroupBy(n => n.Queue, StringComparer.Ordinal))
+            {
+                var ids = group.Select(g => g.Id).ToArray();
+                var snapshots = await LoadAsync(db, group.Key, ids).ConfigureAwait(false);
+                for (var i = 0; i < ids.Length; i++) loaded[ids[i]] = snapshots[i];
+            }
+            foreach (var (_, id) in next)
+            {
+                if (loaded[id] is not { } task) continue;
+                if (states is not null && !states.Contains(task.State)) continue;
+                if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
+                if (filter.CreatedFrom is { } from && task.CreatedAt < from) continue;
+                if (filter.CreatedTo is { } to && task.CreatedAt >= to) continue;
+                items.Add(task);
+            }
+        }
+        var hasMore = items.Count > page.Limit;
+        if (hasMore) items.RemoveAt(items.Count - 1);
+        return new TaskPage(items, hasMore ? items[^1].Id : null);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var db = await DatabaseAsync().ConfigureAwait(false);
+        var queues = (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
+        RedisValue[] fields = ["0", "1", "2", "3", "4"];
+        var counts = await Task.WhenAll(queues.Select(q => db.HashGetAsync(QueueBase(q).Append(":c"), fields))).ConfigureAwait(false);
+        var stats = new List<QueueStats>(queues.Length);
+        for (var i = 0; i < queues.Length; i++)
+        {
+            var c = counts[i].Select(v => v.IsNull ? 0L : (long)v).ToArray();
+            var s = new QueueStats(queues[i], c[0], c[1], c[2], c[3], c[4]);
+            if (s.Total > 0) stats.Add(s);
+        }
+        stats.Sort((a, b) => string.CompareOrdinal(a.Queue, b.Queue));
+        return stats;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    {
+        var purged = await PurgeCoreAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
+        return purged.Count;
+    }
+
+    /// <summary>Purges queue by queue, a bounded batch per script; returns each task deleted.</summary>
+    internal async Task<List<Purged>> PurgeCoreAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states, string? queue, CancellationToken cancellationToken)
+    {
+        var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
+        cancellationToken.ThrowIfCancellationRequested();
+        var db = await DatabaseAsync().ConfigureAwait(false);
+        var queues = queue is not null
+            ? [queue]
+            : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
+        var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
+        args.AddRange(purgeStates.Distinct().Select(s => (RedisValue)(int)s));
+        var deleted = new List<Purged>();
+        foreach (var q in queues)
+        {
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, args).ConfigureAwait(false))!;
+                var remaining = (long)reply[0];
+                var rows = (RedisResult[])reply[1]!;
+                var batch = new RedisValue[rows.Length / 3];
+                for (var i = 0; i + 2 < rows.Length; i += 3)
+                {
+                    var id = (string)rows[i]!;
+                    batch[i / 3] = id;
+                    deleted.Add(new Purged(ParseHex(id), q, NullIfEmpty((string?)rows[i + 1]), (TaskState)(int)rows[i + 2]));
+                }
+                // The id index entries of the tasks just deleted (the index lives in the store's own slot).
+                if (batch.Length > 0) await db.HashDeleteAsync(_idsKey, batch).ConfigureAwait(false);
+                if (remaining == 0)
+                {
+                    // The queue is empty: drop it from the registry, then re-add it if an enqueue raced in (an
+                    // enqueue also registers its queue again after its script, ADR 004).
+                    await db.SetRemoveAsync(_queuesKey, q).ConfigureAwait(false);
+                    if (await db.KeyExistsAsync(QueueBase(q).Append(":c")).ConfigureAwait(false))
+                        await db.SetAddAsync(_queuesKey, q).ConfigureAwait(false);
+                }
+                if (batch.Length < PurgeLimit) break;
+            }
+        }
+        return deleted;
+    }
+
+    /// <summary>One task purge deleted, with the terminal state it was in.</summary>
+    internal readonly record struct Purged(Guid TaskId, string Queue, string? Tenant, TaskState State);
+
+    /// <summary>One secondary index read newest first, below a cursor, a chunk at a time.</summary>
+    private sealed class IdSource(string queue, RedisKey key)
+    {
+        private readonly Queue<string> _buffer = new();
+        private bool _exhausted;
+
+        public string Queue { get; } = queue;
+        public string? Cursor { get; set; }
+        public bool HasHead => _buffer.Count > 0;
+        public string Head => _buffer.Peek();
+
+        public string Take() => _buffer.Dequeue();
+
+        public async Task<bool> EnsureAsync(IDatabase db)
+        {
+            if (_buffer.Count > 0) return true;
+            if (_exhausted) return false;
+            var max = Cursor is null ? "+" : "(" + Cursor;
+            var reply = (RedisResult[])(await db.ExecuteAsync("ZRANGE", key, max, "-", "BYLEX", "REV", "LIMIT", 0, QueryChunk).ConfigureAwait(false))!;
+            foreach (var member in reply) _buffer.Enqueue((string)member!);
+            if (reply.Length < QueryChunk) _exhausted = true;
+            if (reply.Length > 0) Cursor = (string)reply[^1]!;
+            return _buffer.Count > 0;
+        }
+    }
+}
