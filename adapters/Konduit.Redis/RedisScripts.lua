@@ -186,14 +186,17 @@ return {2, fmt(now)}
 local now = now_us()
 local ids = redis.call('ZRANGEBYSCORE', B .. ':x', '-inf', fmt(now), 'LIMIT', 0, tonumber(ARGV[1]))
 local n = 0
+local out = {0, #ids}
 for _, id in ipairs(ids) do
   redis.call('ZREM', B .. ':x', id)
   local t = tkey(id)
-  local f = redis.call('HMGET', t, 's', 'a', 'm', 'p', 'le')
+  local f = redis.call('HMGET', t, 's', 'a', 'm', 'p', 'le', 'tk', 'o', 'tn')
   if f[1] == '1' and f[5] and tonumber(f[5]) <= now then
     redis.call('RPUSH', ekey(id), f[2] .. '|' .. fmt(now) .. '|lease expired')
+    local to = 0
     if tonumber(f[2]) >= tonumber(f[3]) then
       finish(id, 1, 3, now)
+      to = 3
     else
       redis.call('HSET', t, 's', 0, 'ra', fmt(now), 'ua', fmt(now))
       redis.call('HDEL', t, 'le')
@@ -201,10 +204,13 @@ for _, id in ipairs(ids) do
       make_ready(id, f[4], fmt(now), now)
     end
     n = n + 1
+    -- Per reclaimed task: id, attempt, token, owner, tenant ('' when none), new state.
+    for _, v in ipairs({id, f[2], f[6], f[7] or '', f[8] or '', to}) do out[#out + 1] = v end
   end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-return {n, #ids}
+out[1] = n
+return out
 
 -- name: Cancel
 -- Pending or Running -> Canceled (removing it from whichever of ready/delayed/running holds it); 100 = canceled,
@@ -255,11 +261,13 @@ return out
 
 -- name: Purge
 -- Deletes up to `limit` terminal tasks per state that finished at or before TIME - older_than, with every key
--- and index entry they own, and frees their idempotency keys. Returns {deleted, remaining tasks in the queue}.
+-- and index entry they own, and frees their idempotency keys. Returns {deleted, remaining tasks in the queue,
+-- then per deleted task: id, tenant ('' when none), state}.
 -- ARGV: older_than_us, limit, states...
 local now = now_us()
 local cutoff = fmt(now - tonumber(ARGV[1]))
 local deleted = 0
+local gone = {}
 for i = 3, #ARGV do
   local s = ARGV[i]
   local ids = redis.call('ZRANGEBYSCORE', B .. ':f' .. s, '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
@@ -274,10 +282,13 @@ for i = 3, #ARGV do
     redis.call('ZREM', B .. ':f' .. s, id)
     redis.call('HINCRBY', B .. ':c', s, -1)
     deleted = deleted + 1
+    for _, v in ipairs({id, f[2] or '', s}) do gone[#gone + 1] = v end
   end
 end
 local c = redis.call('HMGET', B .. ':c', 0, 1, 2, 3, 4)
 local total = 0
 for i = 1, 5 do total = total + (tonumber(c[i]) or 0) end
 if total == 0 then redis.call('DEL', B .. ':c') end
-return {deleted, total}
+local out = {deleted, total}
+for _, v in ipairs(gone) do out[#out + 1] = v end
+return out

@@ -283,24 +283,28 @@ public class RedisTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var db = await DatabaseAsync().ConfigureAwait(false);
         var queues = await db.SetMembersAsync(_queuesKey).ConfigureAwait(false);
-        var counts = await Task.WhenAll(queues.Select(async q =>
+        var perQueue = await Task.WhenAll(queues.Select(async q =>
         {
             var queue = (string)q!;
-            var total = 0;
+            var reclaimed = new List<ReclaimedTask>();
             while (true)
             {
                 var reply = (RedisResult[])(await EvalAsync(db, _scripts.Reclaim, queue, [SweepLimit, _wakeChannel, queue]).ConfigureAwait(false))!;
-                total += (int)reply[0];
-                if ((int)reply[1] < SweepLimit) return total;
+                for (var i = 2; i + 5 < reply.Length; i += 6)
+                    reclaimed.Add(new ReclaimedTask(ParseHex((string)reply[i]!), queue, EmptyAsNull((string?)reply[i + 4]),
+                        (int)reply[i + 1], (long)reply[i + 2], EmptyAsNull((string?)reply[i + 3]), (TaskState)(int)reply[i + 5]));
+                if ((int)reply[1] < SweepLimit) return reclaimed;
             }
         })).ConfigureAwait(false);
-        return counts.Sum();
+        return perQueue.SelectMany(r => r).ToList();
     }
+
+    private static string? EmptyAsNull(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     // ---------------------------------------------------------------------------------------------- by id
 
@@ -451,7 +455,7 @@ public class RedisTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
         var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
         cancellationToken.ThrowIfCancellationRequested();
@@ -459,7 +463,7 @@ public class RedisTaskStore : ITaskStore
         var queues = queue is not null
             ? [queue]
             : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-        long deleted = 0;
+        var deleted = new List<PurgedTask>();
         foreach (var q in queues)
         {
             var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
@@ -469,7 +473,8 @@ public class RedisTaskStore : ITaskStore
                 var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, args).ConfigureAwait(false))!;
                 var n = (long)reply[0];
                 var remaining = (long)reply[1];
-                deleted += n;
+                for (var i = 2; i + 2 < reply.Length; i += 3)
+                    deleted.Add(new PurgedTask(ParseHex((string)reply[i]!), q, EmptyAsNull((string?)reply[i + 1]), (TaskState)(int)reply[i + 2]));
                 if (remaining == 0)
                 {
                     // The queue is empty: drop it from the registry, then re-add it if an enqueue raced in (ADR 004).
@@ -481,7 +486,7 @@ public class RedisTaskStore : ITaskStore
             }
         }
         // The id index entries of purged tasks: every id whose task hash is gone.
-        if (deleted > 0) await PruneIdIndexAsync(db, queues).ConfigureAwait(false);
+        if (deleted.Count > 0) await PruneIdIndexAsync(db, queues).ConfigureAwait(false);
         return deleted;
     }
 

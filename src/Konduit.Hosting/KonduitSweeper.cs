@@ -46,7 +46,7 @@ internal sealed class KonduitSweeper : BackgroundService
         {
             try
             {
-                var reclaimed = await store.ReclaimExpiredAsync(stoppingToken).ConfigureAwait(false);
+                var reclaimed = (await store.ReclaimExpiredAsync(stoppingToken).ConfigureAwait(false)).Count;
                 if (reclaimed > 0)
                 {
                     _metrics.Reclaimed(store.Name, reclaimed);

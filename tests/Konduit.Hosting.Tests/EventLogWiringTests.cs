@@ -2,6 +2,7 @@ using Xunit;
 using Konduit.InMemory;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Konduit.Hosting.Tests;
 
@@ -41,6 +42,57 @@ public sealed class EventLogWiringTests
         Assert.Equal("boom", history[2].Error);
         Assert.Equal([1, 2], history.Where(e => e.Kind == TaskEventKind.Leased).Select(e => e.Attempt));
         Assert.Equal([TaskEventKind.Enqueued, TaskEventKind.Canceled, TaskEventKind.Redriven], (await recorder.Log.ReadTaskHistoryAsync(other, Ct)).Select(e => e.Kind));
+    }
+
+    [Fact]
+    public async Task Reclaims_and_purges_are_recorded_per_task_by_whichever_node_sweeps()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        await using var shared = new InMemoryTaskStore(null, time);
+        var log = new InMemoryTaskEventLog();
+        await using var recorderA = new TaskEventRecorder(log);
+        await using var recorderB = new TaskEventRecorder(log);
+        var nodeA = new EventRecordingTaskStore(shared, recorderA, time);
+        var nodeB = new EventRecordingTaskStore(shared, recorderB, time);
+
+        var id = (await nodeA.EnqueueAsync(new EnqueueRequest("q", [1]) { Tenant = "t" }, Ct)).TaskId;
+        var first = Assert.Single(await nodeA.LeaseAsync("q", "worker-a", 1, TimeSpan.FromSeconds(30), Ct));
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Single(await nodeB.ReclaimExpiredAsync(Ct)); // node A never learns its lease was reclaimed
+        time.Advance(TimeSpan.FromSeconds(1));
+        var second = Assert.Single(await nodeA.LeaseAsync("q", "worker-a", 1, TimeSpan.FromSeconds(30), Ct));
+        await nodeA.CompleteAsync(second, null, Ct);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Single(await nodeB.PurgeAsync(TimeSpan.Zero, cancellationToken: Ct));
+        await recorderA.FlushAsync(Ct);
+        await recorderB.FlushAsync(Ct);
+
+        var history = await log.ReadTaskHistoryAsync(id, Ct);
+        Assert.Equal([TaskEventKind.Enqueued, TaskEventKind.Leased, TaskEventKind.Reclaimed, TaskEventKind.Leased, TaskEventKind.Completed, TaskEventKind.Purged],
+            history.Select(e => e.Kind));
+        Assert.All(history, e => Assert.Equal("t", e.Tenant));
+        var reclaimed = history[2];
+        Assert.Equal((1, first.Token, "worker-a", "lease expired"), (reclaimed.Attempt, reclaimed.Token, reclaimed.Worker, reclaimed.Error));
+    }
+
+    [Fact]
+    public async Task A_reclaim_that_dead_letters_says_so_in_its_event()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        await using var shared = new InMemoryTaskStore(null, time);
+        var log = new InMemoryTaskEventLog();
+        await using var recorder = new TaskEventRecorder(log);
+        var store = new EventRecordingTaskStore(shared, recorder, time);
+
+        var id = (await store.EnqueueAsync(new EnqueueRequest("q", [1]) { MaxAttempts = 1 }, Ct)).TaskId;
+        Assert.Single(await store.LeaseAsync("q", "w", 1, TimeSpan.FromSeconds(30), Ct));
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(TaskState.Failed, Assert.Single(await store.ReclaimExpiredAsync(Ct)).State);
+        await recorder.FlushAsync(Ct);
+
+        var last = (await log.ReadTaskHistoryAsync(id, Ct))[^1];
+        Assert.Equal(TaskEventKind.Reclaimed, last.Kind);
+        Assert.Contains("dead-lettered", last.Error, StringComparison.Ordinal);
     }
 
     [Fact]

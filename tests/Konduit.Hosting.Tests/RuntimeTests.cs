@@ -191,7 +191,7 @@ public abstract class RuntimeTests
         Assert.Equal(TaskState.Running, snapshot.State); // neither completed nor failed
         Assert.Empty(snapshot.Errors);
         // Nobody heartbeats it any more: the lease expires and a sweep returns the task to the queue.
-        await Eventually(async () => await store.ReclaimExpiredAsync(Ct) == 1, "the abandoned lease to expire and be reclaimed");
+        await Eventually(async () => (await store.ReclaimExpiredAsync(Ct)).Count == 1, "the abandoned lease to expire and be reclaimed");
         snapshot = await store.GetAsync(id, Ct);
         Assert.Equal(TaskState.Pending, snapshot.State);
         Assert.Equal(1, snapshot.Attempts);
