@@ -28,6 +28,12 @@ public sealed class KonduitOptions
     /// <summary>The event recorder's buffer settings (<c>Konduit:EventLogBuffer</c>), used when <see cref="EventLog"/> is set.</summary>
     public TaskEventRecorderOptions EventLogBuffer { get; set; } = new();
 
+    /// <summary>
+    /// How often this node runs the event log's upkeep (for the Postgres log: deleting expired events in batches).
+    /// Default 5 min. Only used when <see cref="EventLog"/> is set and the log has upkeep to do.
+    /// </summary>
+    public TimeSpan EventLogMaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Per-queue settings keyed by queue name. Queues with a handler but no entry use the defaults.</summary>
     public Dictionary<string, KonduitQueueOptions> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);
 

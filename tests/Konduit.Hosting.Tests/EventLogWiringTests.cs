@@ -133,3 +133,46 @@ public sealed class EventLogWiringTests
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
+
+/// <summary>The Postgres event log has no native TTL: the runtime's upkeep deletes expired rows on every node.</summary>
+public sealed class PostgresEventLogMaintenanceTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Expired_events_are_deleted_from_the_table_by_the_runtime_upkeep()
+    {
+        var connectionString = PostgresRuntimeFixture.RequireConnectionString();
+        var schema = "konduit_ev_" + Guid.NewGuid().ToString("N")[..8];
+        var queue = TestKit.NewQueue();
+        var config = TestKit.Config(queue, "InMemory",
+            ("Konduit:EventLog", "Postgres"),
+            ("Konduit:EventLogMaintenanceInterval", "00:00:00.100"),
+            ("Konduit:PostgresEventLog:ConnectionString", connectionString),
+            ("Konduit:PostgresEventLog:Schema", schema),
+            ("Konduit:PostgresEventLog:TimeToLive", "00:00:00.500"));
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(connectionString);
+        using var host = TestKit.BuildHost(config, null, _ => { });
+        try
+        {
+            await host.StartAsync(Ct);
+            var store = host.Services.GetRequiredService<ITaskStore>();
+            var recorder = host.Services.GetRequiredService<TaskEventRecorder>();
+            for (var i = 0; i < 3; i++) await store.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+            await recorder.FlushAsync(Ct);
+            Assert.Equal(3, recorder.Appended); // three rows were inserted (new event ids are never conflicts)
+
+            await TestKit.Eventually(async () =>
+            {
+                await using var count = dataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".task_events");
+                return (long)(await count.ExecuteScalarAsync(Ct))! == 0;
+            }, "the upkeep deletes the expired rows from the table (reads alone only hide them)");
+            await host.StopAsync(Ct);
+        }
+        finally
+        {
+            await using var drop = dataSource.CreateCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            await drop.ExecuteNonQueryAsync(Ct);
+        }
+    }
+}
