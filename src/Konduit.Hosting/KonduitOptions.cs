@@ -43,6 +43,14 @@ public sealed class KonduitOptions
     /// <summary>How often this node runs the sweeper (<see cref="ITaskStore.ReclaimExpiredAsync"/>). Default 5 s.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// When set, the sweeper also deletes terminal tasks (succeeded, failed, canceled) that finished at least this
+    /// long ago (<see cref="ITaskStore.PurgeAsync"/>), so finished rows leave the store's hot table; their
+    /// idempotency keys become free. Null (default) keeps them until purged by hand. Runs on every node; stores make
+    /// concurrent purges safe.
+    /// </summary>
+    public TimeSpan? PurgeFinishedAfter { get; set; }
+
     /// <summary>Optional worker id prefix recorded as lease owner. Default: machine name and process id.</summary>
     public string? WorkerId { get; set; }
 

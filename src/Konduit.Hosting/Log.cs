@@ -58,4 +58,7 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Warning, "Event-log upkeep failed on {Log}; retrying at the next interval")]
     public static partial void EventLogMaintenanceFailed(ILogger logger, Exception exception, string log);
+
+    [LoggerMessage(25, LogLevel.Information, "Sweeper purged {Count} finished task(s) in store {Store}")]
+    public static partial void Purged(ILogger logger, int count, string store);
 }
