@@ -232,12 +232,15 @@ internal sealed class PostgresQueries
                     updated_at = now()
                 FROM expired
                 WHERE t.id = expired.id
-                RETURNING t.queue, t.state
+                RETURNING t.id, t.queue, t.tenant, t.attempts, t.lease_token, t.lease_owner, t.state
             ),
             woke AS (
                 SELECT count(pg_notify($2, q.queue)) AS n FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 0) q
             )
-            SELECT (SELECT count(*) FROM reclaimed), (SELECT n FROM woke)
+            -- One row per reclaimed task (so every node can record the transition); joining the one-row woke
+            -- makes PostgreSQL evaluate it, since a plain SELECT CTE nobody reads never runs.
+            SELECT r.id, r.queue, r.tenant, r.attempts, r.lease_token, r.lease_owner, r.state
+            FROM reclaimed r CROSS JOIN woke
             """;
 
         // Cancel plus the pre-update state in one round trip: the outer SELECT sees the snapshot from before the
@@ -291,14 +294,14 @@ internal sealed class PostgresQueries
             ),
             deleted AS (
                 DELETE FROM {s}.tasks t USING doomed WHERE t.id = doomed.id
-                RETURNING t.id, t.queue, t.idempotency_key
+                RETURNING t.id, t.queue, t.tenant, t.state, t.idempotency_key
             ),
             freed AS (
                 DELETE FROM {s}.task_keys k USING deleted d
                 WHERE d.idempotency_key IS NOT NULL AND k.queue = d.queue AND k.idempotency_key = d.idempotency_key
                   AND k.task_id = d.id
             )
-            SELECT count(*) FROM deleted
+            SELECT id, queue, tenant, state FROM deleted
             """;
 
         Listen = $"LISTEN \"{Channel}\"";

@@ -77,7 +77,12 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
             ORDER BY event_id
             LIMIT $5
             """;
-        _deleteExpired = $"DELETE FROM {t} WHERE expires_at <= now()";
+        // Batched (each batch its own short transaction, so no long lock or huge WAL burst) and SKIP LOCKED, so the
+        // upkeep running on every node splits the work instead of queueing behind each other.
+        _deleteExpired = $"""
+            DELETE FROM {t} WHERE event_id IN (
+                SELECT event_id FROM {t} WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)
+            """;
     }
 
     /// <inheritdoc />
@@ -93,11 +98,22 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Deletes expired events (reads already skip them); returns how many were deleted.</summary>
+    /// <summary>
+    /// Deletes expired events (reads already skip them) in batches of 10,000; returns how many were deleted. The
+    /// hosting runtime calls this every <c>Konduit:EventLogMaintenanceInterval</c> on every node when this log is selected.
+    /// </summary>
     public async Task<long> DeleteExpiredAsync(CancellationToken cancellationToken = default)
     {
+        const int BatchSize = 10_000;
         using var cmd = _dataSource.CreateCommand(_deleteExpired);
-        return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = BatchSize, NpgsqlDbType = NpgsqlDbType.Integer });
+        long total = 0;
+        while (true)
+        {
+            var deleted = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            total += deleted;
+            if (deleted < BatchSize) return total;
+        }
     }
 
     /// <inheritdoc />

@@ -608,7 +608,7 @@ public class PostgresTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         try
@@ -619,18 +619,20 @@ public class PostgresTaskStore : ITaskStore
                 using var cmd = new NpgsqlCommand(_sql.ReclaimExpired, connection);
                 Add(cmd, PostgresQueries.SweepBatchSize);
                 Add(cmd, _sql.Channel);
-                var total = 0;
+                var reclaimed = new List<ReclaimedTask>();
                 while (true)
                 {
                     // Each batch commits on its own: a long sweep never holds many row locks for long.
-                    var batch = 0;
+                    var before = reclaimed.Count;
                     var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     await using (reader.ConfigureAwait(false))
                     {
-                        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) batch = (int)reader.GetInt64(0);
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            reclaimed.Add(new ReclaimedTask(reader.GetGuid(0), reader.GetString(1),
+                                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4),
+                                reader.IsDBNull(5) ? null : reader.GetString(5), (TaskState)reader.GetInt16(6)));
                     }
-                    total += batch;
-                    if (batch < PostgresQueries.SweepBatchSize) return total;
+                    if (reclaimed.Count - before < PostgresQueries.SweepBatchSize) return reclaimed;
                 }
             }
         }
@@ -828,7 +830,7 @@ public class PostgresTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
         var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
         ThrowIfDisposed();
@@ -842,13 +844,19 @@ public class PostgresTaskStore : ITaskStore
                 Add(cmd, olderThan);
                 cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
                 Add(cmd, PostgresQueries.SweepBatchSize);
-                long total = 0;
+                var purged = new List<PurgedTask>();
                 while (true)
                 {
                     // Batches commit one by one, so a large purge neither bloats one transaction nor blocks for long.
-                    var batch = (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) ?? 0L);
-                    total += batch;
-                    if (batch < PostgresQueries.SweepBatchSize) return total;
+                    var before = purged.Count;
+                    var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
+                    {
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            purged.Add(new PurgedTask(reader.GetGuid(0), reader.GetString(1),
+                                reader.IsDBNull(2) ? null : reader.GetString(2), (TaskState)reader.GetInt16(3)));
+                    }
+                    if (purged.Count - before < PostgresQueries.SweepBatchSize) return purged;
                 }
             }
         }

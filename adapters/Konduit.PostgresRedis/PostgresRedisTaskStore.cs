@@ -388,7 +388,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         _inner.FailAsync(lease, error, options, cancellationToken);
 
     /// <inheritdoc />
-    public Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => _inner.ReclaimExpiredAsync(cancellationToken);
+    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => _inner.ReclaimExpiredAsync(cancellationToken);
 
     /// <inheritdoc />
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.CancelAsync(taskId, cancellationToken);
@@ -407,7 +407,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => _inner.GetStatsAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) =>
+    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) =>
         _inner.PurgeAsync(olderThan, states, queue, cancellationToken);
 
     /// <inheritdoc />

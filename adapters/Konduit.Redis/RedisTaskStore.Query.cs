@@ -99,14 +99,11 @@ public sealed partial class RedisTaskStore
     }
 
     /// <inheritdoc />
-    public async Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
-    {
-        var purged = await PurgeCoreAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
-        return purged.Count;
-    }
-
-    /// <summary>Purges queue by queue, a bounded batch per script; returns each task deleted.</summary>
-    internal async Task<List<Purged>> PurgeCoreAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states, string? queue, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Queue by queue, a bounded batch per script (atomic in the queue's slot, so a task is reported by exactly one
+    /// call even when purges race); the id index entries of exactly the deleted tasks are removed after each batch.
+    /// </remarks>
+    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
         var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
         cancellationToken.ThrowIfCancellationRequested();
@@ -116,7 +113,7 @@ public sealed partial class RedisTaskStore
             : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
         var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
         args.AddRange(purgeStates.Distinct().Select(s => (RedisValue)(int)s));
-        var deleted = new List<Purged>();
+        var deleted = new List<PurgedTask>();
         foreach (var q in queues)
         {
             while (true)
@@ -130,7 +127,7 @@ public sealed partial class RedisTaskStore
                 {
                     var id = (string)rows[i]!;
                     batch[i / 3] = id;
-                    deleted.Add(new Purged(ParseHex(id), q, NullIfEmpty((string?)rows[i + 1]), (TaskState)(int)rows[i + 2]));
+                    deleted.Add(new PurgedTask(ParseHex(id), q, NullIfEmpty((string?)rows[i + 1]), (TaskState)(int)rows[i + 2]));
                 }
                 // The id index entries of the tasks just deleted (the index lives in the store's own slot).
                 if (batch.Length > 0) await db.HashDeleteAsync(_idsKey, batch).ConfigureAwait(false);
@@ -147,9 +144,6 @@ public sealed partial class RedisTaskStore
         }
         return deleted;
     }
-
-    /// <summary>One task purge deleted, with the terminal state it was in.</summary>
-    internal readonly record struct Purged(Guid TaskId, string Queue, string? Tenant, TaskState State);
 
     /// <summary>One secondary index read newest first, below a cursor, a chunk at a time.</summary>
     private sealed class IdSource(string queue, RedisKey key)

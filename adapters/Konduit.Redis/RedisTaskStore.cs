@@ -300,16 +300,10 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <remarks>
     /// One script per registered queue (concurrently): due delayed tasks move into their streams, then the PEL
     /// entries idle past <see cref="PelBaseMilliseconds"/> — the expired leases — are checked against their task
-    /// hashes and re-queued as fresh entries or dead-lettered.
+    /// hashes and re-queued as fresh entries or dead-lettered. Each script is atomic in its queue's slot, so each
+    /// expired lease is reported by exactly one call however many nodes sweep at once.
     /// </remarks>
-    public async Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
-    {
-        var reclaimed = await ReclaimCoreAsync(cancellationToken).ConfigureAwait(false);
-        return reclaimed.Count;
-    }
-
-    /// <summary>Runs the sweeper on every queue; returns each task it took back from an expired lease.</summary>
-    internal async Task<List<Reclaimed>> ReclaimCoreAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var db = await DatabaseAsync().ConfigureAwait(false);
@@ -317,16 +311,17 @@ public sealed partial class RedisTaskStore : ITaskStore
         var perQueue = await Task.WhenAll(queues.Select(async q =>
         {
             var queue = (string)q!;
-            var found = new List<Reclaimed>();
+            var found = new List<ReclaimedTask>();
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var reply = (RedisResult[])(await EvalAsync(db, _scripts.Reclaim, queue,
                     [SweepLimit, _wakeChannel, queue, PelBaseMilliseconds, ConsumerIdleMilliseconds]).ConfigureAwait(false))!;
+                // Per task: id, tenant, attempt, token, worker of the expired lease, and the state it went to.
                 var rows = (RedisResult[])reply[1]!;
                 for (var i = 0; i + 5 < rows.Length; i += 6)
                 {
-                    found.Add(new Reclaimed(
+                    found.Add(new ReclaimedTask(
                         ParseHex((string)rows[i]!),
                         queue,
                         NullIfEmpty((string?)rows[i + 1]),
@@ -340,9 +335,6 @@ public sealed partial class RedisTaskStore : ITaskStore
         })).ConfigureAwait(false);
         return [.. perQueue.SelectMany(r => r)];
     }
-
-    /// <summary>One task the sweeper took back: the expired lease's attempt, token and worker, and the state it went to.</summary>
-    internal readonly record struct Reclaimed(Guid TaskId, string Queue, string? Tenant, int Attempt, long Token, string? WorkerId, TaskState State);
 
     // ---------------------------------------------------------------------------------------------- by id
 

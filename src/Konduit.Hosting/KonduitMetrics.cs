@@ -25,6 +25,7 @@ internal sealed class KonduitMetrics
     private readonly Counter<long> _failed;
     private readonly Counter<long> _retried;
     private readonly Counter<long> _reclaimed;
+    private readonly Counter<long> _purged;
     private readonly Counter<long> _leaseLost;
     private readonly Histogram<double> _duration;
     private readonly Histogram<double> _queueWait;
@@ -39,6 +40,7 @@ internal sealed class KonduitMetrics
         _failed = meter.CreateCounter<long>("konduit.tasks.failed", "{task}", "Tasks dead-lettered after a handler failure.");
         _retried = meter.CreateCounter<long>("konduit.tasks.retried", "{task}", "Failed attempts scheduled for a retry.");
         _reclaimed = meter.CreateCounter<long>("konduit.tasks.reclaimed", "{task}", "Expired leases reclaimed by this node's sweeper.");
+        _purged = meter.CreateCounter<long>("konduit.tasks.purged", "{task}", "Finished tasks deleted by this node's sweeper (PurgeFinishedAfter).");
         _leaseLost = meter.CreateCounter<long>("konduit.tasks.lease_lost", "{task}", "Running tasks whose lease was lost (expired, reclaimed or canceled).");
         _duration = meter.CreateHistogram<double>("konduit.task.duration", "s", "Handler execution time.");
         _queueWait = meter.CreateHistogram<double>("konduit.task.queue_wait", "s", "Time from a task being due to being leased (store clock).");
@@ -51,7 +53,8 @@ internal sealed class KonduitMetrics
     public void Failed(string queue, string store) => _failed.Add(1, Tags(queue, store));
     public void Retried(string queue, string store) => _retried.Add(1, Tags(queue, store));
     public void LeaseLost(string queue, string store) => _leaseLost.Add(1, Tags(queue, store));
-    public void Reclaimed(string store, long count) => _reclaimed.Add(count, new KeyValuePair<string, object?>("store", store));
+    public void Reclaimed(string queue, string store, long count) => _reclaimed.Add(count, Tags(queue, store));
+    public void Purged(string queue, string store, long count) => _purged.Add(count, Tags(queue, store));
     public void Duration(string queue, string store, TimeSpan duration) => _duration.Record(duration.TotalSeconds, Tags(queue, store));
     public void QueueWait(string queue, string store, TimeSpan wait) => _queueWait.Record(Math.Max(0, wait.TotalSeconds), Tags(queue, store));
     public void InFlight(string queue, string store, long delta) => _inFlight.Add(delta, Tags(queue, store));

@@ -28,6 +28,12 @@ public sealed class KonduitOptions
     /// <summary>The event recorder's buffer settings (<c>Konduit:EventLogBuffer</c>), used when <see cref="EventLog"/> is set.</summary>
     public TaskEventRecorderOptions EventLogBuffer { get; set; } = new();
 
+    /// <summary>
+    /// How often this node runs the event log's upkeep (for the Postgres log: deleting expired events in batches).
+    /// Default 5 min. Only used when <see cref="EventLog"/> is set and the log has upkeep to do.
+    /// </summary>
+    public TimeSpan EventLogMaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Per-queue settings keyed by queue name. Queues with a handler but no entry use the defaults.</summary>
     public Dictionary<string, KonduitQueueOptions> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -36,6 +42,14 @@ public sealed class KonduitOptions
 
     /// <summary>How often this node runs the sweeper (<see cref="ITaskStore.ReclaimExpiredAsync"/>). Default 5 s.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// When set, the sweeper also deletes terminal tasks (succeeded, failed, canceled) that finished at least this
+    /// long ago (<see cref="ITaskStore.PurgeAsync"/>), so finished rows leave the store's hot table; their
+    /// idempotency keys become free. Null (default) keeps them until purged by hand. Runs on every node; stores make
+    /// concurrent purges safe.
+    /// </summary>
+    public TimeSpan? PurgeFinishedAfter { get; set; }
 
     /// <summary>Optional worker id prefix recorded as lease owner. Default: machine name and process id.</summary>
     public string? WorkerId { get; set; }

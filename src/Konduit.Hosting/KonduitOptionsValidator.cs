@@ -38,6 +38,10 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
 
         if (options.SweepInterval <= TimeSpan.Zero)
             failures.Add($"{p}:SweepInterval must be positive; got {options.SweepInterval}.");
+        if (options.PurgeFinishedAfter < TimeSpan.Zero)
+            failures.Add($"{p}:PurgeFinishedAfter must be zero or positive (or absent to keep finished tasks); got {options.PurgeFinishedAfter}.");
+        if (options.EventLogMaintenanceInterval <= TimeSpan.Zero)
+            failures.Add($"{p}:EventLogMaintenanceInterval must be positive; got {options.EventLogMaintenanceInterval}.");
         if (options.ShutdownGracePeriod < TimeSpan.Zero)
             failures.Add($"{p}:ShutdownGracePeriod must not be negative; got {options.ShutdownGracePeriod}.");
         if (options.WorkerId is { Length: 0 or > 80 })

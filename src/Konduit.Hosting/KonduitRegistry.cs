@@ -49,4 +49,5 @@ internal sealed record HandlerRegistration(
 internal sealed record EventLogRegistration(
     string Name,
     Func<IServiceProvider, ITaskEventLog> Create,
-    Func<IServiceProvider, ITaskEventLog, CancellationToken, Task>? Initialize);
+    Func<IServiceProvider, ITaskEventLog, CancellationToken, Task>? Initialize,
+    Func<IServiceProvider, ITaskEventLog, CancellationToken, Task>? Maintain = null);

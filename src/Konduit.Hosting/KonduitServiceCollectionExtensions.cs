@@ -68,6 +68,7 @@ public static class KonduitServiceCollectionExtensions
             // Initializer first: it runs the store's start-up work (migrations) before workers lease.
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitStoreInitializer>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitSweeper>());
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitEventLogMaintenance>());
             services.AddHealthChecks().AddCheck<KonduitStoreHealthCheck>("konduit-store", HealthStatus.Unhealthy, ["konduit", "store"]);
         }
 

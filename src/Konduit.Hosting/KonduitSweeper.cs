@@ -7,8 +7,9 @@ using Microsoft.Extensions.Options;
 namespace Konduit.Hosting;
 
 /// <summary>
-/// Runs <see cref="ITaskStore.ReclaimExpiredAsync"/> on every node, every <see cref="KonduitOptions.SweepInterval"/>
-/// (with ±20 % jitter so nodes do not sweep in step). The store makes concurrent sweeps safe.
+/// Runs <see cref="ITaskStore.ReclaimExpiredAsync"/> (and, with <see cref="KonduitOptions.PurgeFinishedAfter"/>,
+/// <see cref="ITaskStore.PurgeAsync"/>) on every node, every <see cref="KonduitOptions.SweepInterval"/> (with ±20 %
+/// jitter so nodes do not sweep in step). The store makes concurrent sweeps safe.
 /// </summary>
 internal sealed class KonduitSweeper : BackgroundService
 {
@@ -17,6 +18,7 @@ internal sealed class KonduitSweeper : BackgroundService
     private readonly KonduitMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly TimeSpan _interval;
+    private readonly TimeSpan? _purgeAfter;
     private readonly ILogger _logger;
 
     public KonduitSweeper(IServiceProvider services, KonduitStoreHost storeHost, KonduitMetrics metrics, TimeProvider time,
@@ -27,6 +29,7 @@ internal sealed class KonduitSweeper : BackgroundService
         _metrics = metrics;
         _time = time;
         _interval = options.Value.SweepInterval;
+        _purgeAfter = options.Value.PurgeFinishedAfter;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Konduit.Hosting.Sweeper");
     }
 
@@ -47,10 +50,21 @@ internal sealed class KonduitSweeper : BackgroundService
             try
             {
                 var reclaimed = await store.ReclaimExpiredAsync(stoppingToken).ConfigureAwait(false);
-                if (reclaimed > 0)
+                if (reclaimed.Count > 0)
                 {
-                    _metrics.Reclaimed(store.Name, reclaimed);
-                    Log.Reclaimed(_logger, reclaimed, store.Name);
+                    foreach (var byQueue in reclaimed.GroupBy(r => r.Queue, StringComparer.Ordinal))
+                        _metrics.Reclaimed(byQueue.Key, store.Name, byQueue.Count());
+                    Log.Reclaimed(_logger, reclaimed.Count, store.Name);
+                }
+                if (_purgeAfter is { } olderThan)
+                {
+                    var purged = await store.PurgeAsync(olderThan, null, null, stoppingToken).ConfigureAwait(false);
+                    if (purged.Count > 0)
+                    {
+                        foreach (var byQueue in purged.GroupBy(p => p.Queue, StringComparer.Ordinal))
+                            _metrics.Purged(byQueue.Key, store.Name, byQueue.Count());
+                        Log.Purged(_logger, purged.Count, store.Name);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -55,4 +55,10 @@ internal static partial class Log
 
     [LoggerMessage(23, LogLevel.Error, "Worker on queue {Queue} could not start: the Konduit store did not become ready")]
     public static partial void StoreNotReady(ILogger logger, Exception exception, string queue);
+
+    [LoggerMessage(24, LogLevel.Warning, "Event-log upkeep failed on {Log}; retrying at the next interval")]
+    public static partial void EventLogMaintenanceFailed(ILogger logger, Exception exception, string log);
+
+    [LoggerMessage(25, LogLevel.Information, "Sweeper purged {Count} finished task(s) in store {Store}")]
+    public static partial void Purged(ILogger logger, int count, string store);
 }

@@ -203,7 +203,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
@@ -212,6 +212,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             var now = _time.GetUtcNow();
             // A lease is valid while now < expiry, so it is expired from the expiry instant on.
             var expired = _running.Where(t => t.LeaseExpiresAt <= now).ToList();
+            var reclaimed = new List<ReclaimedTask>(expired.Count);
             foreach (var task in expired)
             {
                 _running.Remove(task);
@@ -230,8 +231,9 @@ public sealed class InMemoryTaskStore : ITaskStore
                     PendingSetLocked(task.Queue).Add(task);
                     SignalLocked(task.Queue);
                 }
+                reclaimed.Add(new ReclaimedTask(task.Id, task.Queue, task.Tenant, task.Attempts, task.Token, task.LeaseOwner, task.State));
             }
-            return Task.FromResult(expired.Count);
+            return Task.FromResult<IReadOnlyList<ReclaimedTask>>(reclaimed);
         }
     }
 
@@ -339,7 +341,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
         var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
         cancellationToken.ThrowIfCancellationRequested();
@@ -356,7 +358,7 @@ public sealed class InMemoryTaskStore : ITaskStore
                 _tasks.Remove(task.Id);
                 if (task.IdempotencyKey is { } key) _keys.Remove((task.Queue, key));
             }
-            return Task.FromResult((long)doomed.Count);
+            return Task.FromResult<IReadOnlyList<PurgedTask>>(doomed.ConvertAll(t => new PurgedTask(t.Id, t.Queue, t.Tenant, t.State)));
         }
     }
 

@@ -14,9 +14,13 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var queue = Queue();
         var succeeded = await EnqueueInState(queue, TaskState.Succeeded, key: "s");
         var failed = await EnqueueInState(queue, TaskState.Failed, key: "f");
-        var canceled = await EnqueueInState(queue, TaskState.Canceled, key: "c");
+        var canceled = await EnqueueInState(queue, TaskState.Canceled, key: "c", tenant: "acme");
 
-        Assert.Equal(3, await Store.PurgeAsync(TimeSpan.Zero, null, queue, Ct));
+        var purged = await Store.PurgeAsync(TimeSpan.Zero, null, queue, Ct);
+
+        Assert.Equal(
+            new[] { new PurgedTask(succeeded, queue, null, TaskState.Succeeded), new PurgedTask(failed, queue, null, TaskState.Failed), new PurgedTask(canceled, queue, "acme", TaskState.Canceled) },
+            purged.OrderBy(p => p.TaskId));
 
         foreach (var id in new[] { succeeded, failed, canceled })
             await Assert.ThrowsAsync<TaskNotFoundException>(() => Store.GetAsync(id, Ct));
@@ -32,7 +36,7 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var pending = await EnqueueInState(queue, TaskState.Pending);
         var running = await EnqueueInState(queue, TaskState.Running);
 
-        Assert.Equal(0, await Store.PurgeAsync(TimeSpan.Zero, null, queue, Ct));
+        Assert.Empty(await Store.PurgeAsync(TimeSpan.Zero, null, queue, Ct));
 
         Assert.Equal(TaskState.Pending, (await Store.GetAsync(pending, Ct)).State);
         Assert.Equal(TaskState.Running, (await Store.GetAsync(running, Ct)).State);
@@ -45,7 +49,7 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
         await EnqueueInState(a, TaskState.Succeeded);
         var kept = await EnqueueInState(b, TaskState.Succeeded);
 
-        Assert.Equal(1, await Store.PurgeAsync(TimeSpan.Zero, null, a, Ct));
+        Assert.Equal(a, Assert.Single(await Store.PurgeAsync(TimeSpan.Zero, null, a, Ct)).Queue);
 
         Assert.Equal(TaskState.Succeeded, (await Store.GetAsync(kept, Ct)).State);
         Assert.DoesNotContain(await Store.GetStatsAsync(Ct), s => s.Queue == a);
@@ -59,7 +63,7 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var failed = await EnqueueInState(queue, TaskState.Failed);
         var canceled = await EnqueueInState(queue, TaskState.Canceled);
 
-        Assert.Equal(2, await Store.PurgeAsync(TimeSpan.Zero, [TaskState.Failed, TaskState.Canceled], queue, Ct));
+        Assert.Equal([failed, canceled], (await Store.PurgeAsync(TimeSpan.Zero, [TaskState.Failed, TaskState.Canceled], queue, Ct)).Select(p => p.TaskId).Order());
 
         Assert.Equal(TaskState.Succeeded, (await Store.GetAsync(succeeded, Ct)).State);
         await Assert.ThrowsAsync<TaskNotFoundException>(() => Store.GetAsync(failed, Ct));
@@ -72,7 +76,7 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var queue = Queue();
         var id = await EnqueueInState(queue, TaskState.Succeeded);
 
-        Assert.Equal(0, await Store.PurgeAsync(TimeSpan.FromHours(1), null, queue, Ct));
+        Assert.Empty(await Store.PurgeAsync(TimeSpan.FromHours(1), null, queue, Ct));
 
         Assert.Equal(TaskState.Succeeded, (await Store.GetAsync(id, Ct)).State);
     }

@@ -8,27 +8,30 @@ namespace Konduit.Testing.Conformance;
 public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStoreConformance<TFixture>(fixture)
     where TFixture : TaskStoreFixture
 {
-    /// <summary>Runs the sweeper until <paramref name="taskId"/> leaves Running; returns how many tasks the calls reported.</summary>
-    private async Task<int> ReclaimUntilNotRunning(Guid taskId)
+    /// <summary>
+    /// Runs the sweeper until <paramref name="taskId"/> leaves Running; returns what the calls reported for that task
+    /// (other tests share the store, so their tasks may appear in the same calls).
+    /// </summary>
+    private async Task<List<ReclaimedTask>> ReclaimUntilNotRunning(Guid taskId)
     {
-        var total = 0;
+        var reported = new List<ReclaimedTask>();
         await Eventually(async () =>
         {
-            total += await Store.ReclaimExpiredAsync(Ct);
+            reported.AddRange((await Store.ReclaimExpiredAsync(Ct)).Where(r => r.TaskId == taskId));
             return (await Store.GetAsync(taskId, Ct)).State != TaskState.Running;
         }, DefaultDeadline, $"task {taskId}'s expired lease is reclaimed");
-        return total;
+        return reported;
     }
 
     [Fact]
     public virtual async Task Expired_lease_is_reclaimed_to_pending_with_an_error_entry()
     {
         var queue = Queue();
-        var lease = await EnqueueAndLease(queue, ShortLease);
+        var lease = await EnqueueAndLease(queue, ShortLease, tenant: "acme");
 
         var reclaimed = await ReclaimUntilNotRunning(lease.TaskId);
 
-        Assert.True(reclaimed >= 1, "ReclaimExpiredAsync reports the tasks it reclaimed");
+        Assert.Equal(new ReclaimedTask(lease.TaskId, queue, "acme", 1, lease.Token, lease.WorkerId, TaskState.Pending), Assert.Single(reclaimed));
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Pending, task.State);
         Assert.Equal(1, task.Attempts);
@@ -49,7 +52,7 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
         var queue = Queue();
         var lease = await EnqueueAndLease(queue, LongLease);
 
-        await Store.ReclaimExpiredAsync(Ct);
+        Assert.DoesNotContain(await Store.ReclaimExpiredAsync(Ct), r => r.TaskId == lease.TaskId);
 
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Running, task.State);
@@ -73,7 +76,7 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
     {
         var queue = Queue();
         var lease = await EnqueueAndLease(queue, ShortLease);
-        await ReclaimUntilNotRunning(lease.TaskId);
+        Assert.Single(await ReclaimUntilNotRunning(lease.TaskId));
         var before = await Store.GetAsync(lease.TaskId, Ct);
 
         await AssertLeaseLost(() => Store.HeartbeatAsync(lease, LongLease, Ct), lease, TaskState.Pending);
@@ -93,8 +96,9 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
         var second = await LeaseOne(queue, ShortLease);
         Assert.Equal(2, second.Attempt);
 
-        await ReclaimUntilNotRunning(lease.TaskId);
+        var last = Assert.Single(await ReclaimUntilNotRunning(lease.TaskId));
 
+        Assert.Equal((2, second.Token, TaskState.Failed), (last.Attempt, last.Token, last.State));
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Failed, task.State);
         Assert.Equal(2, task.Attempts);
@@ -112,9 +116,11 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
         Assert.Equal(20, leases.Count);
         await WaitUntilPast(leases.Max(l => l.ExpiresAt), "every lease has expired");
 
-        var counts = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Store.ReclaimExpiredAsync(Ct), Ct)));
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => Store.ReclaimExpiredAsync(Ct), Ct)));
 
-        Assert.True(counts.Sum() >= 20, $"the reclaimers reported {counts.Sum()} tasks; 20 leases had expired");
+        // Every expired lease is reported by exactly one of the racing calls.
+        var mine = results.SelectMany(r => r).Where(r => r.Queue == queue).Select(r => r.TaskId).ToList();
+        Assert.Equal(leases.Select(l => l.TaskId).Order(), mine.Order());
         foreach (var lease in leases)
         {
             var task = await Store.GetAsync(lease.TaskId, Ct);

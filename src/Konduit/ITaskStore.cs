@@ -80,10 +80,12 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// The sweeper: every Running task whose lease has expired gets an error entry ("lease expired") and goes
     /// back to Pending, due now — or to Failed when it has used all its attempts (the attempt counted at lease
-    /// time), so a task that kills its worker every time ends dead-lettered. Returns how many tasks were
-    /// reclaimed. Safe to run concurrently on many nodes: each expired lease is reclaimed exactly once.
+    /// time), so a task that kills its worker every time ends dead-lettered. Returns each task reclaimed by this
+    /// call (queue, tenant, the expired lease's attempt, token and worker, and the state it went to), so callers on
+    /// any node can record the transition. Safe to run concurrently on many nodes: each expired lease is reclaimed
+    /// exactly once, so it appears in exactly one call's result.
     /// </summary>
-    Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Cancels a Pending or Running task (a running holder's next heartbeat, complete or fail gets
@@ -111,9 +113,11 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// Deletes terminal tasks that finished at least <paramref name="olderThan"/> ago (store clock), in
     /// <paramref name="states"/> (default: all terminal states) and, when given, in <paramref name="queue"/> only.
-    /// Their idempotency keys become free. Returns how many tasks were deleted. Non-terminal states are refused.
+    /// Their idempotency keys become free. Returns each task deleted (stores delete in bounded batches
+    /// internally; a task appears in exactly one call's result even when purges run on many nodes at once).
+    /// Non-terminal states are refused.
     /// </summary>
-    Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default);
+    Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Waits until the store signals that tasks may be available in <paramref name="queue"/>, or until

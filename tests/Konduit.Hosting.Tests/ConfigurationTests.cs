@@ -138,6 +138,14 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task Negative_purge_age_or_non_positive_maintenance_interval_fails_start()
+    {
+        var message = await StartupFailureAsync(InMemory(("Konduit:PurgeFinishedAfter", "-00:00:01"), ("Konduit:EventLogMaintenanceInterval", "00:00:00")));
+        Assert.Contains("Konduit:PurgeFinishedAfter must be zero or positive", message);
+        Assert.Contains("Konduit:EventLogMaintenanceInterval must be positive", message);
+    }
+
+    [Fact]
     public async Task Invalid_store_options_fail_start_naming_the_store_section()
     {
         var message = await StartupFailureAsync(InMemory(("Konduit:InMemory:MaxPayloadBytes", "0")));

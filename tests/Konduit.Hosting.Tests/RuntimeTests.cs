@@ -35,6 +35,34 @@ public abstract class RuntimeTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task Sweeper_purges_finished_tasks_when_PurgeFinishedAfter_is_set_and_leaves_the_rest()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        using var host = BuildHost(Config(queue, extra: ("Konduit:PurgeFinishedAfter", "00:00:00")), store, queue, (_, _) => Task.CompletedTask);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var done = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        var later = (await client.EnqueueAsync(client.CreateRequest(queue, [2]) with { RunAt = DateTimeOffset.UtcNow.AddHours(1) }, Ct)).TaskId;
+
+        await Eventually(async () =>
+        {
+            try
+            {
+                await store.GetAsync(done, Ct);
+                return false;
+            }
+            catch (TaskNotFoundException)
+            {
+                return true;
+            }
+        }, "the finished task to be run and then purged by the sweeper");
+        Assert.Equal(TaskState.Pending, (await store.GetAsync(later, Ct)).State);
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
     public async Task Handler_success_completes_the_task_with_its_result()
     {
         var queue = NewQueue();
@@ -191,7 +219,7 @@ public abstract class RuntimeTests
         Assert.Equal(TaskState.Running, snapshot.State); // neither completed nor failed
         Assert.Empty(snapshot.Errors);
         // Nobody heartbeats it any more: the lease expires and a sweep returns the task to the queue.
-        await Eventually(async () => await store.ReclaimExpiredAsync(Ct) == 1, "the abandoned lease to expire and be reclaimed");
+        await Eventually(async () => (await store.ReclaimExpiredAsync(Ct)).Count == 1, "the abandoned lease to expire and be reclaimed");
         snapshot = await store.GetAsync(id, Ct);
         Assert.Equal(TaskState.Pending, snapshot.State);
         Assert.Equal(1, snapshot.Attempts);

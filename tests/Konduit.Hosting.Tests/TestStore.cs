@@ -33,13 +33,13 @@ public sealed class TestStore(ITaskStore inner) : ITaskStore
     public Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default) => Inner.CompleteAsync(lease, result, cancellationToken);
     public Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default) => Inner.CompleteManyAsync(completions, cancellationToken);
     public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) => Inner.FailAsync(lease, error, options, cancellationToken);
-    public Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => Inner.ReclaimExpiredAsync(cancellationToken);
+    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => Inner.ReclaimExpiredAsync(cancellationToken);
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.CancelAsync(taskId, cancellationToken);
     public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.RetryAsync(taskId, cancellationToken);
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.GetAsync(taskId, cancellationToken);
     public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => Inner.QueryAsync(filter, page, cancellationToken);
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => Inner.GetStatsAsync(cancellationToken);
-    public Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) => Inner.PurgeAsync(olderThan, states, queue, cancellationToken);
+    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) => Inner.PurgeAsync(olderThan, states, queue, cancellationToken);
     public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) => Inner.WaitForWorkAsync(queue, timeout, cancellationToken);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

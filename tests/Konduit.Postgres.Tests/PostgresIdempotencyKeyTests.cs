@@ -40,7 +40,7 @@ public sealed class PostgresIdempotencyKeyTests(PostgresStoreFixture fixture) : 
         var first = await store.EnqueueAsync(new EnqueueRequest(queue, [1]) { IdempotencyKey = "k" }, Ct);
         Assert.True(await store.CancelAsync(first.TaskId, Ct));
 
-        Assert.Equal(1L, await store.PurgeAsync(TimeSpan.Zero, queue: queue, cancellationToken: Ct));
+        Assert.Single(await store.PurgeAsync(TimeSpan.Zero, queue: queue, cancellationToken: Ct));
 
         Assert.Equal(0L, await fixture.ScalarAsync<long>($"SELECT count(*) FROM \"{fixture.Schema}\".task_keys WHERE queue = $1", queue));
         var second = await store.EnqueueAsync(new EnqueueRequest(queue, [2]) { IdempotencyKey = "k" }, Ct);

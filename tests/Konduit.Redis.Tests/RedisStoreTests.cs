@@ -25,12 +25,12 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
     private static RedisKey Key(string prefix, string queue, string suffix) => "{" + prefix + ":" + queue + "}" + suffix;
 
     /// <summary>Runs the sweeper on <paramref name="store"/> until <paramref name="count"/> tasks were reclaimed in all; returns them.</summary>
-    private static async Task<List<RedisTaskStore.Reclaimed>> ReclaimAsync(RedisTaskStore store, int count)
+    private static async Task<List<ReclaimedTask>> ReclaimAsync(RedisTaskStore store, int count)
     {
-        var reclaimed = new List<RedisTaskStore.Reclaimed>();
+        var reclaimed = new List<ReclaimedTask>();
         await Await.Until(async () =>
         {
-            reclaimed.AddRange(await store.ReclaimCoreAsync(Ct));
+            reclaimed.AddRange(await store.ReclaimExpiredAsync(Ct));
             return reclaimed.Count >= count;
         }, Deadline, Poll, $"{count} expired leases are reclaimed");
         return reclaimed;
@@ -80,7 +80,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
             .Concat(Enumerable.Range(0, 6).Select(p => $":q:{p}")).Select(suffix => Key(prefix, q, suffix)))]));
         Assert.True(await Db.KeyExistsAsync(Key(prefix, a, ":c")));
 
-        var purged = await store.PurgeCoreAsync(TimeSpan.Zero, null, null, Ct);
+        var purged = await store.PurgeAsync(TimeSpan.Zero, null, null, Ct);
 
         Assert.Equal(8, purged.Count);
         Assert.Equal(8, purged.Select(p => p.TaskId).Distinct().Count());
@@ -187,7 +187,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         // The sweeper's scan (XPENDING IDLE base) sees no expired lease.
         var expired = (RedisResult[])(await Db.ExecuteAsync("XPENDING", stream, RedisTaskStore.GroupName, "IDLE", baseMs, "-", "+", 10))!;
         Assert.Empty(expired);
-        Assert.Empty(await store.ReclaimCoreAsync(Ct));
+        Assert.Empty(await store.ReclaimExpiredAsync(Ct));
     }
 
     [Fact]
@@ -219,7 +219,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
                 var swept = 0;
                 while (!done.IsCancellationRequested)
                 {
-                    swept += (await store.ReclaimCoreAsync(Ct)).Count;
+                    swept += (await store.ReclaimExpiredAsync(Ct)).Count;
                     await Task.Delay(Poll, Ct); // the sweep interval, not a wait for a condition
                 }
                 return swept;
@@ -291,7 +291,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
 
         await Await.Until(async () =>
         {
-            await store.ReclaimCoreAsync(Ct);
+            await store.ReclaimExpiredAsync(Ct);
             return await Db.StreamLengthAsync(Key(prefix, queue, ":q:0")) == 1;
         }, Deadline, Poll, "the sweeper moves the due task into its stream");
 

@@ -69,11 +69,11 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
         var lease = await EnqueueAndLease();
 
         _time.Advance(Lease - TimeSpan.FromTicks(1));
-        Assert.Equal(0, await _store.ReclaimExpiredAsync(Ct));
+        Assert.Empty(await _store.ReclaimExpiredAsync(Ct));
 
         _time.Advance(TimeSpan.FromTicks(1));
-        Assert.Equal(1, await _store.ReclaimExpiredAsync(Ct));
-        Assert.Equal(0, await _store.ReclaimExpiredAsync(Ct));
+        Assert.Single(await _store.ReclaimExpiredAsync(Ct));
+        Assert.Empty(await _store.ReclaimExpiredAsync(Ct));
 
         var task = await _store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Pending, task.State);
@@ -91,7 +91,7 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
 
         Assert.Equal(_time.GetUtcNow().AddSeconds(15), extended.ExpiresAt);
         _time.Advance(TimeSpan.FromSeconds(14));
-        Assert.Equal(0, await _store.ReclaimExpiredAsync(Ct));
+        Assert.Empty(await _store.ReclaimExpiredAsync(Ct));
         await _store.CompleteAsync(extended, null, Ct);
     }
 
@@ -134,9 +134,9 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
         await _store.CompleteAsync(lease, null, Ct);
 
         _time.Advance(TimeSpan.FromHours(1) - TimeSpan.FromTicks(1));
-        Assert.Equal(0, await _store.PurgeAsync(TimeSpan.FromHours(1), cancellationToken: Ct));
+        Assert.Empty(await _store.PurgeAsync(TimeSpan.FromHours(1), cancellationToken: Ct));
         _time.Advance(TimeSpan.FromTicks(1));
-        Assert.Equal(1, await _store.PurgeAsync(TimeSpan.FromHours(1), cancellationToken: Ct));
+        Assert.Single(await _store.PurgeAsync(TimeSpan.FromHours(1), cancellationToken: Ct));
         Assert.Empty(await _store.GetStatsAsync(Ct));
     }
 
@@ -179,7 +179,7 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
 
         lease = Assert.Single(await _store.LeaseAsync("q", "w", 1, Lease, Ct));
         _time.Advance(Lease);
-        Assert.Equal(1, await _store.ReclaimExpiredAsync(Ct));
+        Assert.Single(await _store.ReclaimExpiredAsync(Ct));
         Assert.True(await _store.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
 
         Assert.True(await _store.CancelAsync(lease.TaskId, Ct));

@@ -18,7 +18,8 @@ namespace Microsoft.Extensions.DependencyInjection
         /// Registers the event log <c>Postgres</c>: a <see cref="PostgresTaskEventLog"/> configured by <c>Konduit:PostgresEventLog</c>
         /// (<see cref="PostgresTaskEventLogOptions"/>; without a connection string it uses the container's
         /// <see cref="NpgsqlDataSource"/>, else the store's <c>Konduit:Postgres:ConnectionString</c>). Its table is created
-        /// in the background at start-up (<see cref="PostgresTaskEventLog.MigrateAsync"/>, idempotent). Idempotent.
+        /// in the background at start-up (<see cref="PostgresTaskEventLog.MigrateAsync"/>, idempotent); with a
+        /// <c>TimeToLive</c>, expired events are deleted every <c>Konduit:EventLogMaintenanceInterval</c>. Idempotent.
         /// </summary>
         public static IKonduitBuilder AddPostgresEventLog(this IKonduitBuilder builder)
         {
@@ -33,6 +34,11 @@ namespace Microsoft.Extensions.DependencyInjection
                     return new PostgresTaskEventLog(options, dataSource);
                 },
                 InitializeAsync = static (_, log, _, cancellationToken) => ((PostgresTaskEventLog)log).MigrateAsync(cancellationToken),
+                // PostgreSQL has no row TTL: expired events are deleted by the runtime's periodic upkeep.
+                MaintainAsync = static async (_, log, options, cancellationToken) =>
+                {
+                    if (options.TimeToLive is not null) await ((PostgresTaskEventLog)log).DeleteExpiredAsync(cancellationToken).ConfigureAwait(false);
+                },
             });
         }
     }

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Konduit.Hosting;
 
 /// <summary>
@@ -9,16 +7,15 @@ namespace Konduit.Hosting;
 /// </summary>
 /// <remarks>
 /// <para>Cancel and redrive read the task back (the contract returns no queue); a failure of that read only loses
-/// the event. Reclaims are detected for leases granted through this instance: after each sweep, expired leases
-/// it granted are read back and those no longer held become <see cref="TaskEventKind.Reclaimed"/> events.
-/// Purge returns only a count, so purges are not recorded per task.</para>
+/// the event. Reclaims and purges are recorded from what the store reports it did (<see cref="ReclaimedTask"/>,
+/// <see cref="PurgedTask"/>), so the sweeper on any node records every task it reclaims or purges, whichever
+/// node held the lease: each expired lease and each purged task is reported by exactly one call.</para>
 /// </remarks>
 public sealed class EventRecordingTaskStore : ITaskStore
 {
     private readonly ITaskStore _inner;
     private readonly TaskEventRecorder _recorder;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<Guid, TaskLease> _leases = new();
 
     /// <summary>Wraps <paramref name="inner"/>.</summary>
     /// <param name="inner">The store (not disposed by this wrapper's owner unless it disposes the wrapper).</param>
@@ -66,11 +63,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
     {
         var leases = await _inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
         var events = new List<TaskEvent>(leases.Count);
-        foreach (var lease in leases)
-        {
-            _leases[lease.TaskId] = lease;
-            events.Add(FromLease(TaskEventKind.Leased, lease));
-        }
+        foreach (var lease in leases) events.Add(FromLease(TaskEventKind.Leased, lease));
         _recorder.Record(events);
         return leases;
     }
@@ -78,8 +71,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
     {
-        var extended = await Tracked(_inner.HeartbeatAsync(lease, extension, cancellationToken), lease).ConfigureAwait(false);
-        _leases[extended.TaskId] = extended;
+        var extended = await _inner.HeartbeatAsync(lease, extension, cancellationToken).ConfigureAwait(false);
         if (_recorder.RecordHeartbeats) Record(FromLease(TaskEventKind.Heartbeat, extended));
         return extended;
     }
@@ -87,8 +79,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
-        await Tracked(_inner.CompleteAsync(lease, result, cancellationToken), lease).ConfigureAwait(false);
-        _leases.TryRemove(lease.TaskId, out _);
+        await _inner.CompleteAsync(lease, result, cancellationToken).ConfigureAwait(false);
         Record(FromLease(TaskEventKind.Completed, lease));
     }
 
@@ -99,11 +90,8 @@ public sealed class EventRecordingTaskStore : ITaskStore
         var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
         var events = new List<TaskEvent>(completions.Count);
         foreach (var completion in completions)
-        {
-            _leases.TryRemove(completion.Lease.TaskId, out _);
             if (lostSet is null || !lostSet.Contains(completion.Lease.TaskId))
                 events.Add(FromLease(TaskEventKind.Completed, completion.Lease));
-        }
         _recorder.Record(events);
         return lost;
     }
@@ -111,34 +99,24 @@ public sealed class EventRecordingTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var result = await Tracked(_inner.FailAsync(lease, error, options, cancellationToken), lease).ConfigureAwait(false);
-        _leases.TryRemove(lease.TaskId, out _);
+        var result = await _inner.FailAsync(lease, error, options, cancellationToken).ConfigureAwait(false);
         Record(FromLease(result.WillRetry ? TaskEventKind.Retried : TaskEventKind.Failed, lease) with { Error = Truncate(error) });
         return result;
     }
 
     /// <inheritdoc />
-    public async Task<int> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
         var reclaimed = await _inner.ReclaimExpiredAsync(cancellationToken).ConfigureAwait(false);
-        // Leases this instance granted that have expired: read back, and record those no longer held as reclaimed.
-        var now = _time.GetUtcNow();
-        var events = new List<TaskEvent>();
-        foreach (var lease in _leases.Values.Where(l => l.ExpiresAt < now).ToList())
-        {
-            try
+        var events = new List<TaskEvent>(reclaimed.Count);
+        foreach (var task in reclaimed)
+            events.Add(Event(TaskEventKind.Reclaimed, task.TaskId, task.Queue, task.Tenant) with
             {
-                var task = await _inner.GetAsync(lease.TaskId, cancellationToken).ConfigureAwait(false);
-                if (task.State == TaskState.Running && task.LeaseToken == lease.Token) continue; // not swept yet
-                if (!_leases.TryRemove(new KeyValuePair<Guid, TaskLease>(lease.TaskId, lease))) continue;
-                if (task.State is TaskState.Pending or TaskState.Failed || task.LeaseToken > lease.Token)
-                    events.Add(FromLease(TaskEventKind.Reclaimed, lease) with { Error = "lease expired" });
-            }
-            catch (TaskNotFoundException)
-            {
-                _leases.TryRemove(lease.TaskId, out _);
-            }
-        }
+                Attempt = task.Attempt,
+                Token = task.Token,
+                Worker = Truncate(task.WorkerId, TaskEventValidation.MaxWorkerLength),
+                Error = task.State == TaskState.Failed ? "lease expired; attempts exhausted, dead-lettered" : "lease expired",
+            });
         _recorder.Record(events);
         return reclaimed;
     }
@@ -147,11 +125,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
     public async Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         var canceled = await _inner.CancelAsync(taskId, cancellationToken).ConfigureAwait(false);
-        if (canceled)
-        {
-            _leases.TryRemove(taskId, out _);
-            await RecordFromSnapshotAsync(TaskEventKind.Canceled, taskId, cancellationToken).ConfigureAwait(false);
-        }
+        if (canceled) await RecordFromSnapshotAsync(TaskEventKind.Canceled, taskId, cancellationToken).ConfigureAwait(false);
         return canceled;
     }
 
@@ -172,8 +146,14 @@ public sealed class EventRecordingTaskStore : ITaskStore
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => _inner.GetStatsAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task<long> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) =>
-        _inner.PurgeAsync(olderThan, states, queue, cancellationToken);
+    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    {
+        var purged = await _inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
+        var events = new List<TaskEvent>(purged.Count);
+        foreach (var task in purged) events.Add(Event(TaskEventKind.Purged, task.TaskId, task.Queue, task.Tenant));
+        _recorder.Record(events);
+        return purged;
+    }
 
     /// <inheritdoc />
     public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) =>
@@ -181,32 +161,6 @@ public sealed class EventRecordingTaskStore : ITaskStore
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _inner.DisposeAsync();
-
-    private async Task<T> Tracked<T>(Task<T> call, TaskLease lease)
-    {
-        try
-        {
-            return await call.ConfigureAwait(false);
-        }
-        catch (LeaseLostException)
-        {
-            _leases.TryRemove(new KeyValuePair<Guid, TaskLease>(lease.TaskId, lease));
-            throw;
-        }
-    }
-
-    private async Task Tracked(Task call, TaskLease lease)
-    {
-        try
-        {
-            await call.ConfigureAwait(false);
-        }
-        catch (LeaseLostException)
-        {
-            _leases.TryRemove(new KeyValuePair<Guid, TaskLease>(lease.TaskId, lease));
-            throw;
-        }
-    }
 
     private async Task RecordFromSnapshotAsync(TaskEventKind kind, Guid taskId, CancellationToken cancellationToken)
     {

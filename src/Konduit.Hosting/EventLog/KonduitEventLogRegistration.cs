@@ -14,6 +14,12 @@ public sealed class KonduitEventLogDefinition<TOptions> where TOptions : class
 
     /// <summary>Optional start-up work (e.g. migrations), run by the recorder's flusher and retried until it succeeds.</summary>
     public Func<IServiceProvider, ITaskEventLog, TOptions, CancellationToken, Task>? InitializeAsync { get; init; }
+
+    /// <summary>
+    /// Optional periodic upkeep, e.g. deleting expired events where the backend has no native TTL. Run on every node
+    /// every <see cref="KonduitOptions.EventLogMaintenanceInterval"/>, so it must be safe to run concurrently.
+    /// </summary>
+    public Func<IServiceProvider, ITaskEventLog, TOptions, CancellationToken, Task>? MaintainAsync { get; init; }
 }
 
 /// <summary>For event-log adapters: register a named event log with the core.</summary>
@@ -36,7 +42,8 @@ public static class KonduitEventLogRegistrationExtensions
         konduit.Registry.EventLogs.Add(name, new EventLogRegistration(
             name,
             sp => definition.Factory(sp, Options(sp)),
-            definition.InitializeAsync is { } init ? (sp, log, ct) => init(sp, log, Options(sp), ct) : null));
+            definition.InitializeAsync is { } init ? (sp, log, ct) => init(sp, log, Options(sp), ct) : null,
+            definition.MaintainAsync is { } maintain ? (sp, log, ct) => maintain(sp, log, Options(sp), ct) : null));
         return builder;
 
         static TOptions Options(IServiceProvider sp) => sp.GetRequiredService<IOptions<TOptions>>().Value;
