@@ -383,19 +383,19 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                         Interlocked.Add(ref produced, 100);
                     }
                 }).ToArray();
-                var interval = 0;
+                var intervals = Math.Max(1, (int)Math.Round(profile.ChurnBudget / profile.ChurnInterval));
                 var lastCompleted = 0L;
-                while (sw.Elapsed < profile.ChurnBudget)
+                var lastEnd = TimeSpan.Zero;
+                for (var interval = 1; interval <= intervals; interval++)
                 {
-                    var end = profile.ChurnInterval * (interval + 1);
-                    var wait = end - sw.Elapsed;
+                    var wait = profile.ChurnInterval * interval - sw.Elapsed;
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
                     var completed = harness.Store.Completed;
+                    var end = sw.Elapsed;
                     var bytes = await t.RelationBytesAsync(ct);
-                    interval++;
-                    _results.Churn.Add(new ChurnRow(t.Name, interval, sw.Elapsed, completed - lastCompleted,
-                        (completed - lastCompleted) / profile.ChurnInterval.TotalMinutes, bytes));
-                    lastCompleted = completed;
+                    _results.Churn.Add(new ChurnRow(t.Name, interval, end, completed - lastCompleted,
+                        (completed - lastCompleted) / (end - lastEnd).TotalMinutes, bytes));
+                    (lastCompleted, lastEnd) = (completed, end);
                 }
                 await stop.CancelAsync();
                 await Task.WhenAll(producers);

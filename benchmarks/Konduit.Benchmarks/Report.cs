@@ -92,7 +92,7 @@ public static class Report
             sb.AppendLine();
             sb.AppendLine("Each caller extends its own held leases in turn (store `HeartbeatAsync`: one row UPDATE on Postgres, one script on Redis). WAL B/heartbeat is the PostgreSQL server's WAL growth over the loop ÷ heartbeats (server-wide: another session writing at the same time adds to it).");
             sb.AppendLine();
-            sb.AppendLine("| target | callers | heartbeats/s | ÷ raw | call p50 ms | call p99 ms | alloc B/heartbeat | WAL B/heartbeat |");
+            sb.AppendLine("| target | callers | heartbeats/s | ÷ raw | call p50 ms | call p99 ms | alloc B/heartbeat | WAL B/heartbeat (server-wide) |");
             sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var h in r.Heartbeats)
             {
