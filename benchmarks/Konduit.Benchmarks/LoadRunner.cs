@@ -320,7 +320,8 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             {
                 while (!producing.All(p => p.IsCompleted))
                 {
-                    lock (samples) samples.Add(Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore));
+                    // A handler can start before its producer counts the enqueue as done: never below zero.
+                    lock (samples) samples.Add(Math.Max(0, Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore)));
                     await Task.Delay(100, ct);
                 }
             }, ct);
