@@ -1,22 +1,28 @@
+using System.Diagnostics;
 using System.Text;
 
 namespace Konduit.Benchmarks;
 
-/// <summary>One load-runner run end to end: build the available targets, run the scenarios, write the report.</summary>
+/// <summary>One load-runner run end to end: build the available targets and event logs, run the scenarios, write the report.</summary>
 public static class BenchRun
 {
     public sealed record Outcome(string Markdown, string Svg, LoadResults Results);
 
+    /// <param name="wantedTargets">Target names to run (stores, raw baselines and event logs share the names: <c>postgres</c> selects both the store and the Postgres event log); all when null or empty.</param>
     public static async Task<Outcome> RunAsync(Profile profile, BenchEnvironment env, ISet<string>? scenarios, ISet<string>? wantedTargets,
         string outDir, string? bdnDir, TextWriter output, CancellationToken cancellationToken)
     {
+        var wall = Stopwatch.StartNew();
+        bool Wanted(string name) => wantedTargets is not { Count: > 0 } || wantedTargets.Contains(name);
+        bool Runs(string scenario) => scenarios is not { Count: > 0 } || scenarios.Contains(scenario);
         var targets = new List<IBenchTarget>();
+        var eventLogs = new List<EventLogTarget>();
         var unavailable = new List<string>();
         try
         {
             foreach (var f in Targets.All(env))
             {
-                if (wantedTargets is { Count: > 0 } && !wantedTargets.Contains(f.Name)) continue;
+                if (!Wanted(f.Name)) continue;
                 if (!f.Available)
                 {
                     unavailable.Add($"{f.Name} ({f.Why})");
@@ -24,14 +30,30 @@ public static class BenchRun
                 }
                 targets.Add(await f.Create(cancellationToken));
             }
-            output.WriteLine($"konduit bench: profile {profile.Name}, targets {string.Join(", ", targets.Select(t => t.Name))}");
-            var results = await new LoadRunner(profile, targets, output, scenarios).RunAsync(cancellationToken);
-            var (md, svg) = Report.Write(outDir, profile, targets.Select(t => t.Name).ToList(), results, unavailable, BdnSummary(bdnDir));
+            if (Runs("events"))
+            {
+                foreach (var (name, why, create) in EventLogTarget.All(env))
+                {
+                    if (!Wanted(name)) continue;
+                    if (why is not null)
+                    {
+                        unavailable.Add($"{name} event log ({why})");
+                        continue;
+                    }
+                    eventLogs.Add(await create(cancellationToken));
+                }
+            }
+            output.WriteLine($"konduit bench: profile {profile.Name}, targets {string.Join(", ", targets.Select(t => t.Name))}; event logs {string.Join(", ", eventLogs.Select(l => l.Name))}");
+            var results = await new LoadRunner(profile, targets, eventLogs, output, scenarios).RunAsync(cancellationToken);
+            var where = targets.Select(t => (t.Name, t.Where)).Concat(eventLogs.Select(l => ($"{l.Name} event log", l.Where))).ToList();
+            var (md, svg) = Report.Write(outDir, profile, new Report.RunInfo(targets.Select(t => t.Name).ToList(), targets.Where(t => t.Baseline is not null).ToDictionary(t => t.Name, t => t.Baseline!),
+                eventLogs.Select(l => l.Name).ToList(), where, unavailable, env.Kafka, wall.Elapsed), results, BdnSummary(bdnDir));
             return new Outcome(md, svg, results);
         }
         finally
         {
             foreach (var t in targets) await t.DisposeAsync();
+            foreach (var l in eventLogs) await l.DisposeAsync();
         }
     }
 

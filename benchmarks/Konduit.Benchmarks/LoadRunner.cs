@@ -3,8 +3,12 @@ using System.Globalization;
 
 namespace Konduit.Benchmarks;
 
-/// <summary>One throughput figure: a scenario run against one target.</summary>
-public sealed record ThroughputRow(string Scenario, string Target, long Tasks, TimeSpan Elapsed, double? AllocBytesPerTask, double CallP50Ms, double CallP99Ms, string? Note = null)
+/// <summary>
+/// One throughput figure: a scenario run against one target. "Tasks" are the scenario's unit: tasks, heartbeats or
+/// events. WAL bytes per task are the PostgreSQL server's (server-wide) WAL growth over the loop, for Postgres targets.
+/// </summary>
+public sealed record ThroughputRow(string Scenario, string Target, long Tasks, TimeSpan Elapsed, double? AllocBytesPerTask, double CallP50Ms, double CallP99Ms, string? Note = null,
+    double? WalBytesPerTask = null)
 {
     public double TasksPerSecond => Elapsed.TotalSeconds > 0 ? Tasks / Elapsed.TotalSeconds : 0;
 }
@@ -18,9 +22,21 @@ public sealed record ChurnRow(string Target, int Interval, TimeSpan End, long Co
 
 public sealed class LoadResults
 {
+    /// <summary>Tasks/s figures (enqueue, cycle, burn-down): the main table.</summary>
     public List<ThroughputRow> Throughput { get; } = [];
+
+    /// <summary>Heartbeats/s per store and caller count.</summary>
+    public List<ThroughputRow> Heartbeats { get; } = [];
+
+    /// <summary>Appended events/s per event log and mode (Target = the log's name).</summary>
+    public List<ThroughputRow> Events { get; } = [];
+
     public List<SteadyRow> Steady { get; } = [];
     public List<ChurnRow> Churn { get; } = [];
+
+    /// <summary>Wall time of each scenario (all targets), in run order.</summary>
+    public List<(string Scenario, TimeSpan Elapsed)> Timings { get; } = [];
+
     public List<string> Notes { get; } = [];
 }
 
@@ -28,18 +44,23 @@ public sealed class LoadResults
 /// Burn-down, steady state, churn and the per-operation loops, each with a fixed time budget and a live progress line.
 /// Everything runs in this process against loopback services.
 /// </summary>
-public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targets, TextWriter output, ISet<string>? only = null)
+public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targets, IReadOnlyList<EventLogTarget> eventLogs, TextWriter output, ISet<string>? only = null)
 {
-    public static readonly string[] ScenarioNames = ["enqueue", "batch", "cycle", "burndown", "steady", "churn"];
+    public static readonly string[] ScenarioNames = ["enqueue", "batch", "cycle", "burndown", "heartbeat", "events", "steady", "churn"];
 
     // Scenario labels as they appear in the report.
     public const string EnqueueSingle1 = "enqueue single, 1 caller";
     public const string EnqueueSingle16 = "enqueue single, 16 callers";
     public const string EnqueueBatchArrays = "enqueue batch 100 (arrays/unnest)";
     public const string EnqueueBatchCopy = "enqueue batch 100 (binary COPY)";
-    public static string Cycle1(int workers) => $"cycle lease 1 + complete by id, {workers} worker{(workers == 1 ? "" : "s")}";
+    public static string Cycle1(int workers) => $"cycle lease 1 + complete by id, {Workers(workers)}";
+    public static string Cycle100(int workers) => $"cycle lease 100 + complete many, {Workers(workers)}";
     public const string BurnDownLoops = "burn-down: lease 100 + complete = ANY loops";
     public const string BurnDownRuntime = "burn-down: worker runtime, no-op handler";
+    public static string Heartbeat(int callers) => $"heartbeat, {callers} caller{(callers == 1 ? "" : "s")}";
+    public static string AppendOne(int inFlight) => $"append 1 event per call, {inFlight} in flight";
+    public static string AppendBatch(int inFlight) => $"append 100 per call (10 tasks × 10 events), {inFlight} in flight";
+    private static string Workers(int n) => $"{n} worker{(n == 1 ? "" : "s")}";
 
     private readonly LoadResults _results = new();
     private long _sequence;
@@ -48,12 +69,19 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
 
     public async Task<LoadResults> RunAsync(CancellationToken cancellationToken)
     {
-        if (Runs("enqueue")) await EnqueueAsync(cancellationToken);
-        if (Runs("batch")) await BatchAsync(cancellationToken);
-        if (Runs("cycle")) await CycleAsync(cancellationToken);
-        if (Runs("burndown")) await BurnDownAsync(cancellationToken);
-        if (Runs("steady")) await SteadyAsync(cancellationToken);
-        if (Runs("churn")) await ChurnAsync(cancellationToken);
+        (string Name, Func<CancellationToken, Task> Run)[] scenarios =
+        [
+            ("enqueue", EnqueueAsync), ("batch", BatchAsync), ("cycle", CycleAsync), ("burndown", BurnDownAsync),
+            ("heartbeat", HeartbeatAsync), ("events", EventsAsync), ("steady", SteadyAsync), ("churn", ChurnAsync),
+        ];
+        foreach (var (name, run) in scenarios)
+        {
+            if (!Runs(name)) continue;
+            var sw = Stopwatch.StartNew();
+            await run(cancellationToken);
+            _results.Timings.Add((name, sw.Elapsed));
+            lock (output) output.WriteLine($"== {name}: {sw.Elapsed.TotalSeconds:0.0} s");
+        }
         foreach (var t in targets) await t.ResetAsync(cancellationToken);
         return _results;
     }
@@ -72,7 +100,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                 var queue = NewQueue("enqueue");
                 var label = callers == 1 ? EnqueueSingle1 : EnqueueSingle16;
                 _results.Throughput.Add(await MeasureAsync(label, t.Name, callers, profile.OpBudget,
-                    async (_, c) => { await t.EnqueueOneAsync(queue, Interlocked.Increment(ref _sequence), c); return 1; }, ct));
+                    async (_, c) => { await t.EnqueueOneAsync(queue, Interlocked.Increment(ref _sequence), c); return 1; }, ct, wal: t.WalPositionAsync));
             }
         }
     }
@@ -88,23 +116,29 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                 var queue = NewQueue("batch");
                 var label = copy ? EnqueueBatchCopy : EnqueueBatchArrays;
                 _results.Throughput.Add(await MeasureAsync(label, t.Name, profile.BatchCallers, profile.OpBudget,
-                    async (_, c) => { await t.EnqueueBatchAsync(queue, Interlocked.Add(ref _sequence, 100), 100, copy, c); return 100; }, ct));
+                    async (_, c) => { await t.EnqueueBatchAsync(queue, Interlocked.Add(ref _sequence, 100), 100, copy, c); return 100; }, ct, wal: t.WalPositionAsync));
             }
         }
     }
 
+    /// <summary>Full cycles, single (lease 1 + complete by id) and batched (lease 100 + complete many), at each worker count.</summary>
     private async Task CycleAsync(CancellationToken ct)
     {
-        foreach (var workers in profile.WorkerCounts)
+        foreach (var batch in new[] { 1, 100 })
         {
-            foreach (var t in targets)
+            foreach (var workers in profile.WorkerCounts)
             {
-                await t.ResetAsync(ct);
-                var queue = NewQueue("cycle");
-                await PrefillAsync(t, queue, profile.Prefill, ct);
-                _results.Throughput.Add(await MeasureAsync(Cycle1(workers), t.Name, workers, profile.OpBudget,
-                    (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), 1, c), ct,
-                    drainedNote: profile.Prefill));
+                foreach (var t in targets)
+                {
+                    await t.ResetAsync(ct);
+                    var queue = NewQueue("cycle");
+                    // Batched cycles consume far more per second: a bigger prefill keeps most of them from draining early.
+                    var prefill = batch == 1 ? profile.Prefill : profile.Prefill * 2;
+                    await PrefillAsync(t, queue, prefill, ct);
+                    _results.Throughput.Add(await MeasureAsync(batch == 1 ? Cycle1(workers) : Cycle100(workers), t.Name, workers, profile.OpBudget,
+                        (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), batch, c), ct,
+                        drainedNote: prefill, wal: t.WalPositionAsync));
+                }
             }
         }
     }
@@ -133,7 +167,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             var queue = NewQueue("burn");
             await PrefillAsync(t, queue, n, ct);
             var row = await MeasureAsync(BurnDownLoops, t.Name, profile.BatchCallers, profile.BurnDownBudget,
-                (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), 100, c), ct, warmUp: false);
+                (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), 100, c), ct, warmUp: false, wal: t.WalPositionAsync);
             _results.Throughput.Add(row with { Note = row.Tasks < n ? $"budget ended at {row.Tasks}/{n}" : $"{n} drained" });
         }
         foreach (var t in targets)
@@ -157,6 +191,78 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                     done < n ? $"budget ended at {done}/{n}" : $"{n} drained, concurrency {profile.RuntimeConcurrency}, batch 100"));
             }
         }
+    }
+
+    // ------------------------------------------------------------------------------------------- heartbeat
+
+    /// <summary>
+    /// Heartbeats/s on held leases: each caller extends its own leases in turn (the store's HeartbeatAsync; raw-sql:
+    /// the seed's UPDATE … SET lease_expires_at; raw-redis: XCLAIM … JUSTID). The Kafka channel is reported as not built.
+    /// </summary>
+    private async Task HeartbeatAsync(CancellationToken ct)
+    {
+        foreach (var callers in profile.HeartbeatCallers)
+        {
+            foreach (var t in targets)
+            {
+                await t.ResetAsync(ct);
+                var queue = NewQueue("beat");
+                var count = callers * profile.HeartbeatLeases;
+                await PrefillAsync(t, queue, count, ct);
+                var leases = await t.LeaseForHeartbeatsAsync(queue, "beater", count, ct);
+                if (leases.Count < count) throw new InvalidOperationException($"{t.Name}: leased {leases.Count} of {count} tasks for the heartbeat scenario");
+                var turns = new int[callers];
+                _results.Heartbeats.Add(await MeasureAsync(Heartbeat(callers), t.Name, callers, profile.OpBudget, async (c, token) =>
+                {
+                    // Caller c owns leases c, c + callers, c + 2·callers, …
+                    var turn = turns[c]++ % profile.HeartbeatLeases;
+                    await leases.BeatAsync(c + turn * callers, token);
+                    return 1;
+                }, ct, wal: t.WalPositionAsync));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- event append
+
+    /// <summary>Appended events/s of each event log: one event per call (1 and N in flight) and 100 per call.</summary>
+    private async Task EventsAsync(CancellationToken ct)
+    {
+        (string Label, int PerCall, int InFlight)[] modes =
+        [
+            (AppendOne(1), 1, 1), (AppendOne(profile.EventsInFlight), 1, profile.EventsInFlight),
+            (AppendBatch(1), 100, 1), (AppendBatch(profile.BatchCallers), 100, profile.BatchCallers),
+        ];
+        foreach (var (label, perCall, inFlight) in modes)
+        {
+            foreach (var log in eventLogs)
+            {
+                await log.ResetAsync();
+                var queue = NewQueue("events");
+                _results.Events.Add(await MeasureAsync(label, log.Name, inFlight, profile.OpBudget, async (_, c) =>
+                {
+                    await log.Log.AppendAsync(NewEvents(queue, perCall), c);
+                    return perCall;
+                }, ct, wal: log.WalPositionAsync));
+            }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> events of one queue, ten per task (a task's history: enqueued, leased, heartbeats,
+    /// completed …), as the event recorder hands them to the log.
+    /// </summary>
+    private static TaskEvent[] NewEvents(string queue, int count)
+    {
+        var events = new TaskEvent[count];
+        var now = DateTimeOffset.UtcNow;
+        var task = Guid.NewGuid();
+        for (var i = 0; i < count; i++)
+        {
+            if (i % 10 == 0 && i > 0) task = Guid.NewGuid();
+            events[i] = TaskEvent.Create((TaskEventKind)(i % 10), task, queue, now) with { Attempt = 1, Token = 1, Worker = "bench-worker" };
+        }
+        return events;
     }
 
     // ------------------------------------------------------------------------------------------- steady state
@@ -189,7 +295,9 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             harness.Probe.ResetLatency();
             var startedBefore = harness.Probe.Started;
 
-            const int producers = 4;
+            // Enough producers that each waits ≥ 20 ms between its enqueues: the rate holds even when one enqueue takes
+            // a few milliseconds (a commit on a busy 2-core box), so a falling-behind backlog is the consumers', not ours.
+            var producers = Math.Clamp(rate / 50, 4, 32);
             long produced = 0;
             var samples = new List<long>();
             var sw = Stopwatch.StartNew();
@@ -212,7 +320,8 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             {
                 while (!producing.All(p => p.IsCompleted))
                 {
-                    lock (samples) samples.Add(Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore));
+                    // A handler can start before its producer counts the enqueue as done: never below zero.
+                    lock (samples) samples.Add(Math.Max(0, Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore)));
                     await Task.Delay(100, ct);
                 }
             }, ct);
@@ -275,19 +384,19 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                         Interlocked.Add(ref produced, 100);
                     }
                 }).ToArray();
-                var interval = 0;
+                var intervals = Math.Max(1, (int)Math.Round(profile.ChurnBudget / profile.ChurnInterval));
                 var lastCompleted = 0L;
-                while (sw.Elapsed < profile.ChurnBudget)
+                var lastEnd = TimeSpan.Zero;
+                for (var interval = 1; interval <= intervals; interval++)
                 {
-                    var end = profile.ChurnInterval * (interval + 1);
-                    var wait = end - sw.Elapsed;
+                    var wait = profile.ChurnInterval * interval - sw.Elapsed;
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
                     var completed = harness.Store.Completed;
+                    var end = sw.Elapsed;
                     var bytes = await t.RelationBytesAsync(ct);
-                    interval++;
-                    _results.Churn.Add(new ChurnRow(t.Name, interval, sw.Elapsed, completed - lastCompleted,
-                        (completed - lastCompleted) / profile.ChurnInterval.TotalMinutes, bytes));
-                    lastCompleted = completed;
+                    _results.Churn.Add(new ChurnRow(t.Name, interval, end, completed - lastCompleted,
+                        (completed - lastCompleted) / (end - lastEnd).TotalMinutes, bytes));
+                    (lastCompleted, lastEnd) = (completed, end);
                 }
                 await stop.CancelAsync();
                 await Task.WhenAll(producers);
@@ -302,13 +411,15 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
     /// nothing left), counting tasks, call latency and process-wide allocations per task.
     /// </summary>
     private async Task<ThroughputRow> MeasureAsync(string scenario, string target, int callers, TimeSpan budget,
-        Func<int, CancellationToken, Task<int>> op, CancellationToken ct, int? drainedNote = null, bool warmUp = true)
+        Func<int, CancellationToken, Task<int>> op, CancellationToken ct, int? drainedNote = null, bool warmUp = true,
+        Func<CancellationToken, Task<long?>>? wal = null)
     {
         var latency = new LatencyRecorder();
         long tasks = 0;
         var drained = false;
-        // One untimed call per caller first: connection pool, prepared statements, JIT.
+        // One untimed call first: connection pool, prepared statements, JIT.
         if (warmUp) await op(0, ct);
+        var wal0 = wal is null ? null : await wal(ct);
         var alloc0 = GC.GetTotalAllocatedBytes(true);
         var sw = Stopwatch.StartNew();
         using (Progress.Start(output, $"{scenario} [{target}]",
@@ -332,8 +443,9 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         }
         var elapsed = sw.Elapsed;
         var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, tasks);
+        double? walPerTask = wal0 is { } w0 && await wal!(ct) is { } w1 ? (w1 - w0) / (double)Math.Max(1, tasks) : null;
         var note = drained && drainedNote is { } prefill ? $"queue drained ({prefill} prefilled)" : null;
-        return new ThroughputRow(scenario, target, tasks, elapsed, alloc, latency.PercentileMs(50), latency.PercentileMs(99), note);
+        return new ThroughputRow(scenario, target, tasks, elapsed, alloc, latency.PercentileMs(50), latency.PercentileMs(99), note, walPerTask);
     }
 }
 

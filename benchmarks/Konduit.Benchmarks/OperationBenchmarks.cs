@@ -11,6 +11,10 @@ internal static class TargetByName
         if (!factory.Available) throw new InvalidOperationException($"{name}: {factory.Why}");
         return await factory.Create(CancellationToken.None);
     }
+
+    /// <summary>The [ParamsSource] of every class: the targets whose servers are configured (the others would only fail).</summary>
+    public static IEnumerable<string> Available() =>
+        Targets.All(BenchEnvironment.FromEnvironment()).Where(f => f.Available).Select(f => f.Name);
 }
 
 /// <summary>Per-operation enqueue cost (time and allocations per task), raw baseline and stores side by side.</summary>
@@ -21,7 +25,7 @@ public class EnqueueBenchmarks
     private readonly string _queue = "bdn.enqueue." + Guid.NewGuid().ToString("N")[..8];
     private long _n;
 
-    [Params("raw-sql", "postgres", "inmemory")]
+    [ParamsSource(typeof(TargetByName), nameof(TargetByName.Available))]
     public string Target { get; set; } = "inmemory";
 
     [GlobalSetup]
@@ -34,7 +38,7 @@ public class EnqueueBenchmarks
     [Benchmark]
     public Task EnqueueSingle() => _target.EnqueueOneAsync(_queue, Interlocked.Increment(ref _n), CancellationToken.None);
 
-    /// <summary>100 tasks in one round trip (arrays/unnest).</summary>
+    /// <summary>100 tasks in one round trip (arrays/unnest; raw-redis: 100 pipelined XADDs).</summary>
     [Benchmark(OperationsPerInvoke = 100)]
     public Task EnqueueBatch100() => _target.EnqueueBatchAsync(_queue, Interlocked.Add(ref _n, 100), 100, copy: false, CancellationToken.None);
 }
@@ -70,7 +74,7 @@ public class CycleBenchmarks
     private long _remaining;
     private long _n;
 
-    [Params("raw-sql", "postgres", "inmemory")]
+    [ParamsSource(typeof(TargetByName), nameof(TargetByName.Available))]
     public string Target { get; set; } = "inmemory";
 
     [Params(1, 4, 16)]

@@ -4,28 +4,35 @@ using Konduit.Postgres;
 using Konduit.PostgresRedis;
 using Konduit.Redis;
 using Npgsql;
+using StackExchange.Redis;
 
 namespace Konduit.Benchmarks;
 
 /// <summary>
-/// One thing the benchmarks drive: the raw SQL baseline or a store. Every scenario is written once against this
-/// shape, so a new store joins every table by adding one factory to <see cref="Targets.All"/>.
+/// One thing the benchmarks drive: a raw baseline (SQL or Redis Streams, no library code) or a store. Every scenario
+/// is written once against this shape, so a new store joins every table by adding one factory to <see cref="Targets.All"/>.
 /// </summary>
 public interface IBenchTarget : IAsyncDisposable
 {
-    /// <summary>Row label in the report: <c>raw-sql</c>, <c>postgres</c>, <c>inmemory</c>, …</summary>
+    /// <summary>Row label in the report: <c>raw-sql</c>, <c>raw-redis</c>, <c>postgres</c>, <c>inmemory</c>, …</summary>
     string Name { get; }
 
-    /// <summary>The store, when this target is one (the worker runtime needs it); null for the raw baseline.</summary>
+    /// <summary>Where it runs, for the report header: server, version, database and the schema or key prefix of this run.</summary>
+    string Where { get; }
+
+    /// <summary>The store, when this target is one (the worker runtime needs it); null for a raw baseline.</summary>
     ITaskStore? Store { get; }
 
-    /// <summary>True for targets backed by the PostgreSQL server (their ratio is taken against raw-sql).</summary>
+    /// <summary>The raw target this one is reported as a ratio of (<c>raw-sql</c>, <c>raw-redis</c>), or null.</summary>
+    string? Baseline { get; }
+
+    /// <summary>True for targets backed by the PostgreSQL server (WAL and table sizes are measured).</summary>
     bool IsPostgres { get; }
 
-    /// <summary>One task with an idempotency key (the seed's INSERT … ON CONFLICT).</summary>
+    /// <summary>One task with an idempotency key (the seed's INSERT … ON CONFLICT; raw Redis: one XADD).</summary>
     Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken);
 
-    /// <summary>A batch without keys, in one round trip (arrays/unnest; <paramref name="copy"/>: binary COPY where supported).</summary>
+    /// <summary>A batch without keys, in one round trip (arrays/unnest, pipelined XADDs; <paramref name="copy"/>: binary COPY where supported).</summary>
     Task EnqueueBatchAsync(string queue, long first, int count, bool copy, CancellationToken cancellationToken);
 
     /// <summary>True when <see cref="EnqueueBatchAsync"/> has a binary COPY path.</summary>
@@ -34,19 +41,42 @@ public interface IBenchTarget : IAsyncDisposable
     /// <summary>Leases up to <paramref name="max"/> tasks and completes them (one by id for 1, one = ANY round trip otherwise); returns how many.</summary>
     Task<int> CycleAsync(string queue, string worker, int max, CancellationToken cancellationToken);
 
+    /// <summary>Leases <paramref name="count"/> prefilled tasks of <paramref name="queue"/> and returns a way to heartbeat each of them.</summary>
+    Task<IHeartbeats> LeaseForHeartbeatsAsync(string queue, string worker, int count, CancellationToken cancellationToken);
+
     /// <summary>Table plus index bytes of the task table(s); null when not applicable.</summary>
     Task<long?> RelationBytesAsync(CancellationToken cancellationToken);
+
+    /// <summary>The PostgreSQL server's WAL position in bytes (server-wide), null for targets without one.</summary>
+    Task<long?> WalPositionAsync(CancellationToken cancellationToken);
 
     /// <summary>Empties the target (between scenarios, so every scenario starts on an empty table).</summary>
     Task ResetAsync(CancellationToken cancellationToken);
 }
 
+/// <summary>Held leases whose heartbeat the scenario sends (one lease extension per call).</summary>
+public interface IHeartbeats
+{
+    int Count { get; }
+
+    Task BeatAsync(int index, CancellationToken cancellationToken);
+}
+
 /// <summary>Where the services are: environment variables (docker-compose.bench.yml or .services/env).</summary>
-public sealed record BenchEnvironment(string? Postgres, string? Redis)
+public sealed record BenchEnvironment(string? Postgres, string? Redis, string? Cassandra = null, string? Kafka = null)
 {
     public static BenchEnvironment FromEnvironment() => new(
-        Environment.GetEnvironmentVariable("KONDUIT_BENCH_POSTGRES") is { Length: > 0 } pg ? pg : Environment.GetEnvironmentVariable("KONDUIT_TEST_POSTGRES"),
-        Environment.GetEnvironmentVariable("KONDUIT_BENCH_REDIS") is { Length: > 0 } r ? r : Environment.GetEnvironmentVariable("KONDUIT_TEST_REDIS"));
+        Variable("KONDUIT_BENCH_POSTGRES", "KONDUIT_TEST_POSTGRES"),
+        Variable("KONDUIT_BENCH_REDIS", "KONDUIT_TEST_REDIS"),
+        Variable("KONDUIT_BENCH_CASSANDRA", "KONDUIT_TEST_CASSANDRA"),
+        Variable("KONDUIT_BENCH_KAFKA", "KONDUIT_TEST_KAFKA"));
+
+    private static string? Variable(string bench, string test) =>
+        Environment.GetEnvironmentVariable(bench) is { Length: > 0 } v ? v : Environment.GetEnvironmentVariable(test) is { Length: > 0 } t ? t : null;
+
+    internal const string NoPostgres = "no PostgreSQL: set KONDUIT_BENCH_POSTGRES (or source .services/env)";
+    internal const string NoRedis = "no Redis: set KONDUIT_BENCH_REDIS (or source .services/env)";
+    internal const string NoCassandra = "no Cassandra: set KONDUIT_BENCH_CASSANDRA (or source .services/env)";
 }
 
 /// <summary>A named way to build a target (the benchmark-side twin of the conformance fixtures' store factories).</summary>
@@ -54,32 +84,26 @@ public sealed record TargetFactory(string Name, bool Available, string? Why, Fun
 
 public static class Targets
 {
-    /// <summary>Schema name prefixes; each run gets its own schemas (prefix + random suffix), dropped at the end, so
-    /// concurrent runs (a bench next to the smoke test) never touch each other's tables.</summary>
-    public const string RawSchema = "konduit_bench_raw";
-    public const string StoreSchema = "konduit_bench";
+    /// <summary>Name prefix of everything a run creates (schemas, key prefixes, keyspaces): prefix + random suffix,
+    /// dropped at the end, so concurrent runs (a bench next to the smoke test) never touch each other's data.</summary>
+    public const string Prefix = "konduit_bench";
 
-    internal static string NewSchema(string prefix) => prefix + "_" + Guid.NewGuid().ToString("N")[..8];
+    internal static string NewName(string kind) => $"{Prefix}_{kind}_{Guid.NewGuid().ToString("N")[..8]}";
 
-    /// <summary>Every target, raw baseline first. Unavailable ones (no server configured) are listed with the reason.</summary>
+    /// <summary>Every target, raw baselines first. Unavailable ones (no server configured) are listed with the reason.</summary>
     public static IReadOnlyList<TargetFactory> All(BenchEnvironment env)
     {
         var pg = env.Postgres;
-        var noPg = "no PostgreSQL: set KONDUIT_BENCH_POSTGRES (or source .services/env)";
+        var redis = env.Redis;
         return
         [
-            new("raw-sql", pg is not null, pg is null ? noPg : null, ct => RawSqlTarget.CreateAsync(pg!, ct)),
-            new("postgres", pg is not null, pg is null ? noPg : null, ct => StoreTarget.CreatePostgresAsync(pg!, ct)),
-            new("inmemory", true, null, _ => Task.FromResult<IBenchTarget>(new StoreTarget("inmemory", () => new InMemoryTaskStore(), null, false))),
-            new("redis", env.Redis is not null, env.Redis is null ? "no Redis: set KONDUIT_BENCH_REDIS (or source .services/env)" : null,
-                _ => Task.FromResult<IBenchTarget>(new StoreTarget("redis", () => new RedisTaskStore(new RedisTaskStoreOptions
-                {
-                    Configuration = env.Redis,
-                    KeyPrefix = "konduit_bench_" + Guid.NewGuid().ToString("N")[..8],
-                }), null, false))),
-            new("postgresredis", pg is not null && env.Redis is not null,
-                pg is null ? noPg : env.Redis is null ? "no Redis: set KONDUIT_BENCH_REDIS (or source .services/env)" : null,
-                ct => StoreTarget.CreatePostgresRedisAsync(pg!, env.Redis!, ct)),
+            new("raw-sql", pg is not null, pg is null ? BenchEnvironment.NoPostgres : null, ct => RawSqlTarget.CreateAsync(pg!, ct)),
+            new("raw-redis", redis is not null, redis is null ? BenchEnvironment.NoRedis : null, ct => RawRedisTarget.CreateAsync(redis!, ct)),
+            new("postgres", pg is not null, pg is null ? BenchEnvironment.NoPostgres : null, ct => StoreTarget.CreatePostgresAsync(pg!, ct)),
+            new("inmemory", true, null, _ => Task.FromResult<IBenchTarget>(StoreTarget.CreateInMemory())),
+            new("redis", redis is not null, redis is null ? BenchEnvironment.NoRedis : null, ct => StoreTarget.CreateRedisAsync(redis!, ct)),
+            new("postgresredis", pg is not null && redis is not null, pg is null ? BenchEnvironment.NoPostgres : redis is null ? BenchEnvironment.NoRedis : null,
+                ct => StoreTarget.CreatePostgresRedisAsync(pg!, redis!, ct)),
         ];
     }
 
@@ -93,13 +117,13 @@ public static class Targets
 public sealed class RawSqlTarget : IBenchTarget
 {
     private readonly NpgsqlDataSource _dataSource;
-    private const string S = Targets.RawSchema;
+    /// <summary>The schema the statements below are written against; each run replaces it with its own.</summary>
+    private const string S = "konduit_bench_raw";
     private readonly string _schema;
-    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny;
+    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny, _heartbeat;
 
     // The seed's DDL, verbatim apart from the schema; enum and jsonb payload included.
-    private static readonly string Ddl = $"""
-        DROP SCHEMA IF EXISTS {S} CASCADE;
+    private const string Ddl = $"""
         CREATE SCHEMA {S};
         CREATE TYPE {S}.task_status AS ENUM ('pending','running','succeeded','failed','canceled');
         CREATE TABLE {S}.task (
@@ -143,18 +167,22 @@ public sealed class RawSqlTarget : IBenchTarget
         """;
     internal const string CompleteById = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id=$1 AND lease_owner=$2 AND status='running'";
     internal const string CompleteByAny = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id = ANY($1) AND lease_owner=$2 AND status='running'";
+    // The seed's "Heartbeat (extend lease)".
+    internal const string Heartbeat = $"UPDATE {S}.task SET lease_expires_at = now() + interval '30 seconds', updated_at=now() WHERE id=$1 AND lease_owner=$2 AND status='running'";
 
-    private RawSqlTarget(NpgsqlDataSource dataSource, string schema)
+    private RawSqlTarget(NpgsqlDataSource dataSource, string schema, string where)
     {
         _dataSource = dataSource;
         _schema = schema;
-        // The statements are written against the prefix (S) and pointed at this run's schema once, here.
+        Where = where;
+        // The statements are written against S and pointed at this run's schema once, here.
         _insertOne = Sql(InsertOne);
         _insertArrays = Sql(InsertArrays);
         _copy = Sql(Copy);
         _lease = Sql(Lease);
         _completeById = Sql(CompleteById);
         _completeByAny = Sql(CompleteByAny);
+        _heartbeat = Sql(Heartbeat);
     }
 
     private string Sql(string text) => text.Replace(S + ".", _schema + ".", StringComparison.Ordinal);
@@ -162,14 +190,17 @@ public sealed class RawSqlTarget : IBenchTarget
     public static async Task<IBenchTarget> CreateAsync(string connectionString, CancellationToken cancellationToken)
     {
         var ds = NpgsqlDataSource.Create(connectionString);
-        var schema = Targets.NewSchema(S);
+        var schema = Targets.NewName("raw");
         await using (var cmd = ds.CreateCommand(Ddl.Replace(S, schema, StringComparison.Ordinal)))
             await cmd.ExecuteNonQueryAsync(cancellationToken);
-        return new RawSqlTarget(ds, schema);
+        var where = await PostgresAdmin.DescribeAsync(ds, connectionString, $"schema `{schema}` (the seed's `task` table)", cancellationToken);
+        return new RawSqlTarget(ds, schema, where);
     }
 
     public string Name => "raw-sql";
+    public string Where { get; }
     public ITaskStore? Store => null;
+    public string? Baseline => null;
     public bool IsPostgres => true;
     public bool SupportsCopy => true;
 
@@ -211,20 +242,7 @@ public sealed class RawSqlTarget : IBenchTarget
     public async Task<int> CycleAsync(string queue, string worker, int max, CancellationToken cancellationToken)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
-        var ids = new List<long>(max);
-        await using (var lease = new NpgsqlCommand(_lease, conn))
-        {
-            lease.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
-            lease.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
-            lease.Parameters.Add(new NpgsqlParameter<int> { TypedValue = max });
-            await lease.PrepareAsync(cancellationToken);
-            await using var reader = await lease.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                ids.Add(reader.GetInt64(0));
-                _ = reader.GetString(1); // the payload is read, as a worker would
-            }
-        }
+        var ids = await LeaseAsync(conn, queue, worker, max, cancellationToken);
         if (ids.Count == 0) return 0;
         if (max == 1)
         {
@@ -245,8 +263,49 @@ public sealed class RawSqlTarget : IBenchTarget
         return ids.Count;
     }
 
+    private async Task<List<long>> LeaseAsync(NpgsqlConnection conn, string queue, string worker, int max, CancellationToken cancellationToken)
+    {
+        var ids = new List<long>(max);
+        await using var lease = new NpgsqlCommand(_lease, conn);
+        lease.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
+        lease.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
+        lease.Parameters.Add(new NpgsqlParameter<int> { TypedValue = max });
+        await lease.PrepareAsync(cancellationToken);
+        await using var reader = await lease.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetInt64(0));
+            _ = reader.GetString(1); // the payload is read, as a worker would
+        }
+        return ids;
+    }
+
+    public async Task<IHeartbeats> LeaseForHeartbeatsAsync(string queue, string worker, int count, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var ids = await LeaseAsync(conn, queue, worker, count, cancellationToken);
+        return new Beats(this, ids.ToArray(), worker);
+    }
+
+    private sealed class Beats(RawSqlTarget target, long[] ids, string worker) : IHeartbeats
+    {
+        public int Count => ids.Length;
+
+        public async Task BeatAsync(int index, CancellationToken cancellationToken)
+        {
+            await using var conn = await target._dataSource.OpenConnectionAsync(cancellationToken);
+            await using var cmd = new NpgsqlCommand(target._heartbeat, conn);
+            cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = ids[index] });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
+            await cmd.PrepareAsync(cancellationToken);
+            if (await cmd.ExecuteNonQueryAsync(cancellationToken) != 1) throw new InvalidOperationException($"raw heartbeat of task {ids[index]} updated no row");
+        }
+    }
+
     public Task<long?> RelationBytesAsync(CancellationToken cancellationToken) =>
         PostgresAdmin.RelationBytesAsync(_dataSource, [$"{_schema}.task"], cancellationToken);
+
+    public Task<long?> WalPositionAsync(CancellationToken cancellationToken) => PostgresAdmin.WalPositionAsync(_dataSource, cancellationToken);
 
     public async Task ResetAsync(CancellationToken cancellationToken)
     {
@@ -256,29 +315,59 @@ public sealed class RawSqlTarget : IBenchTarget
 
     public async ValueTask DisposeAsync()
     {
-        await using (var drop = _dataSource.CreateCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE"))
-            await drop.ExecuteNonQueryAsync();
+        await PostgresAdmin.DropSchemaAsync(_dataSource, _schema);
         await _dataSource.DisposeAsync();
     }
 }
 
 /// <summary>A Konduit store driven through <see cref="ITaskStore"/> only.</summary>
-public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlDataSource? admin, bool isPostgres) : IBenchTarget
+public sealed class StoreTarget : IBenchTarget
 {
+    private readonly Func<ITaskStore> _create;
+    private readonly NpgsqlDataSource? _admin;
+    private readonly string? _schema;
+    private readonly RedisKeys? _redisKeys;
+    private ITaskStore _store;
+
+    private StoreTarget(string name, string where, string? baseline, Func<ITaskStore> create, NpgsqlDataSource? admin = null, string? schema = null, RedisKeys? redisKeys = null)
+    {
+        Name = name;
+        Where = where;
+        Baseline = baseline;
+        _create = create;
+        _admin = admin;
+        _schema = schema;
+        _redisKeys = redisKeys;
+        _store = create();
+    }
+
+    public static IBenchTarget CreateInMemory() =>
+        new StoreTarget("inmemory", "in process (no server)", null, () => new InMemoryTaskStore());
+
     public static async Task<IBenchTarget> CreatePostgresAsync(string connectionString, CancellationToken cancellationToken)
     {
         var admin = NpgsqlDataSource.Create(connectionString);
-        var schema = Targets.NewSchema(Targets.StoreSchema);
+        var schema = Targets.NewName("pg");
         var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = connectionString, Schema = schema });
         await store.MigrateAsync(cancellationToken);
-        return new StoreTarget("postgres", () => store, admin, true) { _schema = schema };
+        var where = await PostgresAdmin.DescribeAsync(admin, connectionString, $"schema `{schema}`", cancellationToken);
+        return new StoreTarget("postgres", where, "raw-sql", () => store, admin, schema);
+    }
+
+    /// <summary>The Redis store with its own key prefix; every key of the prefix is deleted on reset and at the end.</summary>
+    public static async Task<IBenchTarget> CreateRedisAsync(string configuration, CancellationToken cancellationToken)
+    {
+        var keys = await RedisKeys.ConnectAsync(configuration, Targets.NewName("redis"));
+        return new StoreTarget("redis", $"{keys.Server}, keys `{{{keys.Prefix}*`", "raw-redis",
+            () => new RedisTaskStore(new RedisTaskStoreOptions { Configuration = configuration, KeyPrefix = keys.Prefix }), redisKeys: keys);
     }
 
     /// <summary>The hybrid (ADR 007): Postgres decides, a Redis stream per queue signals; its own schema and key prefix.</summary>
     public static async Task<IBenchTarget> CreatePostgresRedisAsync(string connectionString, string redis, CancellationToken cancellationToken)
     {
         var admin = NpgsqlDataSource.Create(connectionString);
-        var schema = Targets.NewSchema(Targets.StoreSchema);
+        var schema = Targets.NewName("hybrid");
+        var keys = await RedisKeys.ConnectAsync(redis, schema);
         var store = new PostgresRedisTaskStore(new PostgresRedisTaskStoreOptions
         {
             ConnectionString = connectionString,
@@ -287,16 +376,18 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
             KeyPrefix = schema,
         });
         await store.MigrateAsync(cancellationToken);
-        return new StoreTarget("postgresredis", () => store, admin, true) { _schema = schema };
+        var where = await PostgresAdmin.DescribeAsync(admin, connectionString, $"schema `{schema}`", cancellationToken) + $"; {keys.Server}, keys `{{{schema}*`";
+        return new StoreTarget("postgresredis", where, "raw-sql", () => store, admin, schema, keys);
     }
 
-    public string Name => name;
+    public string Name { get; }
+    public string Where { get; }
+    public string? Baseline { get; }
     public ITaskStore? Store => _store;
-    public bool IsPostgres => isPostgres;
-    public bool SupportsCopy => false;
+    public bool IsPostgres => _admin is not null;
 
-    private ITaskStore _store = create();
-    private string? _schema;
+    // Konduit.Postgres has no binary COPY enqueue yet; when it has, point this (and EnqueueBatchAsync's copy branch) at it.
+    public bool SupportsCopy => false;
 
     public Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken) =>
         _store.EnqueueAsync(new EnqueueRequest(queue, Targets.Payload(n)) { IdempotencyKey = queue + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
@@ -323,34 +414,60 @@ public sealed class StoreTarget(string name, Func<ITaskStore> create, NpgsqlData
         return leases.Count;
     }
 
+    public async Task<IHeartbeats> LeaseForHeartbeatsAsync(string queue, string worker, int count, CancellationToken cancellationToken)
+    {
+        var leases = new List<TaskLease>(count);
+        while (leases.Count < count)
+        {
+            var got = await _store.LeaseAsync(queue, worker, Math.Min(100, count - leases.Count), TimeSpan.FromMinutes(5), cancellationToken);
+            if (got.Count == 0) break;
+            leases.AddRange(got);
+        }
+        return new Beats(_store, [.. leases]);
+    }
+
+    private sealed class Beats(ITaskStore store, TaskLease[] leases) : IHeartbeats
+    {
+        public int Count => leases.Length;
+
+        public async Task BeatAsync(int index, CancellationToken cancellationToken) =>
+            leases[index] = await store.HeartbeatAsync(leases[index], TimeSpan.FromSeconds(30), cancellationToken);
+    }
+
     public Task<long?> RelationBytesAsync(CancellationToken cancellationToken) =>
-        admin is null ? Task.FromResult<long?>(null)
-            : PostgresAdmin.RelationBytesAsync(admin, [$"{_schema}.tasks", $"{_schema}.task_keys"], cancellationToken);
+        _admin is null ? Task.FromResult<long?>(null)
+            : PostgresAdmin.RelationBytesAsync(_admin, [$"{_schema}.tasks", $"{_schema}.task_keys"], cancellationToken);
+
+    public Task<long?> WalPositionAsync(CancellationToken cancellationToken) =>
+        _admin is null ? Task.FromResult<long?>(null) : PostgresAdmin.WalPositionAsync(_admin, cancellationToken);
 
     public async Task ResetAsync(CancellationToken cancellationToken)
     {
-        if (admin is not null)
+        if (_admin is not null)
         {
-            await using var cmd = admin.CreateCommand($"TRUNCATE {_schema}.tasks, {_schema}.task_keys");
+            await using var cmd = _admin.CreateCommand($"TRUNCATE {_schema}.tasks, {_schema}.task_keys");
             await cmd.ExecuteNonQueryAsync(cancellationToken);
+            // The hybrid's dispatch streams stay until the end: the store remembers which groups it created, and every
+            // scenario uses new queues anyway.
         }
         else
         {
-            // A fresh store (in-memory: empty; Redis: a new key prefix), so every scenario starts empty.
+            // A fresh store (in-memory: empty; Redis: the prefix's keys deleted), so every scenario starts empty.
             await _store.DisposeAsync();
-            _store = create();
+            if (_redisKeys is not null) await _redisKeys.DeleteAllAsync();
+            _store = _create();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         await _store.DisposeAsync();
-        if (admin is not null)
+        if (_admin is not null)
         {
-            await using (var drop = admin.CreateCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE"))
-                await drop.ExecuteNonQueryAsync();
-            await admin.DisposeAsync();
+            await PostgresAdmin.DropSchemaAsync(_admin, _schema!);
+            await _admin.DisposeAsync();
         }
+        if (_redisKeys is not null) await _redisKeys.DisposeAsync();
     }
 }
 
@@ -361,5 +478,89 @@ internal static class PostgresAdmin
         await using var cmd = dataSource.CreateCommand("SELECT sum(pg_total_relation_size(r::regclass))::bigint FROM unnest($1::text[]) AS r");
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = relations });
         return await cmd.ExecuteScalarAsync(cancellationToken) is long n ? n : null;
+    }
+
+    /// <summary>The server's WAL insert position in bytes (server-wide: every session's writes move it).</summary>
+    public static async Task<long?> WalPositionAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint");
+        return await cmd.ExecuteScalarAsync(cancellationToken) is long n ? n : null;
+    }
+
+    /// <summary>"PostgreSQL 15.4 at host:port, database d, …": what the report header says about a target.</summary>
+    public static async Task<string> DescribeAsync(NpgsqlDataSource dataSource, string connectionString, string what, CancellationToken cancellationToken)
+    {
+        var cs = new NpgsqlConnectionStringBuilder(connectionString);
+        await using var cmd = dataSource.CreateCommand("SELECT current_setting('server_version'), current_database(), current_setting('synchronous_commit'), current_setting('fsync')");
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return $"PostgreSQL {reader.GetString(0).Split(' ')[0]} at {cs.Host}:{cs.Port}, database `{reader.GetString(1)}`, {what} (fsync {reader.GetString(3)}, synchronous_commit {reader.GetString(2)})";
+    }
+
+    public static async Task DropSchemaAsync(NpgsqlDataSource dataSource, string schema)
+    {
+        await using var drop = dataSource.CreateCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE");
+        await drop.ExecuteNonQueryAsync();
+    }
+}
+
+/// <summary>The keys one run wrote under a prefix on the Redis server: deleted on reset and at the end, so the shared server keeps nothing.</summary>
+internal sealed class RedisKeys : IAsyncDisposable
+{
+    private readonly ConnectionMultiplexer _connection;
+
+    private RedisKeys(ConnectionMultiplexer connection, string prefix, string server)
+    {
+        _connection = connection;
+        Prefix = prefix;
+        Server = server;
+    }
+
+    public string Prefix { get; }
+
+    /// <summary>"Redis 7.0.15 at host:port (appendonly …)".</summary>
+    public string Server { get; }
+
+    public IDatabase Database => _connection.GetDatabase();
+
+    public static async Task<RedisKeys> ConnectAsync(string configuration, string prefix)
+    {
+        // Admin mode: INFO (for the header) and SCAN (to delete the run's keys) are server commands.
+        var options = ConfigurationOptions.Parse(configuration);
+        options.AllowAdmin = true;
+        var connection = await ConnectionMultiplexer.ConnectAsync(options);
+        var server = connection.GetServers()[0];
+        var info = (await server.InfoAsync("persistence")).SelectMany(g => g).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        var aof = info.TryGetValue("aof_enabled", out var a) && a == "1" ? "appendonly yes" : "appendonly no";
+        return new RedisKeys(connection, prefix, $"Redis {server.Version} at {server.EndPoint}, {aof}");
+    }
+
+    /// <summary>Deletes every key that starts with the prefix (with or without the hash-tag brace).</summary>
+    public async Task DeleteAllAsync()
+    {
+        var db = _connection.GetDatabase();
+        foreach (var server in _connection.GetServers())
+        {
+            foreach (var pattern in new[] { Prefix + "*", "{" + Prefix + "*" })
+            {
+                var batch = new List<RedisKey>(1000);
+                await foreach (var key in server.KeysAsync(pattern: pattern, pageSize: 5000))
+                {
+                    batch.Add(key);
+                    if (batch.Count == 1000)
+                    {
+                        await db.KeyDeleteAsync([.. batch]);
+                        batch.Clear();
+                    }
+                }
+                if (batch.Count > 0) await db.KeyDeleteAsync([.. batch]);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await DeleteAllAsync(); }
+        finally { await _connection.DisposeAsync(); }
     }
 }

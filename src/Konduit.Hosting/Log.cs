@@ -44,6 +44,9 @@ internal static partial class Log
     [LoggerMessage(17, LogLevel.Error, "Could not record the outcome of task {TaskId} on queue {Queue} (attempt {Attempt}); the lease will expire and the task will be retried")]
     public static partial void OutcomeFailed(ILogger logger, Exception exception, Guid taskId, string queue, int attempt);
 
+    [LoggerMessage(18, LogLevel.Debug, "Leasing from queue {Queue} paused: {Outstanding} leased task(s) still await their recorded outcome")]
+    public static partial void LeasingPaused(ILogger logger, string queue, int outstanding);
+
     [LoggerMessage(20, LogLevel.Error, "Leasing from queue {Queue} failed; backing off {Delay}")]
     public static partial void LeaseFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);
 

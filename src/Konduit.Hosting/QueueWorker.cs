@@ -20,7 +20,7 @@ namespace Konduit.Hosting;
 /// </remarks>
 internal sealed class QueueWorker : IHostedService, IDisposable
 {
-    private const int MaxCompletionBatch = 256;
+    internal const int MaxCompletionBatch = 256;
 
     private readonly HandlerRegistration _registration;
     private readonly IServiceProvider _services;
@@ -38,6 +38,12 @@ internal sealed class QueueWorker : IHostedService, IDisposable
     private readonly RetryPolicy? _retryPolicy;
     private readonly string _workerId;
     private readonly SemaphoreSlim _slots;
+    // Leased tasks whose outcome is not recorded yet (running, or finished and waiting for the completion batch).
+    // Handler slots are freed before the outcome is recorded, so without this bound a store whose completions lag
+    // (a slow round trip, a bad plan) lets the lease loop take the whole queue: leases then expire unrecorded, tasks
+    // run twice, and on Postgres every lease makes the next completion batch slower (see QueueWorker tests).
+    private readonly SemaphoreSlim _outstanding;
+    private readonly int _maxOutstanding;
     private readonly CancellationTokenSource _stopLeasing = new();
     private readonly CancellationTokenSource _abandon = new();
     private readonly CancellationTokenSource _hardStop = new();
@@ -77,6 +83,8 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         _gracePeriod = options.Value.ShutdownGracePeriod;
         _retryPolicy = _options.Retry?.ToPolicy();
         _slots = new SemaphoreSlim(_options.Concurrency, _options.Concurrency);
+        _maxOutstanding = MaxOutstanding(_options.Concurrency);
+        _outstanding = new SemaphoreSlim(_maxOutstanding, _maxOutstanding);
         var prefix = options.Value.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}";
         var workerId = $"{prefix}:{Guid.NewGuid():N}";
         _workerId = workerId.Length <= TaskValidation.MaxNameLength ? workerId : workerId[..TaskValidation.MaxNameLength];
@@ -129,7 +137,14 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         _abandon.Dispose();
         _hardStop.Dispose();
         _slots.Dispose();
+        _outstanding.Dispose();
     }
+
+    /// <summary>
+    /// Most leased tasks without a recorded outcome: the running handlers plus one full completion batch waiting
+    /// while the previous one is in flight, so batching never starves and a lagging store stops the leasing.
+    /// </summary>
+    internal static int MaxOutstanding(int concurrency) => concurrency + MaxCompletionBatch;
 
     private async Task LeaseLoopAsync()
     {
@@ -160,8 +175,30 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             {
                 break;
             }
+            if (!_outstanding.Wait(0))
+            {
+                Log.LeasingPaused(_logger, _queue, _maxOutstanding);
+                try
+                {
+                    await _outstanding.WaitAsync(stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    _slots.Release();
+                    break;
+                }
+            }
             var want = 1;
-            while (want < maxBatch && _slots.Wait(0)) want++;
+            while (want < maxBatch && _slots.Wait(0))
+            {
+                if (_outstanding.Wait(0))
+                {
+                    want++;
+                    continue;
+                }
+                _slots.Release();
+                break;
+            }
 
             IReadOnlyList<TaskLease> leases;
             try
@@ -172,19 +209,19 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             }
             catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
             {
-                _slots.Release(want);
+                Return(want);
                 break;
             }
             catch (Exception ex)
             {
-                _slots.Release(want);
+                Return(want);
                 Log.LeaseFailed(_logger, ex, _queue, delay);
                 await Quietly(Task.Delay(delay, _time, stop)).ConfigureAwait(false);
                 delay = Next(delay);
                 continue;
             }
 
-            if (leases.Count < want) _slots.Release(want - leases.Count);
+            if (leases.Count < want) Return(want - leases.Count);
             if (leases.Count == 0)
             {
                 await WaitForWorkAsync(delay, stop).ConfigureAwait(false);
@@ -203,6 +240,13 @@ internal sealed class QueueWorker : IHostedService, IDisposable
                     _running, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
+    }
+
+    /// <summary>Gives back the slots and outstanding permits of tasks that were asked for but not leased.</summary>
+    private void Return(int count)
+    {
+        _slots.Release(count);
+        _outstanding.Release(count);
     }
 
     private TimeSpan Next(TimeSpan delay)
@@ -321,6 +365,8 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         finally
         {
             ReleaseSlot(ref slotHeld);
+            // The outcome is recorded (or given up on): the lease loop may take another task.
+            _outstanding.Release();
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Xunit;
 using static Konduit.Hosting.Tests.TestKit;
 
@@ -289,6 +290,51 @@ public abstract class RuntimeTests
         Assert.True(gaugeMax <= 3, $"in-flight peaked at {gaugeMax}");
         Assert.Equal(0, inFlight);
     }
+
+    [Fact]
+    public async Task Leasing_pauses_while_completions_lag_instead_of_taking_the_whole_queue()
+    {
+        // Handler slots are freed before the outcome is recorded (completions are batched). A store whose
+        // completions lag must stop the lease loop at a bound: before, it leased the whole queue, whose leases then
+        // expired unrecorded (tasks ran twice), and on Postgres each extra running row slowed the next batch.
+        var queue = NewQueue();
+        var store = CreateStore();
+        const int concurrency = 4;
+        var bound = QueueWorker.MaxOutstanding(concurrency);
+        var tasks = bound * 2;
+        var logs = new LogCollector();
+        store.StallCompletions();
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "50"),
+                // Long enough that no lease expires while completions are stalled: the test waits on events only.
+                ($"Konduit:Queues:{queue}:LeaseSeconds", "120"),
+            ]),
+            store, k => k.AddHandler<DelegateHandler>(queue), s =>
+            {
+                s.AddSingleton(new HandlerBody((_, _) => Task.CompletedTask));
+                s.AddLogging(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
+            });
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        await client.EnqueueManyAsync(Enumerable.Range(0, tasks).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+        await host.StartAsync(Ct);
+
+        await Eventually(() => logs.Has(LeasingPausedEventId), "the worker to pause leasing while no completion is recorded");
+        // Every permit is held by a task that ran and waits for its completion; nothing else was leased.
+        Assert.Equal(bound, store.Leased);
+        Assert.Equal(0, store.Completed);
+
+        store.ResumeCompletions();
+        await Eventually(() => store.Completed == tasks, "every task to complete once completions flow again");
+        await host.StopAsync(Ct);
+        Assert.Equal(tasks, store.Leased); // each task leased once: no lease expired unrecorded
+        Assert.True(store.MaxUnrecorded <= bound, $"{store.MaxUnrecorded} tasks were leased without a recorded outcome (bound {bound})");
+    }
+
+    /// <summary>The id of <c>Log.LeasingPaused</c>.</summary>
+    private const int LeasingPausedEventId = 18;
 
     [Fact]
     public async Task Metrics_are_emitted_with_queue_and_store_tags()

@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Konduit.Hosting.Tests;
@@ -138,6 +139,30 @@ public sealed class MetricCollector : IDisposable
     }
 
     public void Dispose() => _listener.Dispose();
+}
+
+/// <summary>Collects the event ids of every log entry (any category, any level the host lets through).</summary>
+public sealed class LogCollector : ILoggerProvider
+{
+    public ConcurrentQueue<(string Category, int EventId, string Message)> Entries { get; } = new();
+
+    public bool Has(int eventId) => Entries.Any(e => e.EventId == eventId);
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(LogCollector owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner.Entries.Enqueue((category, eventId.Id, formatter(state, exception)));
+    }
 }
 
 /// <summary>Collects stopped <c>Konduit</c> activities of one queue.</summary>
