@@ -351,6 +351,9 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
 
     // ------------------------------------------------------------------------------------------- churn
 
+    /// <summary>The churn run's <c>Konduit:PurgeFinishedAfter</c> (the report quotes it).</summary>
+    public static readonly TimeSpan ChurnPurgeAfter = TimeSpan.FromSeconds(5);
+
     private async Task ChurnAsync(CancellationToken ct)
     {
         foreach (var t in targets)
@@ -359,7 +362,8 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             await t.ResetAsync(ct);
             var store = t.Store!;
             var queue = NewQueue("churn");
-            var harness = await RuntimeHarness.StartAsync(store, queue, profile.RuntimeConcurrency, 100, push: true, ct);
+            // Finished rows leave the table as a deployment would run it: the runtime purges them once 5 s old.
+            var harness = await RuntimeHarness.StartAsync(store, queue, profile.RuntimeConcurrency, 100, push: true, ct, ChurnPurgeAfter);
             await using (harness)
             {
                 long produced = 0;

@@ -167,7 +167,7 @@ public static class Report
         {
             sb.AppendLine(Inv, $"## Churn: {Duration(profile.ChurnBudget)} of enqueue + drain through the runtime");
             sb.AppendLine();
-            sb.AppendLine("Closed-loop producers keep a backlog (capped) while the runtime drains it; per interval: tasks completed, the rate per minute, and pg_total_relation_size of the task table(s) (heap + indexes + TOAST). Finished rows stay in the table (nothing purges them during the run), so the size grows with the finished count; decay shows as falling tasks/min. Run on the Postgres-backed stores, where bloat is the question.");
+            sb.AppendLine("Closed-loop producers keep a backlog (capped) while the runtime drains it; per interval: tasks completed, the rate per minute, and pg_total_relation_size of the task table(s) (heap + indexes + TOAST). The runtime purges finished rows once they are 5 s old (`Konduit:PurgeFinishedAfter`, sweeper every 1 s), as a deployment keeping only recent history would; with bloat under control the size levels off and tasks/min stays flat, and decay shows as falling tasks/min. Run on the Postgres-backed stores, where bloat is the question.");
             sb.AppendLine();
             sb.AppendLine("| target | interval | ends at s | completed | tasks/min | table+index MB |");
             sb.AppendLine("|---|---:|---:|---:|---:|---:|");
@@ -177,7 +177,7 @@ public static class Report
             sb.AppendLine("### How bloat is handled today");
             sb.AppendLine();
             sb.AppendLine("- `tasks` is created `WITH (fillfactor = 85)` so the lease and complete updates can be HOT when no indexed column changes; but `state` is in the partial-index predicates and `tasks_queue_state_id_idx`, so lease (0→1) and complete (1→2) are **not** HOT: each writes new index entries.");
-            sb.AppendLine("- Finished rows stay in the hot table until `PurgeAsync` deletes them (nothing schedules it); autovacuum runs with server defaults. No partitioning yet (the id-only PK keeps it possible).");
+            sb.AppendLine("- Finished rows leave the hot table through `Konduit:PurgeFinishedAfter`: every node's sweeper purges finished tasks older than that in 500-row `FOR UPDATE SKIP LOCKED` batches (5 s in this run). No partitioning yet (the id-only PK keeps it possible).");
             sb.AppendLine("- What the design would need if churn decays: finished rows leaving the hot table (partition by id range and drop/detach, or move on complete), per-table autovacuum settings (`autovacuum_vacuum_scale_factor` low), and fewer indexed columns touched per transition.");
             sb.AppendLine();
         }

@@ -25,7 +25,9 @@ public sealed class RuntimeHarness : IAsyncDisposable
     public BenchStore Store { get; }
     public RuntimeProbe Probe { get; }
 
-    public static async Task<RuntimeHarness> StartAsync(ITaskStore store, string queue, int concurrency, int maxBatch, bool push, CancellationToken cancellationToken)
+    /// <param name="purgeFinishedAfter">When set, the runtime's sweeper purges finished tasks this old (every second).</param>
+    public static async Task<RuntimeHarness> StartAsync(ITaskStore store, string queue, int concurrency, int maxBatch, bool push, CancellationToken cancellationToken,
+        TimeSpan? purgeFinishedAfter = null)
     {
         var bench = new BenchStore(store, push);
         var probe = new RuntimeProbe();
@@ -39,6 +41,12 @@ public sealed class RuntimeHarness : IAsyncDisposable
             [$"Konduit:Queues:{queue}:MaxBatchSize"] = maxBatch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             [$"Konduit:Queues:{queue}:LeaseSeconds"] = "30",
         });
+        if (purgeFinishedAfter is { } purge)
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Konduit:PurgeFinishedAfter"] = purge.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+                ["Konduit:SweepInterval"] = "00:00:01",
+            });
         builder.Services.AddSingleton(probe);
         builder.Services.AddKonduit(builder.Configuration.GetSection("Konduit"))
             .AddStore("Bench", new KonduitStoreDefinition<BenchStoreOptions> { Factory = (_, _) => bench })
