@@ -316,7 +316,7 @@ return {1, fmt(exp)}
 
 -- name: Complete
 -- Each completion is judged on its own (token, Running, unexpired); 100 = accepted, else the state it was found
--- in. Accepted ones are written one HSET + HDEL per task; their entries are XACKed and XDELed with one command
+-- in. Accepted ones are written one HSET per task; their entries are XACKed and XDELed with one command
 -- per band, and the indexes and counts moved with one command per batch.
 -- ARGV: n, then per completion: id, token, has_result ('1'/'0'), result
 local now = now_us()
@@ -339,7 +339,8 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     else
       redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
     end
-    redis.call('HDEL', t, 'le', 'se')
+    -- 'le' and 'se' stay: only a Running task's are ever read (lease checks, sweeper, snapshots), and no
+    -- path makes a Completed task Running again without writing both.
     if f[5] then
       local list = byband[f[4]]
       if not list then

@@ -125,7 +125,7 @@ public sealed partial class RedisTaskStore
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, args).ConfigureAwait(false))!;
+                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, [.. args]).ConfigureAwait(false))!;
                 var remaining = (long)reply[0];
                 var rows = (RedisResult[])reply[1]!;
                 var batch = new RedisValue[rows.Length / 3];

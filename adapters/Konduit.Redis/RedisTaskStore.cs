@@ -155,7 +155,7 @@ public sealed partial class RedisTaskStore : ITaskStore
                 args.Add(r.Payload);
                 args.Add(RedisJson.WriteRetryPolicy(r.RetryPolicy));
             }
-            groups.Add((indexes, EvalAsync(db, _scripts.Enqueue, group.Key, args)));
+            groups.Add((indexes, EvalAsync(db, _scripts.Enqueue, group.Key, [.. args])));
         }
         var registerAgain = db.SetAddAsync(_queuesKey, queues);
 
@@ -306,7 +306,7 @@ public sealed partial class RedisTaskStore : ITaskStore
             args.Add(result is null ? "0" : "1");
             args.Add(result ?? []);
         }
-        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Complete, queue, args).ConfigureAwait(false))!;
+        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Complete, queue, [.. args]).ConfigureAwait(false))!;
         return [.. reply.Select(r => (int)r)];
     }
 
@@ -448,18 +448,17 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// Runs <paramref name="script"/> on <paramref name="queue"/>'s slot by SHA1; on <c>NOSCRIPT</c> (script cache
     /// flushed, failover, new node) re-sends it as <c>EVAL</c> with its text, which caches it again.
     /// </summary>
-    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, IReadOnlyCollection<RedisValue> args)
+    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, RedisValue[] args)
     {
-        var key = QueueBase(queue);
-        var command = new List<object>(3 + args.Count) { script.Sha1, 1, key };
-        foreach (var arg in args) command.Add(arg);
+        RedisKey[] keys = [QueueBase(queue)];
         try
         {
-            return await db.ExecuteAsync("EVALSHA", command).ConfigureAwait(false);
+            return await db.ScriptEvaluateAsync(script.Sha1Bytes, keys, args).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
-            command[0] = script.Text;
+            var command = new List<object>(3 + args.Length) { script.Text, 1, keys[0] };
+            foreach (var arg in args) command.Add(arg);
             return await db.ExecuteAsync("EVAL", command).ConfigureAwait(false);
         }
     }
