@@ -138,6 +138,7 @@ public sealed partial class RedisTaskStore : ITaskStore
 
         // One script per queue: atomic per queue. A batch spanning queues runs queue by queue (ADR 004).
         var groups = new List<(int[] Indexes, Task<RedisResult> Reply)>();
+        var resent = new System.Runtime.CompilerServices.StrongBox<bool>();
         foreach (var group in Enumerable.Range(0, requests.Count).GroupBy(i => requests[i].Queue, StringComparer.Ordinal))
         {
             var indexes = group.ToArray();
@@ -155,7 +156,7 @@ public sealed partial class RedisTaskStore : ITaskStore
                 args.Add(r.Payload);
                 args.Add(RedisJson.WriteRetryPolicy(r.RetryPolicy));
             }
-            groups.Add((indexes, EvalAsync(db, _scripts.Enqueue, group.Key, [.. args])));
+            groups.Add((indexes, EvalAsync(db, _scripts.Enqueue, group.Key, [.. args], resent)));
         }
         var registerAgain = db.SetAddAsync(_queuesKey, queues);
 
@@ -169,9 +170,11 @@ public sealed partial class RedisTaskStore : ITaskStore
                 for (var k = 0; k < indexes.Length; k++)
                     results[indexes[k]] = new EnqueueResult(ParseHex((string)reply[2 * k]!), (int)reply[(2 * k) + 1] == 1);
             }
-            catch (Exception ex) when (failure is null)
+#pragma warning disable CA1031 // Every group's reply is awaited; the first failure is rethrown after the cleanup below.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
-                failure = ex;
+                failure ??= ex;
             }
         }
         try
@@ -191,6 +194,9 @@ public sealed partial class RedisTaskStore : ITaskStore
             await db.HashDeleteAsync(_idsKey, orphans, CommandFlags.FireAndForget).ConfigureAwait(false);
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
+
+        // A script re-sent after NOSCRIPT ran after the second registration: register once more behind it.
+        if (resent.Value) await db.SetAddAsync(_queuesKey, queues).ConfigureAwait(false);
 
         // Index entries of ids not created (the key was taken) go.
         var unused = ids.Where((id, i) => !results[i].Created).Select(id => (RedisValue)id).ToArray();
@@ -448,7 +454,8 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// Runs <paramref name="script"/> on <paramref name="queue"/>'s slot by SHA1; on <c>NOSCRIPT</c> (script cache
     /// flushed, failover, new node) re-sends it as <c>EVAL</c> with its text, which caches it again.
     /// </summary>
-    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, RedisValue[] args)
+    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, RedisValue[] args,
+        System.Runtime.CompilerServices.StrongBox<bool>? resent = null)
     {
         RedisKey[] keys = [QueueBase(queue)];
         try
@@ -457,6 +464,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
+            if (resent is not null) resent.Value = true;
             var command = new List<object>(3 + args.Length) { script.Text, 1, keys[0] };
             foreach (var arg in args) command.Add(arg);
             return await db.ExecuteAsync("EVAL", command).ConfigureAwait(false);
