@@ -23,7 +23,10 @@ internal static class RedisJson
     public static IReadOnlyDictionary<string, string> ReadHeaders(string? json) =>
         string.IsNullOrEmpty(json)
             ? EmptyHeaders
-            : JsonSerializer.Deserialize(json, RedisJsonContext.Default.DictionaryStringString) ?? EmptyHeaders;
+            : JsonSerializer.Deserialize(json, RedisJsonContext.Default.DictionaryStringString) is { } headers
+                // Read-only: one parsed instance may be shared by the leases of a batch.
+                ? new System.Collections.ObjectModel.ReadOnlyDictionary<string, string>(headers)
+                : EmptyHeaders;
 
     public static string WriteRetryPolicy(RetryPolicy? policy) => policy is null
         ? ""

@@ -84,11 +84,17 @@ internal sealed class RedisScript
         Name = name;
         Text = text;
 #pragma warning disable CA5350 // SHA1 is what Redis names scripts by; not a security use.
-        Sha1 = Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(text)));
+        Sha1Bytes = SHA1.HashData(Encoding.UTF8.GetBytes(text));
+        Sha1 = Convert.ToHexStringLower(Sha1Bytes);
 #pragma warning restore CA5350
     }
 
     public string Name { get; }
     public string Text { get; }
     public string Sha1 { get; }
+
+    /// <summary>The SHA1 as bytes (what <c>ScriptEvaluateAsync</c> sends as <c>EVALSHA</c>'s hex argument).</summary>
+#pragma warning disable CA1819 // Internal, read-only by convention; avoids a copy per call.
+    public byte[] Sha1Bytes { get; }
+#pragma warning restore CA1819
 }

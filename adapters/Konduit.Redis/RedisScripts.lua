@@ -10,7 +10,8 @@
 --   B:bands     zset: bands whose stream exists (score = priority)    B:ready  zset: bands that may hold undelivered entries
 --   B:d         zset: pending tasks not yet due (run-at, retry backoff), scored by run-at
 --   B:t:<id>    task hash ('se' = its current stream entry id)       B:e:<id> error list ("attempt|at_us|message")
---   B:a, B:s<state>, B:n:<tenant>  lex zsets of ids (query)         B:f<state> terminal ids by finish time (purge)
+--   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
+--   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f<state> terminal ids by finish time (purge)
 --   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
 --
 -- A pending due task has exactly one undelivered stream entry; a running task has exactly one entry in the
@@ -20,9 +21,11 @@
 
 -- name: Common
 -- Prepended to every script below: key names, the store clock, stream entries and the index moves every
--- transition shares.
+-- transition shares. Hot paths (enqueue, lease, complete) gather ids and send one variadic command per index per
+-- batch (in chunks, below Lua's unpack limit) rather than one per task.
 local B = KEYS[1]
 local G = 'konduit'
+local CHUNK = 500
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -31,35 +34,83 @@ local function fmt(n) return string.format('%.0f', n) end
 local function tkey(id) return B .. ':t:' .. id end
 local function ekey(id) return B .. ':e:' .. id end
 local function skey(p) return B .. ':q:' .. p end
-local function move_state(id, from, to)
-  redis.call('ZREM', B .. ':s' .. from, id)
-  redis.call('ZADD', B .. ':s' .. to, 0, id)
-  redis.call('HINCRBY', B .. ':c', from, -1)
-  redis.call('HINCRBY', B .. ':c', to, 1)
+-- redis.call(cmd, head..., items[i..], tail...) in chunks of CHUNK items (head and tail are tables).
+local function call_many(head, items, tail)
+  local i, n = 1, #items
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    local args = {}
+    for _, v in ipairs(head) do args[#args + 1] = v end
+    for k = i, j do args[#args + 1] = items[k] end
+    for _, v in ipairs(tail or {}) do args[#args + 1] = v end
+    redis.call(unpack(args))
+    i = j + 1
+  end
 end
--- Appends a fresh entry for a due task at the tail of its priority band's stream (creating stream and group).
-local function push(id, p)
+-- ZADD key score id for every id (one score for all).
+local function zadd_many(key, score, ids)
+  local i, n = 1, #ids
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    local args = {}
+    for k = i, j do
+      args[#args + 1] = score
+      args[#args + 1] = ids[k]
+    end
+    redis.call('ZADD', key, unpack(args))
+    i = j + 1
+  end
+end
+-- The query index of a state: one set for the live states (Pending, Running), one per terminal state.
+local function sset(s)
+  s = tonumber(s)
+  if s <= 1 then return B .. ':sl' end
+  return B .. ':s' .. s
+end
+local function move_state_many(ids, from, to)
+  if #ids == 0 then return end
+  if sset(from) ~= sset(to) then
+    call_many({'ZREM', sset(from)}, ids)
+    zadd_many(sset(to), 0, ids)
+  end
+  redis.call('HINCRBY', B .. ':c', from, -#ids)
+  redis.call('HINCRBY', B .. ':c', to, #ids)
+end
+local function move_state(id, from, to) move_state_many({id}, from, to) end
+-- Creates a band's stream and group if missing and marks the band as existing and ready (`seen` caches bands
+-- already ensured by this script).
+local function ensure_band(p, seen)
+  if seen and seen[p] then return end
   local sk = skey(p)
   if redis.call('EXISTS', sk) == 0 then
     redis.call('XGROUP', 'CREATE', sk, G, '0', 'MKSTREAM')
   end
   redis.call('ZADD', B .. ':bands', p, p)
   redis.call('ZADD', B .. ':ready', p, p)
-  redis.call('HSET', tkey(id), 'se', redis.call('XADD', sk, '*', 'id', id))
+  if seen then seen[p] = true end
+end
+-- Appends a fresh entry for a due task at the tail of its priority band's stream (creating stream and group).
+local function push(id, p)
+  ensure_band(p)
+  redis.call('HSET', tkey(id), 'se', redis.call('XADD', skey(p), '*', 'id', id))
+end
+-- Acknowledges and deletes entries of one band, and deletes its stream once it holds no entry at all.
+local function drop_entries(p, eids)
+  local sk = skey(p)
+  if redis.call('EXISTS', sk) == 1 then
+    call_many({'XACK', sk, G}, eids)
+    call_many({'XDEL', sk}, eids)
+    if redis.call('XLEN', sk) == 0 then
+      redis.call('DEL', sk)
+      redis.call('ZREM', B .. ':bands', p)
+      redis.call('ZREM', B .. ':ready', p)
+    end
+  end
 end
 -- Acknowledges and deletes a task's entry, and deletes its band's stream once it holds no entry at all.
 local function drop_entry(id, p, eid)
   if eid then
-    local sk = skey(p)
-    if redis.call('EXISTS', sk) == 1 then
-      redis.call('XACK', sk, G, eid)
-      redis.call('XDEL', sk, eid)
-      if redis.call('XLEN', sk) == 0 then
-        redis.call('DEL', sk)
-        redis.call('ZREM', B .. ':bands', p)
-        redis.call('ZREM', B .. ':ready', p)
-      end
-    end
+    drop_entries(p, {eid})
     redis.call('HDEL', tkey(id), 'se')
   end
 end
@@ -73,8 +124,9 @@ end
 -- Moves up to `limit` delayed tasks that are due into their streams, earliest run-at first.
 local function promote_due(now, limit)
   local due = redis.call('ZRANGEBYSCORE', B .. ':d', '-inf', fmt(now), 'LIMIT', 0, limit)
+  if #due == 0 then return 0 end
+  call_many({'ZREM', B .. ':d'}, due)
   for _, id in ipairs(due) do
-    redis.call('ZREM', B .. ':d', id)
     local f = redis.call('HMGET', tkey(id), 's', 'p', 'se')
     if f[1] == '0' and not f[3] then push(id, f[2]) end
   end
@@ -86,26 +138,36 @@ local function finish(id, from, to, now)
   redis.call('ZADD', B .. ':f' .. to, now, id)
   move_state(id, from, to)
 end
--- Sets the PEL delivery time of a running task's entry so that its idle time reaches pel_base_ms exactly when
--- the lease expires (Redis clamps a delivery time in the future to now; expiry - base is never after now).
-local function pel_expiry(p, worker, eid, exp, base_ms)
-  redis.call('XCLAIM', skey(p), G, worker, 0, eid, 'TIME', fmt(math.floor(exp / 1000) - tonumber(base_ms)), 'JUSTID')
+-- The PEL delivery time that makes an entry's idle time reach pel_base_ms exactly when the lease expires (Redis
+-- clamps a delivery time in the future to now; expiry - base is never after now).
+local function pel_time(exp, base_ms) return fmt(math.floor(exp / 1000) - tonumber(base_ms)) end
+-- Stamps running tasks' entries of one band with that delivery time (XCLAIM ... TIME ... JUSTID: no delivery
+-- counted), one command per chunk of entries.
+local function pel_expiry_many(p, worker, eids, exp, base_ms)
+  call_many({'XCLAIM', skey(p), G, worker, 0}, eids, {'TIME', pel_time(exp, base_ms), 'JUSTID'})
 end
--- nil when (token, Running, not expired) holds; else the task's state, or -1 when it does not exist.
-local function lease_invalid(id, token, now)
-  local f = redis.call('HMGET', tkey(id), 's', 'tk', 'le')
+local function pel_expiry(p, worker, eid, exp, base_ms) pel_expiry_many(p, worker, {eid}, exp, base_ms) end
+-- nil when (token, Running, not expired) holds in f = HMGET(s, tk, le, ...); else the task's state, or -1 when it
+-- does not exist.
+local function lease_check(f, token, now)
   if not f[1] then return -1 end
   if f[1] == '1' and f[2] == token and f[3] and now < tonumber(f[3]) then return nil end
   return tonumber(f[1])
 end
+local function lease_invalid(id, token, now)
+  return lease_check(redis.call('HMGET', tkey(id), 's', 'tk', 'le'), token, now)
+end
 
 -- name: Enqueue
 -- Idempotency entry, task hash, indexes and the stream entry (or delayed-set entry) are written in one script,
--- so a key never names a half-made task and a task is never visible without its entry.
+-- so a key never names a half-made task and a task is never visible without its entry. One HSET per task; the
+-- id indexes and counts take one command per batch.
 -- ARGV: wake channel, queue, n, then per task: id, key, priority, run_at_us ('' = now), max, tenant, headers, payload, retry
 local now = now_us()
+local snow = fmt(now)
 local out = {}
-local created = false
+local made = {}
+local seen = {}
 for i = 0, tonumber(ARGV[3]) - 1 do
   local o = 3 + i * 9
   local id, key, prio, runat = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
@@ -115,74 +177,113 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     out[#out + 1] = existing
     out[#out + 1] = 0
   else
-    if runat == '' then runat = fmt(now) end
+    if runat == '' then runat = snow end
     local t = tkey(id)
-    redis.call('HSET', t, 'id', id, 'q', ARGV[2], 's', 0, 'p', prio, 'a', 0, 'm', ARGV[o + 5], 'tk', 0,
-      'ra', runat, 'ca', fmt(now), 'ua', fmt(now), 'pl', ARGV[o + 8])
+    local h = {'HSET', t, 'id', id, 'q', ARGV[2], 's', 0, 'p', prio, 'a', 0, 'm', ARGV[o + 5], 'tk', 0,
+      'ra', runat, 'ca', snow, 'ua', snow, 'pl', ARGV[o + 8]}
     if key ~= '' then
       redis.call('HSET', B .. ':ik', key, id)
-      redis.call('HSET', t, 'k', key)
+      h[#h + 1] = 'k'
+      h[#h + 1] = key
     end
     if ARGV[o + 6] ~= '' then
-      redis.call('HSET', t, 'tn', ARGV[o + 6])
+      h[#h + 1] = 'tn'
+      h[#h + 1] = ARGV[o + 6]
       redis.call('ZADD', B .. ':n:' .. ARGV[o + 6], 0, id)
     end
-    if ARGV[o + 7] ~= '' then redis.call('HSET', t, 'hd', ARGV[o + 7]) end
-    if ARGV[o + 9] ~= '' then redis.call('HSET', t, 'rp', ARGV[o + 9]) end
-    redis.call('ZADD', B .. ':a', 0, id)
-    redis.call('ZADD', B .. ':s0', 0, id)
-    redis.call('HINCRBY', B .. ':c', 0, 1)
-    make_ready(id, prio, runat, now)
+    if ARGV[o + 7] ~= '' then
+      h[#h + 1] = 'hd'
+      h[#h + 1] = ARGV[o + 7]
+    end
+    if ARGV[o + 9] ~= '' then
+      h[#h + 1] = 'rp'
+      h[#h + 1] = ARGV[o + 9]
+    end
+    if tonumber(runat) <= now then
+      ensure_band(prio, seen)
+      h[#h + 1] = 'se'
+      h[#h + 1] = redis.call('XADD', skey(prio), '*', 'id', id)
+    else
+      redis.call('ZADD', B .. ':d', runat, id)
+    end
+    redis.call(unpack(h))
+    made[#made + 1] = id
     out[#out + 1] = id
     out[#out + 1] = 1
-    created = true
   end
 end
-if created then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if #made > 0 then
+  zadd_many(sset(0), 0, made)
+  redis.call('HINCRBY', B .. ':c', 0, #made)
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
+end
 return out
 
 -- name: Lease
 -- Moves due delayed tasks into their streams, then reads new entries with XREADGROUP band by band, highest
 -- priority first. Each entry read is checked against its task hash, and the fencing token, attempt count, owner
--- and expiry are set in the same script, which also stamps the PEL entry with the expiry (see pel_expiry): no two
--- callers ever receive one task.
+-- and expiry are set in the same script, which also stamps the PEL entries with the expiry (see pel_time, one
+-- XCLAIM per band read): no two callers ever receive one task.
 -- ARGV: worker, max count, duration_us, pel_base_ms
+-- Returns {expiry_us, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}
+-- ('' for an absent tenant, headers or retry policy).
 local now = now_us()
 promote_due(now, 1000)
 local want = tonumber(ARGV[2])
 local exp = now + tonumber(ARGV[3])
-local out = {}
+local sexp, snow = fmt(exp), fmt(now)
+local worker = ARGV[1]
+local out = {sexp}
+local leased = {}
 local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
 for _, p in ipairs(bands) do
-  if #out >= want then break end
+  if #leased >= want then break end
   local sk = skey(p)
-  while #out < want do
+  while #leased < want do
     if redis.call('EXISTS', sk) == 0 then
       redis.call('ZREM', B .. ':ready', p)
       redis.call('ZREM', B .. ':bands', p)
       break
     end
-    local k = want - #out
-    local r = redis.call('XREADGROUP', 'GROUP', G, ARGV[1], 'COUNT', k, 'STREAMS', sk, '>')
+    local k = want - #leased
+    local r = redis.call('XREADGROUP', 'GROUP', G, worker, 'COUNT', k, 'STREAMS', sk, '>')
     local entries = {}
     if r then entries = r[1][2] end
+    local claimed, stray = {}, {}
     for _, e in ipairs(entries) do
       local eid, id = e[1], e[2][2]
       local t = tkey(id)
-      local f = redis.call('HMGET', t, 's', 'se')
+      local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'm', 'pl', 'tn', 'hd', 'rp', 'ca', 'ra')
       if f[1] == '0' and f[2] == eid then
-        redis.call('HINCRBY', t, 'a', 1)
-        redis.call('HINCRBY', t, 'tk', 1)
-        redis.call('HSET', t, 's', 1, 'o', ARGV[1], 'le', fmt(exp), 'ua', fmt(now))
-        if redis.call('HEXISTS', t, 'sa') == 0 then redis.call('HSET', t, 'sa', fmt(now)) end
-        pel_expiry(p, ARGV[1], eid, exp, ARGV[4])
-        move_state(id, 0, 1)
-        out[#out + 1] = redis.call('HGETALL', t)
+        local a, tk = fmt(tonumber(f[3]) + 1), fmt(tonumber(f[4]) + 1)
+        if f[5] then
+          redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
+        else
+          redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow, 'sa', snow)
+        end
+        claimed[#claimed + 1] = eid
+        leased[#leased + 1] = id
+        local n = #out
+        out[n + 1] = id
+        out[n + 2] = tk
+        out[n + 3] = a
+        out[n + 4] = f[6]
+        out[n + 5] = f[7] or ''
+        out[n + 6] = p
+        out[n + 7] = f[8] or ''
+        out[n + 8] = f[9] or ''
+        out[n + 9] = f[10] or ''
+        out[n + 10] = f[11]
+        out[n + 11] = f[12]
       else
         -- Not this task's current entry (cannot happen through the store; tolerated): drop it.
-        redis.call('XACK', sk, G, eid)
-        redis.call('XDEL', sk, eid)
+        stray[#stray + 1] = eid
       end
+    end
+    if #claimed > 0 then pel_expiry_many(p, worker, claimed, exp, ARGV[4]) end
+    if #stray > 0 then
+      call_many({'XACK', sk, G}, stray)
+      call_many({'XDEL', sk}, stray)
     end
     if #entries < k then
       -- Nothing undelivered left in this band; an XADD puts it back.
@@ -195,6 +296,7 @@ for _, p in ipairs(bands) do
     end
   end
 end
+move_state_many(leased, 0, 1)
 return out
 
 -- name: Heartbeat
@@ -203,35 +305,59 @@ return out
 -- XPENDING IDLE scan does not see a lease that a heartbeat kept alive.
 -- ARGV: id, token, extension_us, pel_base_ms
 local now = now_us()
-local bad = lease_invalid(ARGV[1], ARGV[2], now)
+local t = tkey(ARGV[1])
+local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'o', 'se')
+local bad = lease_check(f, ARGV[2], now)
 if bad then return {0, bad} end
 local exp = now + tonumber(ARGV[3])
-local t = tkey(ARGV[1])
 redis.call('HSET', t, 'le', fmt(exp))
-local f = redis.call('HMGET', t, 'p', 'o', 'se')
-pel_expiry(f[1], f[2], f[3], exp, ARGV[4])
+pel_expiry(f[4], f[5], f[6], exp, ARGV[4])
 return {1, fmt(exp)}
 
 -- name: Complete
 -- Each completion is judged on its own (token, Running, unexpired); 100 = accepted, else the state it was found
--- in. An accepted one XACKs and XDELs the task's entry.
+-- in. Accepted ones are written one HSET per task; their entries are XACKed and XDELed with one command
+-- per band, and the indexes and counts moved with one command per batch.
 -- ARGV: n, then per completion: id, token, has_result ('1'/'0'), result
 local now = now_us()
+local snow = fmt(now)
 local out = {}
+local done = {}
+local byband = {}
+local bandlist = {}
 for i = 0, tonumber(ARGV[1]) - 1 do
   local o = 1 + i * 4
   local id = ARGV[o + 1]
-  local bad = lease_invalid(id, ARGV[o + 2], now)
+  local t = tkey(id)
+  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se')
+  local bad = lease_check(f, ARGV[o + 2], now)
   if bad then
     out[#out + 1] = bad
   else
-    local t = tkey(id)
-    if ARGV[o + 3] == '1' then redis.call('HSET', t, 'rs', ARGV[o + 4]) end
-    local f = redis.call('HMGET', t, 'p', 'se')
-    drop_entry(id, f[1], f[2])
-    finish(id, 1, 2, now)
+    if ARGV[o + 3] == '1' then
+      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'rs', ARGV[o + 4])
+    else
+      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
+    end
+    -- 'le' and 'se' stay: only a Running task's are ever read (lease checks, sweeper, snapshots), and no
+    -- path makes a Completed task Running again without writing both.
+    if f[5] then
+      local list = byband[f[4]]
+      if not list then
+        list = {}
+        byband[f[4]] = list
+        bandlist[#bandlist + 1] = f[4]
+      end
+      list[#list + 1] = f[5]
+    end
+    done[#done + 1] = id
     out[#out + 1] = 100
   end
+end
+for _, p in ipairs(bandlist) do drop_entries(p, byband[p]) end
+if #done > 0 then
+  zadd_many(B .. ':f2', now, done)
+  move_state_many(done, 1, 2)
 end
 return out
 
@@ -400,8 +526,7 @@ for i = 3, #ARGV do
     if f[1] and redis.call('HGET', B .. ':ik', f[1]) == id then redis.call('HDEL', B .. ':ik', f[1]) end
     if f[2] then redis.call('ZREM', B .. ':n:' .. f[2], id) end
     redis.call('DEL', t, ekey(id))
-    redis.call('ZREM', B .. ':a', id)
-    redis.call('ZREM', B .. ':s' .. s, id)
+    redis.call('ZREM', sset(s), id)
     redis.call('ZREM', B .. ':f' .. s, id)
     redis.call('HINCRBY', B .. ':c', s, -1)
     out[#out + 1] = id

@@ -2,11 +2,15 @@ using StackExchange.Redis;
 
 namespace Konduit.Redis;
 
-// Query (secondary indexes read newest first, keyset-paged by id), stats (per-queue counters) and purge.
+// Query (secondary indexes read newest first, keyset-paged by id, merged across sets and queues), stats (per-queue counters) and purge.
 public sealed partial class RedisTaskStore
 {
     private const int PurgeLimit = 500;
     private const int QueryChunk = 128;
+    private static readonly string[] AllStateSets = [":sl", ":s2", ":s3", ":s4"];
+
+    /// <summary>The query index (lex zset of ids) holding the tasks of a state: <c>:sl</c> for Pending and Running.</summary>
+    private static string StateSetSuffix(TaskState state) => state is TaskState.Pending or TaskState.Running ? ":sl" : ":s" + (int)state;
 
     /// <inheritdoc />
     public async Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default)
@@ -20,16 +24,18 @@ public sealed partial class RedisTaskStore
             : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!);
         var states = filter.States is { Count: > 0 } s ? s.Distinct().ToArray() : null;
 
-        // The most selective secondary index per queue (state sets, else the tenant's set, else all ids), each read
+        // The most selective secondary index per queue (state sets, else the tenant's set, else every state set), each read
         // newest first below the cursor; merged by id across queues and states.
         var sources = new List<IdSource>();
         foreach (var queue in queues)
         {
             var b = QueueBase(queue);
+            // Pending and Running share one set (a lease moves no index entry); the loaded state is filtered below.
             if (states is not null)
-                foreach (var state in states) sources.Add(new IdSource(queue, b.Append(":s" + (int)state)));
+                foreach (var suffix in states.Select(StateSetSuffix).Distinct()) sources.Add(new IdSource(queue, b.Append(suffix)));
             else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
-            else sources.Add(new IdSource(queue, b.Append(":a")));
+            else
+                foreach (var suffix in AllStateSets) sources.Add(new IdSource(queue, b.Append(suffix)));
         }
         var cursor = page.After is { } after ? Hex(after) : null;
         foreach (var source in sources) source.Cursor = cursor;
@@ -119,7 +125,7 @@ public sealed partial class RedisTaskStore
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, args).ConfigureAwait(false))!;
+                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, [.. args]).ConfigureAwait(false))!;
                 var remaining = (long)reply[0];
                 var rows = (RedisResult[])reply[1]!;
                 var batch = new RedisValue[rows.Length / 3];

@@ -127,52 +127,80 @@ public sealed partial class RedisTaskStore : ITaskStore
         var queues = requests.Select(r => (RedisValue)r.Queue).Distinct().ToArray();
 
         // The id -> queue index and the queue registry live in the store's own slot, so they cannot join the
-        // queue's script: both are written first (one round trip), so every created task is findable by id and its
-        // queue is known to the sweeper even if this process dies right after the script (ADR 004).
+        // queue's script. They are sent first and the scripts after them in one pipeline on one connection: the
+        // server applies them in that order, so every created task is findable by id and its queue is known to the
+        // sweeper even if this process dies right after sending (ADR 004). The queues are registered again after
+        // the scripts, in case a purge emptied and unregistered one of them in between. One round trip in all.
         var entries = new HashEntry[ids.Length];
         for (var i = 0; i < ids.Length; i++) entries[i] = new HashEntry(ids[i], requests[i].Queue);
-        await Task.WhenAll(db.HashSetAsync(_idsKey, entries), db.SetAddAsync(_queuesKey, queues)).ConfigureAwait(false);
+        var index = db.HashSetAsync(_idsKey, entries);
+        var register = db.SetAddAsync(_queuesKey, queues);
+
+        // One script per queue: atomic per queue. A batch spanning queues runs queue by queue (ADR 004).
+        var groups = new List<(int[] Indexes, Task<RedisResult> Reply)>();
+        var resent = new System.Runtime.CompilerServices.StrongBox<bool>();
+        foreach (var group in Enumerable.Range(0, requests.Count).GroupBy(i => requests[i].Queue, StringComparer.Ordinal))
+        {
+            var indexes = group.ToArray();
+            var args = new List<RedisValue>(3 + indexes.Length * 9) { _wakeChannel, group.Key, indexes.Length };
+            foreach (var i in indexes)
+            {
+                var r = requests[i];
+                args.Add(ids[i]);
+                args.Add(r.IdempotencyKey ?? "");
+                args.Add(r.Priority);
+                args.Add(r.RunAt is { } runAt ? ToMicros(runAt).ToString(CultureInfo.InvariantCulture) : "");
+                args.Add(r.MaxAttempts);
+                args.Add(r.Tenant ?? "");
+                args.Add(RedisJson.WriteHeaders(r.Headers));
+                args.Add(r.Payload);
+                args.Add(RedisJson.WriteRetryPolicy(r.RetryPolicy));
+            }
+            groups.Add((indexes, EvalAsync(db, _scripts.Enqueue, group.Key, [.. args], resent)));
+        }
+        var registerAgain = db.SetAddAsync(_queuesKey, queues);
 
         var results = new EnqueueResult[requests.Count];
-        try
+        Exception? failure = null;
+        foreach (var (indexes, replyTask) in groups)
         {
-            // One script per queue: atomic per queue. A batch spanning queues runs queue by queue (ADR 004).
-            foreach (var group in Enumerable.Range(0, requests.Count).GroupBy(i => requests[i].Queue, StringComparer.Ordinal))
+            try
             {
-                var indexes = group.ToArray();
-                var args = new List<RedisValue>(3 + indexes.Length * 9) { _wakeChannel, group.Key, indexes.Length };
-                foreach (var i in indexes)
-                {
-                    var r = requests[i];
-                    args.Add(ids[i]);
-                    args.Add(r.IdempotencyKey ?? "");
-                    args.Add(r.Priority);
-                    args.Add(r.RunAt is { } runAt ? ToMicros(runAt).ToString(CultureInfo.InvariantCulture) : "");
-                    args.Add(r.MaxAttempts);
-                    args.Add(r.Tenant ?? "");
-                    args.Add(RedisJson.WriteHeaders(r.Headers));
-                    args.Add(r.Payload);
-                    args.Add(RedisJson.WriteRetryPolicy(r.RetryPolicy));
-                }
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Enqueue, group.Key, args).ConfigureAwait(false))!;
+                var reply = (RedisResult[])(await replyTask.ConfigureAwait(false))!;
                 for (var k = 0; k < indexes.Length; k++)
                     results[indexes[k]] = new EnqueueResult(ParseHex((string)reply[2 * k]!), (int)reply[(2 * k) + 1] == 1);
             }
+#pragma warning disable CA1031 // Every group's reply is awaited; the first failure is rethrown after the cleanup below.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                failure ??= ex;
+            }
         }
-        catch
+        try
+        {
+            await Task.WhenAll(index, register, registerAgain).ConfigureAwait(false);
+        }
+        catch when (results.Any(r => r.Created))
+        {
+            // The scripts ran but an index write failed (the server refused it): write the index again, so no
+            // created task goes unfindable; if that fails too, the caller sees the error.
+            await Task.WhenAll(db.HashSetAsync(_idsKey, entries), db.SetAddAsync(_queuesKey, queues)).ConfigureAwait(false);
+        }
+        if (failure is not null)
         {
             // Nothing (or only whole queues' groups) was stored; drop index entries of ids that were never created.
             var orphans = ids.Where((id, i) => results[i].TaskId == Guid.Empty).Select(id => (RedisValue)id).ToArray();
             await db.HashDeleteAsync(_idsKey, orphans, CommandFlags.FireAndForget).ConfigureAwait(false);
-            throw;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
 
-        // Index entries of ids not created (the key was taken) go; the queues are registered again, in case a
-        // purge emptied and unregistered one of them between the registration above and the script.
+        // A script re-sent after NOSCRIPT ran after the second registration: register once more behind it.
+        if (resent.Value) await db.SetAddAsync(_queuesKey, queues).ConfigureAwait(false);
+
+        // Index entries of ids not created (the key was taken) go.
         var unused = ids.Where((id, i) => !results[i].Created).Select(id => (RedisValue)id).ToArray();
-        await Task.WhenAll(
-            unused.Length > 0 ? db.HashDeleteAsync(_idsKey, unused) : Task.CompletedTask,
-            db.SetAddAsync(_queuesKey, queues)).ConfigureAwait(false);
+        if (unused.Length > 0) await db.HashDeleteAsync(_idsKey, unused).ConfigureAwait(false);
         return results;
     }
 
@@ -186,26 +214,47 @@ public sealed partial class RedisTaskStore : ITaskStore
         var db = await DatabaseAsync().ConfigureAwait(false);
         var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue,
             [workerId, maxCount, Micros(leaseDuration), PelBaseMilliseconds]).ConfigureAwait(false))!;
-        var leases = new TaskLease[reply.Length];
-        for (var i = 0; i < reply.Length; i++)
+        // {expiry, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}.
+        const int Width = 11;
+        var count = (reply.Length - 1) / Width;
+        if (count == 0) return [];
+        var expiresAt = Time((string?)reply[0]);
+        var leases = new TaskLease[count];
+        string? lastHeaders = null, lastRetry = null;
+        IReadOnlyDictionary<string, string> headers = RedisJson.EmptyHeaders;
+        RetryPolicy? retry = null;
+        for (var i = 0; i < count; i++)
         {
-            var h = ToHash(reply[i]);
+            var o = 1 + (i * Width);
+            // Tasks of one batch usually share headers and retry policy: parse each distinct JSON once per call.
+            var hd = (string?)reply[o + 7];
+            if (!string.Equals(hd, lastHeaders, StringComparison.Ordinal))
+            {
+                headers = RedisJson.ReadHeaders(hd);
+                lastHeaders = hd;
+            }
+            var rp = (string?)reply[o + 8];
+            if (i == 0 || !string.Equals(rp, lastRetry, StringComparison.Ordinal))
+            {
+                retry = RedisJson.ReadRetryPolicy(rp);
+                lastRetry = rp;
+            }
             leases[i] = new TaskLease
             {
-                TaskId = ParseHex(Str(h, "id")!),
-                Queue = Str(h, "q")!,
-                WorkerId = Str(h, "o")!,
-                Token = Long(Str(h, "tk")),
-                Attempt = (int)Long(Str(h, "a")),
-                MaxAttempts = (int)Long(Str(h, "m")),
-                ExpiresAt = Time(Str(h, "le")),
-                Payload = Bin(h, "pl") ?? [],
-                Priority = (int)Long(Str(h, "p")),
-                Tenant = Str(h, "tn"),
-                Headers = RedisJson.ReadHeaders(Str(h, "hd")),
-                RetryPolicy = RedisJson.ReadRetryPolicy(Str(h, "rp")),
-                EnqueuedAt = Time(Str(h, "ca")),
-                RunAt = Time(Str(h, "ra")),
+                TaskId = ParseHex((string)reply[o]!),
+                Queue = queue,
+                WorkerId = workerId,
+                Token = (long)reply[o + 1],
+                Attempt = (int)reply[o + 2],
+                MaxAttempts = (int)reply[o + 3],
+                ExpiresAt = expiresAt,
+                Payload = (byte[]?)reply[o + 4] ?? [],
+                Priority = (int)reply[o + 5],
+                Tenant = NullIfEmpty((string?)reply[o + 6]),
+                Headers = headers,
+                RetryPolicy = retry,
+                EnqueuedAt = Time((string?)reply[o + 9]),
+                RunAt = Time((string?)reply[o + 10]),
             };
         }
         return leases;
@@ -263,7 +312,7 @@ public sealed partial class RedisTaskStore : ITaskStore
             args.Add(result is null ? "0" : "1");
             args.Add(result ?? []);
         }
-        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Complete, queue, args).ConfigureAwait(false))!;
+        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Complete, queue, [.. args]).ConfigureAwait(false))!;
         return [.. reply.Select(r => (int)r)];
     }
 
@@ -405,18 +454,19 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// Runs <paramref name="script"/> on <paramref name="queue"/>'s slot by SHA1; on <c>NOSCRIPT</c> (script cache
     /// flushed, failover, new node) re-sends it as <c>EVAL</c> with its text, which caches it again.
     /// </summary>
-    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, IReadOnlyCollection<RedisValue> args)
+    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, RedisValue[] args,
+        System.Runtime.CompilerServices.StrongBox<bool>? resent = null)
     {
-        var key = QueueBase(queue);
-        var command = new List<object>(3 + args.Count) { script.Sha1, 1, key };
-        foreach (var arg in args) command.Add(arg);
+        RedisKey[] keys = [QueueBase(queue)];
         try
         {
-            return await db.ExecuteAsync("EVALSHA", command).ConfigureAwait(false);
+            return await db.ScriptEvaluateAsync(script.Sha1Bytes, keys, args).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
-            command[0] = script.Text;
+            if (resent is not null) resent.Value = true;
+            var command = new List<object>(3 + args.Length) { script.Text, 1, keys[0] };
+            foreach (var arg in args) command.Add(arg);
             return await db.ExecuteAsync("EVAL", command).ConfigureAwait(false);
         }
     }
