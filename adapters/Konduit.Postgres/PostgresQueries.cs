@@ -145,6 +145,17 @@ internal sealed class PostgresQueries
               ON k.queue = i.queue AND k.idempotency_key = i.idempotency_key
             """;
 
+        // The lease update for the rows a `picked` CTE ($3 worker, $4 duration) selected, read back by
+        // PostgresTaskStore.ReadLease; shared with the Postgres+Redis hybrid, which picks dispatched ids instead.
+        LeasePicked = $"""
+            UPDATE {s}.tasks t
+            SET state = 1, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
+                lease_expires_at = now() + $4, started_at = coalesce(t.started_at, now()), updated_at = now()
+            FROM picked
+            WHERE t.id = picked.id
+            RETURNING t.id, t.lease_token, t.attempts, t.max_attempts, t.lease_expires_at, t.payload, t.priority,
+                      t.tenant, t.headers, t.retry_policy, t.created_at, t.run_at
+            """;
         // One statement: SKIP LOCKED lets concurrent leasers take disjoint rows without waiting; a row changed by a
         // committed concurrent leaser is re-checked under FOR UPDATE and dropped. RETURNING order is unspecified,
         // so the store re-sorts the leases.
@@ -156,13 +167,7 @@ internal sealed class PostgresQueries
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             )
-            UPDATE {s}.tasks t
-            SET state = 1, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
-                lease_expires_at = now() + $4, started_at = coalesce(t.started_at, now()), updated_at = now()
-            FROM picked
-            WHERE t.id = picked.id
-            RETURNING t.id, t.lease_token, t.attempts, t.max_attempts, t.lease_expires_at, t.payload, t.priority,
-                      t.tenant, t.headers, t.retry_policy, t.created_at, t.run_at
+            {LeasePicked}
             """;
 
         // The lease-validity predicate ($1 id, $2 token) shared by heartbeat, complete and fail: running, same
@@ -326,6 +331,9 @@ internal sealed class PostgresQueries
     public string Notify { get; }
     public string ExistingKeys { get; }
     public string Lease { get; }
+
+    /// <summary>The lease UPDATE … RETURNING over a preceding <c>picked</c> CTE (see <see cref="Lease"/>).</summary>
+    public string LeasePicked { get; }
     public string Heartbeat { get; }
     public string Complete { get; }
     public string CompleteMany { get; }

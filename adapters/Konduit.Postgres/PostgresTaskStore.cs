@@ -401,32 +401,11 @@ public class PostgresTaskStore : ITaskStore
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        leases.Add(new TaskLease
-                        {
-                            TaskId = reader.GetGuid(0),
-                            Queue = queue,
-                            WorkerId = workerId,
-                            Token = reader.GetInt64(1),
-                            Attempt = reader.GetInt32(2),
-                            MaxAttempts = reader.GetInt32(3),
-                            ExpiresAt = reader.GetFieldValue<DateTimeOffset>(4),
-                            Payload = reader.GetFieldValue<byte[]>(5),
-                            Priority = reader.GetInt32(6),
-                            Tenant = reader.IsDBNull(7) ? null : reader.GetString(7),
-                            Headers = PostgresJson.ReadHeaders(reader.IsDBNull(8) ? null : reader.GetString(8)),
-                            RetryPolicy = PostgresJson.ReadRetryPolicy(reader.IsDBNull(9) ? null : reader.GetString(9)),
-                            EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(10),
-                            RunAt = reader.GetFieldValue<DateTimeOffset>(11),
-                        });
+                        leases.Add(ReadLease(reader, queue, workerId));
                     }
                 }
                 // RETURNING order is unspecified: restore the lease order.
-                leases.Sort(static (a, b) =>
-                {
-                    var c = b.Priority.CompareTo(a.Priority);
-                    if (c == 0) c = a.RunAt.CompareTo(b.RunAt);
-                    return c != 0 ? c : a.TaskId.CompareTo(b.TaskId);
-                });
+                leases.Sort(CompareLeaseOrder);
                 return leases;
             }
         }
@@ -434,6 +413,33 @@ public class PostgresTaskStore : ITaskStore
         {
             throw NotMigrated(ex);
         }
+    }
+
+    /// <summary>Reads one row of <see cref="PostgresQueries.LeasePicked"/>'s RETURNING list.</summary>
+    internal static TaskLease ReadLease(NpgsqlDataReader reader, string queue, string workerId) => new()
+    {
+        TaskId = reader.GetGuid(0),
+        Queue = queue,
+        WorkerId = workerId,
+        Token = reader.GetInt64(1),
+        Attempt = reader.GetInt32(2),
+        MaxAttempts = reader.GetInt32(3),
+        ExpiresAt = reader.GetFieldValue<DateTimeOffset>(4),
+        Payload = reader.GetFieldValue<byte[]>(5),
+        Priority = reader.GetInt32(6),
+        Tenant = reader.IsDBNull(7) ? null : reader.GetString(7),
+        Headers = PostgresJson.ReadHeaders(reader.IsDBNull(8) ? null : reader.GetString(8)),
+        RetryPolicy = PostgresJson.ReadRetryPolicy(reader.IsDBNull(9) ? null : reader.GetString(9)),
+        EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(10),
+        RunAt = reader.GetFieldValue<DateTimeOffset>(11),
+    };
+
+    /// <summary>The contract's lease order: priority descending, run-at, id.</summary>
+    internal static int CompareLeaseOrder(TaskLease a, TaskLease b)
+    {
+        var c = b.Priority.CompareTo(a.Priority);
+        if (c == 0) c = a.RunAt.CompareTo(b.RunAt);
+        return c != 0 ? c : a.TaskId.CompareTo(b.TaskId);
     }
 
     /// <inheritdoc />

@@ -202,7 +202,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         var leases = await ClaimIdsAsync(queue, workerId, hinted, leaseDuration, cancellationToken).ConfigureAwait(false);
         if (leases.Count < maxCount)
             leases.AddRange(await _inner.LeaseAsync(queue, workerId, maxCount - leases.Count, leaseDuration, cancellationToken).ConfigureAwait(false));
-        leases.Sort(HybridQueries.CompareLeaseOrder);
+        leases.Sort(PostgresTaskStore.CompareLeaseOrder);
         return leases;
     }
 
@@ -221,7 +221,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
             await using (reader.ConfigureAwait(false))
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    leases.Add(HybridQueries.ReadLease(reader, queue, workerId));
+                    leases.Add(PostgresTaskStore.ReadLease(reader, queue, workerId));
             }
         }
         Interlocked.Add(ref _claimedByHint, leases.Count);
