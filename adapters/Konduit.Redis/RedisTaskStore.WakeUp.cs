@@ -5,8 +5,7 @@ namespace Konduit.Redis;
 // Wake-up (pub/sub, latched per queue, every queue woken after a reconnect) and disposal.
 public sealed partial class RedisTaskStore
 {
-    private readonly Lock _signalGate = new();
-    private readonly Dictionary<string, QueueSignal> _signals = new(StringComparer.Ordinal);
+    private readonly QueueWakeUpSignals _signals = new();
     private readonly SemaphoreSlim _subscribeGate = new(1, 1);
     private ChannelMessageQueue? _subscription;
     private IConnectionMultiplexer? _subscribedConnection;
@@ -21,38 +20,7 @@ public sealed partial class RedisTaskStore
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         await EnsureSubscribedAsync().ConfigureAwait(false);
 
-        TaskCompletionSource<bool> waiter;
-        lock (_signalGate)
-        {
-            var signal = SignalFor(queue);
-            if (signal.Latched)
-            {
-                signal.Latched = false;
-                return true;
-            }
-            if (timeout == TimeSpan.Zero) return false;
-            waiter = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            signal.Waiters.Add(waiter);
-        }
-        try
-        {
-            return await waiter.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-        {
-            lock (_signalGate)
-            {
-                if (_signals.TryGetValue(queue, out var signal)) signal.Waiters.Remove(waiter);
-                // A signal handed to this waiter just as it gave up is kept, never dropped.
-                if (waiter.Task.IsCompletedSuccessfully && waiter.Task.Result)
-                {
-                    if (ex is TimeoutException) return true;
-                    if (signal is not null) signal.Latched = true;
-                }
-            }
-            if (ex is TimeoutException) return false;
-            throw;
-        }
+        return await _signals.WaitAsync(queue, timeout, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task EnsureSubscribedAsync()
@@ -81,37 +49,12 @@ public sealed partial class RedisTaskStore
         }
     }
 
-    private void Signal(string queue)
-    {
-        lock (_signalGate)
-        {
-            var signal = SignalFor(queue);
-            if (signal.Waiters.Count == 0)
-            {
-                signal.Latched = true;
-                return;
-            }
-            foreach (var waiter in signal.Waiters) waiter.TrySetResult(true);
-            signal.Waiters.Clear();
-        }
-    }
+    private void Signal(string queue) => _signals.Signal(queue);
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
     {
         if (e.ConnectionType != ConnectionType.Subscription) return;
-        string[] queues;
-        lock (_signalGate) queues = [.. _signals.Keys];
-        foreach (var queue in queues) Signal(queue);
-    }
-
-    private QueueSignal SignalFor(string queue)
-    {
-        if (!_signals.TryGetValue(queue, out var signal))
-        {
-            signal = new QueueSignal();
-            _signals.Add(queue, signal);
-        }
-        return signal;
+        _signals.SignalAll();
     }
 
     /// <summary>Releases waiters (they return false), unsubscribes, and closes the connection if the store opened it.</summary>
@@ -119,14 +62,7 @@ public sealed partial class RedisTaskStore
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         GC.SuppressFinalize(this);
-        lock (_signalGate)
-        {
-            foreach (var signal in _signals.Values)
-            {
-                foreach (var waiter in signal.Waiters) waiter.TrySetResult(false);
-                signal.Waiters.Clear();
-            }
-        }
+        _signals.Close();
         if (_subscribedConnection is { } subscribed) subscribed.ConnectionRestored -= OnConnectionRestored;
         if (_subscription is { } subscription) await subscription.UnsubscribeAsync().ConfigureAwait(false);
         if (_ownsConnection && _connection.IsValueCreated)
@@ -143,12 +79,5 @@ public sealed partial class RedisTaskStore
             }
         }
         _subscribeGate.Dispose();
-    }
-
-    /// <summary>A per-queue latched wake-up signal.</summary>
-    private sealed class QueueSignal
-    {
-        public bool Latched { get; set; }
-        public List<TaskCompletionSource<bool>> Waiters { get; } = [];
     }
 }

@@ -25,7 +25,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     private readonly Dictionary<(string Queue, string Key), Guid> _keys = [];
     private readonly Dictionary<string, SortedSet<TaskRecord>> _pending = new(StringComparer.Ordinal);
     private readonly HashSet<TaskRecord> _running = [];
-    private readonly Dictionary<string, QueueSignal> _signals = new(StringComparer.Ordinal);
+    private readonly QueueWakeUpSignals _signals;
     private readonly TimeProvider _time;
     private readonly int _maxPayloadBytes;
     private readonly RetryPolicy _defaultRetryPolicy;
@@ -42,6 +42,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         _maxPayloadBytes = options.MaxPayloadBytes;
         _defaultRetryPolicy = options.DefaultRetryPolicy;
         _time = timeProvider ?? TimeProvider.System;
+        _signals = new QueueWakeUpSignals(_time);
     }
 
     /// <inheritdoc />
@@ -363,46 +364,13 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         TaskValidation.ValidateQueue(queue);
         TaskValidation.ValidateWaitTimeout(timeout);
         cancellationToken.ThrowIfCancellationRequested();
-
-        TaskCompletionSource<bool> waiter;
-        lock (_gate)
-        {
-            ThrowIfDisposed();
-            var signal = SignalFor(queue);
-            if (signal.Latched)
-            {
-                signal.Latched = false;
-                return true;
-            }
-            if (timeout == TimeSpan.Zero) return false;
-            waiter = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            signal.Waiters.Add(waiter);
-        }
-
-        try
-        {
-            return await waiter.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-        {
-            lock (_gate)
-            {
-                if (_signals.TryGetValue(queue, out var signal)) signal.Waiters.Remove(waiter);
-                // A signal may have been handed to this waiter just as it gave up: keep it, never drop it.
-                if (waiter.Task.IsCompletedSuccessfully && waiter.Task.Result)
-                {
-                    if (ex is TimeoutException) return true;
-                    if (signal is not null) signal.Latched = true;
-                }
-            }
-            if (ex is TimeoutException) return false;
-            throw;
-        }
+        lock (_gate) ThrowIfDisposed();
+        return _signals.WaitAsync(queue, timeout, cancellationToken);
     }
 
     /// <summary>Releases callers blocked in <see cref="WaitForWorkAsync"/> (they return false); later calls throw <see cref="ObjectDisposedException"/>.</summary>
@@ -412,12 +380,8 @@ public sealed class InMemoryTaskStore : ITaskStore
         {
             if (_disposed) return ValueTask.CompletedTask;
             _disposed = true;
-            foreach (var signal in _signals.Values)
-            {
-                foreach (var waiter in signal.Waiters) waiter.TrySetResult(false);
-                signal.Waiters.Clear();
-            }
         }
+        _signals.Close();
         return ValueTask.CompletedTask;
     }
 
@@ -491,28 +455,8 @@ public sealed class InMemoryTaskStore : ITaskStore
         return set;
     }
 
-    private QueueSignal SignalFor(string queue)
-    {
-        if (!_signals.TryGetValue(queue, out var signal))
-        {
-            signal = new QueueSignal();
-            _signals.Add(queue, signal);
-        }
-        return signal;
-    }
-
-    private void SignalLocked(string queue)
-    {
-        var signal = SignalFor(queue);
-        if (signal.Waiters.Count == 0)
-        {
-            // Nobody is waiting: latch, so the next WaitForWorkAsync returns at once.
-            signal.Latched = true;
-            return;
-        }
-        foreach (var waiter in signal.Waiters) waiter.TrySetResult(true);
-        signal.Waiters.Clear();
-    }
+    // Called under _gate, after the change it announces: a waiter woken by it sees the change.
+    private void SignalLocked(string queue) => _signals.Signal(queue);
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
@@ -600,12 +544,5 @@ public sealed class InMemoryTaskStore : ITaskStore
             c = x.RunAt.UtcTicks.CompareTo(y.RunAt.UtcTicks);
             return c != 0 ? c : x.Id.CompareTo(y.Id);
         }
-    }
-
-    /// <summary>A per-queue latched wake-up signal.</summary>
-    private sealed class QueueSignal
-    {
-        public bool Latched { get; set; }
-        public List<TaskCompletionSource<bool>> Waiters { get; } = [];
     }
 }
