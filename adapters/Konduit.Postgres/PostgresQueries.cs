@@ -119,6 +119,24 @@ internal sealed class PostgresQueries
                 RETURNING id, queue
             )
             """;
+        // A single enqueue outside a caller's transaction: the same rules as enqueueCore for one row, with scalar
+        // parameters (no arrays to build, bind and unnest). $7 = idempotency key: the key row is inserted first and
+        // the task only if this statement won the key; no row back = the key belongs to another task.
+        EnqueueOne = $"""
+            WITH keys AS (
+                INSERT INTO {s}.task_keys (queue, idempotency_key, task_id)
+                SELECT $2, $7, $1 WHERE $7::text IS NOT NULL
+                ON CONFLICT DO NOTHING
+                RETURNING task_id
+            )
+            INSERT INTO {s}.tasks (id, queue, state, priority, run_at, max_attempts, tenant, idempotency_key, headers,
+                                   retry_policy, payload, created_at, updated_at)
+            SELECT $1, $2, 0, $3, coalesce($4, now()), $5, $6, $7, $8, $9, $10, now(), now()
+            WHERE $7::text IS NULL OR EXISTS (SELECT FROM keys)
+            RETURNING id
+            """;
+        // The winner of a key race lost by EnqueueOne (none: the key has been purged since, so it is free again).
+        ExistingKey = $"SELECT task_id FROM {s}.task_keys WHERE queue = $1 AND idempotency_key = $2";
         // The store's own enqueues: no NOTIFY here. A notifying transaction holds a database-wide lock through its
         // commit (and fsync), which serializes concurrent enqueues; PostgresNotifier wakes workers after commit.
         EnqueueQuiet = enqueueCore + "SELECT id FROM inserted";
@@ -318,6 +336,8 @@ internal sealed class PostgresQueries
     public string MigrationPrepare { get; }
     public string CurrentVersion { get; }
     public string RecordVersion { get; }
+    public string EnqueueOne { get; }
+    public string ExistingKey { get; }
     public string EnqueueQuiet { get; }
     public string EnqueueInTransaction { get; }
     public string Notify { get; }

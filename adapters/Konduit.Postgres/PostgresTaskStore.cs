@@ -60,7 +60,7 @@ public class PostgresTaskStore : ITaskStore
         _maxPayloadBytes = options.MaxPayloadBytes;
         _defaultRetryPolicy = options.DefaultRetryPolicy;
         _wakeUp = new PostgresWakeUp(dataSource, _sql.Listen);
-        _notifier = new PostgresNotifier(dataSource, _sql.Channel, _sql.Notify);
+        _notifier = new PostgresNotifier(dataSource, _sql.Channel, _sql.Notify, _prepare);
     }
 
     /// <inheritdoc />
@@ -127,9 +127,9 @@ public class PostgresTaskStore : ITaskStore
             await using (connection.ConfigureAwait(false))
             {
                 // One statement, so no explicit transaction: it either stored the task or changed nothing.
-                var results = await EnqueueCoreAsync(connection, null, [request], cancellationToken).ConfigureAwait(false);
-                if (results[0].Created) _notifier.Signal(request.Queue);
-                return results[0];
+                var result = await EnqueueOneAsync(connection, request, cancellationToken).ConfigureAwait(false);
+                if (result.Created) _notifier.Signal(request.Queue);
+                return result;
             }
         }
         catch (PostgresException ex) when (IsNotMigrated(ex))
@@ -232,6 +232,60 @@ public class PostgresTaskStore : ITaskStore
             last = requests[i].Queue;
             _notifier.Signal(last);
         }
+    }
+
+    /// <summary>
+    /// The single enqueue's own path (same semantics as <see cref="EnqueueCoreAsync"/> for one request): one
+    /// prepared statement with scalar parameters; only a lost key race costs a second round trip.
+    /// </summary>
+    private async Task<EnqueueResult> EnqueueOneAsync(NpgsqlConnection connection, EnqueueRequest request, CancellationToken cancellationToken)
+    {
+        var id = TaskIdGenerator.NewId();
+        var headers = PostgresJson.WriteHeaders(request.Headers);
+        var policy = PostgresJson.WriteRetryPolicy(request.RetryPolicy);
+        for (var round = 0; ; round++)
+        {
+            if (round == MaxKeyRounds)
+                throw new KonduitException($"Enqueue could not settle its idempotency keys after {MaxKeyRounds} rounds (keys purged and re-taken concurrently).");
+
+            object? inserted;
+            using (var cmd = new NpgsqlCommand(_sql.EnqueueOne, connection))
+            {
+                var p = cmd.Parameters;
+                p.Add(new NpgsqlParameter<Guid> { TypedValue = id });
+                p.Add(new NpgsqlParameter<string> { TypedValue = request.Queue });
+                p.Add(new NpgsqlParameter<int> { TypedValue = request.Priority });
+                p.Add(request.RunAt is { } runAt
+                    ? new NpgsqlParameter<DateTime> { TypedValue = runAt.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz }
+                    : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                p.Add(new NpgsqlParameter<int> { TypedValue = request.MaxAttempts });
+                p.Add(Nullable(request.Tenant, NpgsqlDbType.Text));
+                p.Add(Nullable(request.IdempotencyKey, NpgsqlDbType.Text));
+                p.Add(Nullable(headers, NpgsqlDbType.Jsonb));
+                p.Add(Nullable(policy, NpgsqlDbType.Jsonb));
+                p.Add(new NpgsqlParameter<byte[]> { TypedValue = request.Payload });
+                await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
+                inserted = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+            if (inserted is Guid) return new EnqueueResult(id, true);
+            if (request.IdempotencyKey is null) throw new KonduitException($"Enqueue of task {id} stored no row.");
+
+            // The key is someone else's: return its task. A key that has vanished since (its task was purged in
+            // between) is free again, so the request goes round once more.
+            object? winner;
+            using (var find = new NpgsqlCommand(_sql.ExistingKey, connection))
+            {
+                find.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Queue });
+                find.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.IdempotencyKey! });
+                winner = await find.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+            if (winner is Guid existing) return new EnqueueResult(existing, false);
+        }
+
+        static NpgsqlParameter Nullable(string? value, NpgsqlDbType type) =>
+            value is null
+                ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = type }
+                : new NpgsqlParameter<string> { TypedValue = value, NpgsqlDbType = type };
     }
 
     private async Task<EnqueueResult[]> EnqueueCoreAsync(
