@@ -14,7 +14,7 @@ namespace Konduit.Postgres;
 /// Best effort by design: a lost notification only delays pickup until a worker's next poll, so failures are
 /// swallowed here and the polling fallback covers them.
 /// </remarks>
-internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string channel, string notifySql) : IAsyncDisposable
+internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string channel, string notifySql, bool prepare = false) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
     private int _flushing;
@@ -34,12 +34,8 @@ internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string chann
     {
         while (true)
         {
-            var queues = new List<string>();
-            foreach (var queue in _pending.Keys)
-            {
-                if (_pending.TryRemove(queue, out _)) queues.Add(queue);
-            }
-            if (queues.Count == 0)
+            var queues = Drain();
+            if (queues.Length == 0)
             {
                 Volatile.Write(ref _flushing, 0);
                 // A signal that arrived after the drain but before the flag dropped found the flag set and left its
@@ -54,7 +50,9 @@ internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string chann
                 {
                     using var cmd = new NpgsqlCommand(notifySql, connection);
                     cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = channel });
-                    cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = queues.ToArray() });
+                    cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = queues });
+                    // Prepared (once per physical connection): a busy single producer sends one per enqueue.
+                    if (prepare) await cmd.PrepareAsync().ConfigureAwait(false);
                     await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
                 }
             }
@@ -63,6 +61,23 @@ internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string chann
                 // Best effort: workers poll as a fallback (see remarks).
             }
         }
+    }
+
+    /// <summary>Takes the pending queues (usually one: a one-element array without a list in between).</summary>
+    private string[] Drain()
+    {
+        string? first = null;
+        List<string>? more = null;
+        foreach (var queue in _pending.Keys)
+        {
+            if (!_pending.TryRemove(queue, out _)) continue;
+            if (first is null) first = queue;
+            else (more ??= []).Add(queue);
+        }
+        if (first is null) return [];
+        if (more is null) return [first];
+        more.Insert(0, first);
+        return [.. more];
     }
 
     /// <summary>Lets an in-flight notification finish; later signals are ignored.</summary>

@@ -7,7 +7,10 @@ namespace Konduit.Postgres;
 internal sealed class PostgresQueries
 {
     /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
-    public const int LatestVersion = 1;
+    public const int LatestVersion = 2;
+
+    /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
+    public const int CopyVersion = 2;
 
     /// <summary>First key of the two-int advisory lock that serializes migrations ('KNDT').</summary>
     public const int MigrationLockClass = 0x4B4E4454;
@@ -78,6 +81,29 @@ internal sealed class PostgresQueries
                 -- Purge: terminal rows by finish time.
                 CREATE INDEX tasks_finished_idx ON {s}.tasks (finished_at) WHERE state IN (2, 3, 4);
                 """),
+            (2, $"""
+                -- Bloat control (ADR 001). Lease (0→1) and complete (1→2) change `state`, which the partial indexes
+                -- depend on, so they can never be HOT; heartbeats change only lease_expires_at, and become HOT
+                -- (a new row version on the same page, no index entries) once no index covers that column. The
+                -- sweeper finds running rows through a partial index on id and filters their expiry: running rows
+                -- are bounded by the workers' concurrency, so that scan stays small.
+                CREATE INDEX tasks_running_idx ON {s}.tasks (id) WHERE state = 1;
+                DROP INDEX {s}.tasks_running_expiry_idx;
+                -- Room on each page for the row versions its updates write (HOT needs it; non-HOT versions stay
+                -- local too), and autovacuum per table: vacuum after ~1 % dead rows instead of 20 % (dead entries in
+                -- tasks_pending_idx are what the lease scan steps over), analyze often (the planner then sees
+                -- running and finished rows as they are), and a larger cost budget so vacuum keeps up under churn.
+                ALTER TABLE {s}.tasks SET (
+                    fillfactor = 80,
+                    autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+                    autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_vacuum_insert_threshold = 1000,
+                    autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 1000,
+                    autovacuum_vacuum_cost_limit = 1000, autovacuum_vacuum_cost_delay = 1);
+                ALTER TABLE {s}.task_keys SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
+                -- Bulk enqueue by COPY omits the server-clock columns; they take now() like the INSERT path's now().
+                ALTER TABLE {s}.tasks ALTER COLUMN run_at SET DEFAULT now(), ALTER COLUMN created_at SET DEFAULT now(),
+                    ALTER COLUMN updated_at SET DEFAULT now();
+                """),
         ];
 
         // Serializes concurrent migrators (many nodes at start-up) on a lock keyed by schema name; released at commit.
@@ -119,6 +145,28 @@ internal sealed class PostgresQueries
                 RETURNING id, queue
             )
             """;
+        // A single enqueue outside a caller's transaction: the same rules as enqueueCore for one row, with scalar
+        // parameters (no arrays to build, bind and unnest). $7 = idempotency key: the key row is inserted first and
+        // the task only if this statement won the key; no row back = the key belongs to another task.
+        EnqueueOne = $"""
+            WITH keys AS (
+                INSERT INTO {s}.task_keys (queue, idempotency_key, task_id)
+                SELECT $2, $7, $1 WHERE $7::text IS NOT NULL
+                ON CONFLICT DO NOTHING
+                RETURNING task_id
+            )
+            INSERT INTO {s}.tasks (id, queue, state, priority, run_at, max_attempts, tenant, idempotency_key, headers,
+                                   retry_policy, payload, created_at, updated_at)
+            SELECT $1, $2, 0, $3, coalesce($4, now()), $5, $6, $7, $8, $9, $10, now(), now()
+            WHERE $7::text IS NULL OR EXISTS (SELECT FROM keys)
+            RETURNING id
+            """;
+        // The winner of a key race lost by EnqueueOne (none: the key has been purged since, so it is free again).
+        ExistingKey = $"SELECT task_id FROM {s}.task_keys WHERE queue = $1 AND idempotency_key = $2";
+        // Bulk enqueue: binary COPY straight into tasks (keyless requests only: COPY cannot skip a taken key).
+        // run_at is listed only when every row has one; omitted columns take their defaults (now(), 0, '[]').
+        CopyTasks = $"COPY {s}.tasks (id, queue, state, priority, max_attempts, tenant, headers, retry_policy, payload) FROM STDIN (FORMAT BINARY)";
+        CopyTasksWithRunAt = $"COPY {s}.tasks (id, queue, state, priority, max_attempts, tenant, headers, retry_policy, payload, run_at) FROM STDIN (FORMAT BINARY)";
         // The store's own enqueues: no NOTIFY here. A notifying transaction holds a database-wide lock through its
         // commit (and fsync), which serializes concurrent enqueues; PostgresNotifier wakes workers after commit.
         EnqueueQuiet = enqueueCore + "SELECT id FROM inserted";
@@ -326,6 +374,10 @@ internal sealed class PostgresQueries
     public string MigrationPrepare { get; }
     public string CurrentVersion { get; }
     public string RecordVersion { get; }
+    public string CopyTasks { get; }
+    public string CopyTasksWithRunAt { get; }
+    public string EnqueueOne { get; }
+    public string ExistingKey { get; }
     public string EnqueueQuiet { get; }
     public string EnqueueInTransaction { get; }
     public string Notify { get; }

@@ -386,8 +386,8 @@ public sealed class StoreTarget : IBenchTarget
     public ITaskStore? Store => _store;
     public bool IsPostgres => _admin is not null;
 
-    // Konduit.Postgres has no binary COPY enqueue yet; when it has, point this (and EnqueueBatchAsync's copy branch) at it.
-    public bool SupportsCopy => false;
+    // Konduit.Postgres enqueues batches by binary COPY through BulkEnqueueAsync (the "Konduit.Postgres binary COPY" row).
+    public bool SupportsCopy => _store is PostgresTaskStore;
 
     public Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken) =>
         _store.EnqueueAsync(new EnqueueRequest(queue, Targets.Payload(n)) { IdempotencyKey = queue + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
@@ -396,7 +396,9 @@ public sealed class StoreTarget : IBenchTarget
     {
         var requests = new EnqueueRequest[count];
         for (var i = 0; i < count; i++) requests[i] = new EnqueueRequest(queue, Targets.Payload(first + i));
-        return _store.EnqueueManyAsync(requests, cancellationToken);
+        return copy && _store is PostgresTaskStore postgres
+            ? postgres.BulkEnqueueAsync(requests, cancellationToken)
+            : _store.EnqueueManyAsync(requests, cancellationToken);
     }
 
     public async Task<int> CycleAsync(string queue, string worker, int max, CancellationToken cancellationToken)

@@ -31,6 +31,8 @@ internal static class KonduitDiagnostics
 
     public static Activity? StartProcess(TaskLease lease, string store)
     {
+        // Nobody listens (the common case without tracing): skip the name and header parsing per task.
+        if (!Source.HasListeners()) return null;
         ActivityLink[]? links = null;
         if (lease.Headers.TryGetValue(TraceParentHeader, out var traceParent)
             && ActivityContext.TryParse(traceParent, lease.Headers.GetValueOrDefault(TraceStateHeader), isRemote: true, out var enqueueContext))

@@ -293,8 +293,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         try
         {
             using var execution = CancellationTokenSource.CreateLinkedTokenSource(_abandon.Token);
-            using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(execution.Token);
-            var heartbeat = HeartbeatLoopAsync(state, execution, heartbeatStop.Token);
+            using var heartbeat = new Heartbeat(this, state, execution);
             using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
 
             Exception? error = null;
@@ -317,8 +316,8 @@ internal sealed class QueueWorker : IHostedService, IDisposable
                 error = ex;
             }
 
-            await heartbeatStop.CancelAsync().ConfigureAwait(false);
-            await heartbeat.ConfigureAwait(false);
+            // No heartbeat starts after this; one in flight completes before complete/fail.
+            await heartbeat.StopAsync().ConfigureAwait(false);
             var elapsed = _time.GetElapsedTime(started);
             _metrics.Duration(_queue, _storeName, elapsed);
             // The handler is done: its slot goes to the next task while the outcome is recorded (completions are
@@ -404,52 +403,6 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         }
     }
 
-    private async Task HeartbeatLoopAsync(LeaseState state, CancellationTokenSource execution, CancellationToken stop)
-    {
-        var lastRenewed = _time.GetTimestamp();
-        var interval = _heartbeatInterval;
-        while (true)
-        {
-            try
-            {
-                await Task.Delay(interval, _time, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            try
-            {
-                // Not canceled when the handler finishes: an in-flight heartbeat completes before complete/fail.
-                state.Lease = await _store.HeartbeatAsync(state.Lease, _leaseDuration, _hardStop.Token).ConfigureAwait(false);
-                lastRenewed = _time.GetTimestamp();
-                interval = _heartbeatInterval;
-            }
-            catch (LeaseLostException ex)
-            {
-                state.MarkLost(ex.CurrentState);
-                await execution.CancelAsync().ConfigureAwait(false);
-                return;
-            }
-            catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                Log.HeartbeatFailed(_logger, ex, state.Lease.TaskId, _queue, state.Lease.Attempt);
-                if (_time.GetElapsedTime(lastRenewed) >= _leaseDuration)
-                {
-                    // No renewal for a whole lease: it has expired by now, whoever holds the task.
-                    state.MarkLost(null);
-                    await execution.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-                interval = _heartbeatInterval / 2;
-            }
-        }
-    }
-
     private async Task<bool> CompleteAsync(TaskLease lease, byte[]? result)
     {
         var pending = new PendingCompletion(lease, result);
@@ -507,6 +460,109 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>
+    /// One running task's heartbeat: a one-shot timer re-armed after each renewal (no loop, delay task or extra
+    /// token source per task; most tasks finish before the first beat). A renewal the store refuses marks the lease
+    /// lost and cancels the handler; failed renewals are retried at half the interval until a whole lease has gone
+    /// by without one. No beat starts once the handler is done or canceled.
+    /// </summary>
+    private sealed class Heartbeat : IDisposable
+    {
+        private readonly QueueWorker _worker;
+        private readonly LeaseState _state;
+        private readonly CancellationTokenSource _execution;
+        private readonly ITimer _timer;
+        private readonly Lock _gate = new();
+        private long _lastRenewed;
+        private bool _stopped;
+        private TaskCompletionSource? _beating;
+
+        public Heartbeat(QueueWorker worker, LeaseState state, CancellationTokenSource execution)
+        {
+            _worker = worker;
+            _state = state;
+            _execution = execution;
+            _lastRenewed = worker._time.GetTimestamp();
+            _timer = worker._time.CreateTimer(static s => ((Heartbeat)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _timer.Change(worker._heartbeatInterval, Timeout.InfiniteTimeSpan);
+        }
+
+        /// <summary>Stops the beats; the returned task completes when a beat in flight has finished.</summary>
+        public Task StopAsync()
+        {
+            Task? beating;
+            lock (_gate)
+            {
+                _stopped = true;
+                beating = _beating?.Task;
+            }
+            _timer.Dispose();
+            return beating ?? Task.CompletedTask;
+        }
+
+        public void Dispose()
+        {
+            lock (_gate) _stopped = true;
+            _timer.Dispose();
+        }
+
+        private void Fire()
+        {
+            lock (_gate)
+            {
+                if (_stopped || _execution.IsCancellationRequested) return;
+                _beating = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            _ = BeatAsync();
+        }
+
+        private async Task BeatAsync()
+        {
+            var worker = _worker;
+            TimeSpan? next = null;
+            try
+            {
+                // Not canceled when the handler finishes: an in-flight heartbeat completes before complete/fail.
+                _state.Lease = await worker._store.HeartbeatAsync(_state.Lease, worker._leaseDuration, worker._hardStop.Token).ConfigureAwait(false);
+                _lastRenewed = worker._time.GetTimestamp();
+                next = worker._heartbeatInterval;
+            }
+            catch (LeaseLostException ex)
+            {
+                _state.MarkLost(ex.CurrentState);
+                await _execution.CancelAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (worker._hardStop.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                Log.HeartbeatFailed(worker._logger, ex, _state.Lease.TaskId, worker._queue, _state.Lease.Attempt);
+                if (worker._time.GetElapsedTime(_lastRenewed) >= worker._leaseDuration)
+                {
+                    // No renewal for a whole lease: it has expired by now, whoever holds the task.
+                    _state.MarkLost(null);
+                    await _execution.CancelAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    next = worker._heartbeatInterval / 2;
+                }
+            }
+            finally
+            {
+                TaskCompletionSource? done;
+                lock (_gate)
+                {
+                    done = _beating;
+                    _beating = null;
+                    if (!_stopped && next is { } due) _timer.Change(due, Timeout.InfiniteTimeSpan);
+                }
+                done?.TrySetResult();
+            }
         }
     }
 
