@@ -176,7 +176,8 @@ public static class Report
             sb.AppendLine();
             sb.AppendLine("### How bloat is handled today");
             sb.AppendLine();
-            sb.AppendLine("- `tasks` is created `WITH (fillfactor = 85)` so the lease and complete updates can be HOT when no indexed column changes; but `state` is in the partial-index predicates and `tasks_queue_state_id_idx`, so lease (0→1) and complete (1→2) are **not** HOT: each writes new index entries.");
+            sb.AppendLine("- Schema version 2: `tasks` at `fillfactor = 80` and no index on `lease_expires_at`, so heartbeats (which change only that column) are HOT updates; lease (0→1) and complete (1→2) change `state`, which the partial indexes key on, so they are not HOT and each writes index entries.");
+            sb.AppendLine("- Per-table autovacuum on `tasks`: vacuum after 1 % + 1,000 dead rows (server default 20 %), analyze after 2 % + 1,000, cost limit 1000 / delay 1 ms; `autovacuum_naptime` (1 min by default) still caps how often it runs.");
             sb.AppendLine("- Finished rows leave the hot table through `Konduit:PurgeFinishedAfter`: every node's sweeper purges finished tasks older than that in 500-row `FOR UPDATE SKIP LOCKED` batches (5 s in this run). No partitioning yet (the id-only PK keeps it possible).");
             sb.AppendLine("- What the design would need if churn decays: finished rows leaving the hot table (partition by id range and drop/detach, or move on complete), per-table autovacuum settings (`autovacuum_vacuum_scale_factor` low), and fewer indexed columns touched per transition.");
             sb.AppendLine();
