@@ -79,7 +79,7 @@ public sealed class BenchmarkSmokeTests
         finally
         {
             Server.Release();
-            Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // absent when the run failed early: keep its exception
         }
     }
 
