@@ -24,8 +24,6 @@ public class PostgresStoreFixture : TaskStoreFixture
     private static NpgsqlDataSource? s_dataSource;
     private static PostgreSqlContainer? s_container;
 
-    private readonly Lock _gate = new();
-    private readonly List<ITaskStore> _stores = [];
     private NpgsqlDataSource? _dataSource;
 
     public PostgresStoreFixture()
@@ -62,9 +60,7 @@ public class PostgresStoreFixture : TaskStoreFixture
     {
         var options = new PostgresTaskStoreOptions { Schema = schema ?? Schema };
         configure?.Invoke(options);
-        var store = new PostgresTaskStore(options, DataSource);
-        lock (_gate) _stores.Add(store);
-        return store;
+        return Track(new PostgresTaskStore(options, DataSource));
     }
 
     /// <summary>Runs a scalar query (test inspection only; <paramref name="sql"/> is test-authored).</summary>
@@ -85,15 +81,8 @@ public class PostgresStoreFixture : TaskStoreFixture
     /// <inheritdoc />
     public override async ValueTask DisposeAsync()
     {
-        ITaskStore[] stores;
-        lock (_gate)
-        {
-            stores = [.. _stores];
-            _stores.Clear();
-        }
-        foreach (var store in stores) await store.DisposeAsync();
+        await base.DisposeAsync(); // the stores first, then their schema
         if (_dataSource is not null) await DropSchemaAsync(Schema);
-        await base.DisposeAsync();
     }
 
     private static async Task<NpgsqlDataSource> SharedDataSourceAsync()
@@ -102,9 +91,8 @@ public class PostgresStoreFixture : TaskStoreFixture
         try
         {
             if (s_dataSource is not null) return s_dataSource;
-            var connectionString = Environment.GetEnvironmentVariable(EnvironmentVariable);
-            if (string.IsNullOrWhiteSpace(connectionString))
-                connectionString = await StartContainerAsync();
+            var connectionString = await TestServer.LocateAsync(EnvironmentVariable, "PostgreSQL",
+                "run `scripts/services.sh up && source .services/env`", StartContainerAsync);
             s_dataSource = NpgsqlDataSource.Create(connectionString);
             return s_dataSource;
         }
@@ -116,21 +104,10 @@ public class PostgresStoreFixture : TaskStoreFixture
 
     private static async Task<string> StartContainerAsync()
     {
-        try
-        {
-            // Testcontainers' resource reaper removes the container when the test process exits.
-            s_container = new PostgreSqlBuilder("postgres:17-alpine").Build();
-            await s_container.StartAsync();
-            return s_container.GetConnectionString();
-        }
-#pragma warning disable CA1031 // Any failure here means "no Docker": report how to get a server instead.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            throw new InvalidOperationException(
-                "No PostgreSQL for tests: run `scripts/services.sh up` then `source .services/env` " +
-                $"(or set {EnvironmentVariable}). Docker was tried as a fallback and failed: {ex.Message}", ex);
-        }
+        // Testcontainers' resource reaper removes the container when the test process exits.
+        s_container = new PostgreSqlBuilder("postgres:17-alpine").Build();
+        await s_container.StartAsync();
+        return s_container.GetConnectionString();
     }
 
     private sealed class TransactionalEnqueueHarness(PostgresStoreFixture fixture) : ITransactionalEnqueueHarness

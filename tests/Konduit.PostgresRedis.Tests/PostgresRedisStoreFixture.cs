@@ -20,8 +20,6 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
     private static NpgsqlDataSource? s_dataSource;
     private static ConnectionMultiplexer? s_redis;
 
-    private readonly Lock _gate = new();
-    private readonly List<ITaskStore> _stores = [];
 
     public string Schema { get; } = "konduit_h_" + Guid.NewGuid().ToString("N")[..8];
 
@@ -61,9 +59,7 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
     {
         var options = Options();
         configure?.Invoke(options);
-        var store = new PostgresRedisTaskStore(options, DataSource, redis ?? Redis);
-        lock (_gate) _stores.Add(store);
-        return store;
+        return Track(new PostgresRedisTaskStore(options, DataSource, redis ?? Redis));
     }
 
     /// <summary>Runs a scalar query (test-authored SQL).</summary>
@@ -76,13 +72,7 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
 
     public override async ValueTask DisposeAsync()
     {
-        ITaskStore[] stores;
-        lock (_gate)
-        {
-            stores = [.. _stores];
-            _stores.Clear();
-        }
-        foreach (var store in stores) await store.DisposeAsync();
+        await base.DisposeAsync(); // the stores first, then their schema and keys
         if (s_dataSource is not null)
         {
             await using var cmd = s_dataSource.CreateCommand($"DROP SCHEMA IF EXISTS \"{Schema}\" CASCADE");
@@ -94,7 +84,6 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
             var db = s_redis.GetDatabase();
             await foreach (var key in server.KeysAsync(pattern: "{" + KeyPrefix + "*", pageSize: 1000)) await db.KeyDeleteAsync(key);
         }
-        await base.DisposeAsync();
     }
 
     private static string Required(string variable)

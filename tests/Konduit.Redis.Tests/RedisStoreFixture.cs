@@ -27,8 +27,6 @@ public class RedisStoreFixture : TaskStoreFixture
     private static ConnectionMultiplexer? s_connection;
     private static IContainer? s_container;
 
-    private readonly Lock _gate = new();
-    private readonly List<ITaskStore> _stores = [];
     private ConnectionMultiplexer? _connection;
 
     /// <summary>This fixture's key prefix.</summary>
@@ -58,9 +56,7 @@ public class RedisStoreFixture : TaskStoreFixture
     {
         var options = new RedisTaskStoreOptions { KeyPrefix = keyPrefix ?? KeyPrefix };
         configure?.Invoke(options);
-        var store = new RedisTaskStore(options, Connection);
-        lock (_gate) _stores.Add(store);
-        return store;
+        return Track(new RedisTaskStore(options, Connection));
     }
 
     /// <summary>Every key under <paramref name="keyPrefix"/> (this fixture's by default), found by SCAN.</summary>
@@ -78,19 +74,7 @@ public class RedisStoreFixture : TaskStoreFixture
         return keys;
     }
 
-    /// <inheritdoc />
-    public override async ValueTask DisposeAsync()
-    {
-        ITaskStore[] stores;
-        lock (_gate)
-        {
-            stores = [.. _stores];
-            _stores.Clear();
-        }
-        foreach (var store in stores) await store.DisposeAsync();
-        // Keys are deleted once for the whole run by RedisTestRun.
-        await base.DisposeAsync();
-    }
+    // DisposeAsync: the base disposes the stores; keys are deleted once for the whole run by RedisTestRun.
 
     private static async Task<ConnectionMultiplexer> SharedConnectionAsync()
     {
@@ -98,9 +82,8 @@ public class RedisStoreFixture : TaskStoreFixture
         try
         {
             if (s_connection is not null) return s_connection;
-            var configuration = Environment.GetEnvironmentVariable(EnvironmentVariable);
-            if (string.IsNullOrWhiteSpace(configuration))
-                configuration = await StartContainerAsync();
+            var configuration = await TestServer.LocateAsync(EnvironmentVariable, "Redis",
+                "run `scripts/services.sh up && source .services/env`", StartContainerAsync);
             Configuration = configuration;
             // allowAdmin: the Redis-specific tests flush the script cache (SCRIPT FLUSH) and list keys.
             s_connection = await ConnectionMultiplexer.ConnectAsync(configuration + ",allowAdmin=true");
@@ -117,25 +100,14 @@ public class RedisStoreFixture : TaskStoreFixture
 
     private static async Task<string> StartContainerAsync()
     {
-        try
-        {
-            // Testcontainers' resource reaper removes the container when the test process exits.
-            s_container = new ContainerBuilder("redis:7-alpine")
-                .WithPortBinding(6379, assignRandomHostPort: true)
-                .WithCommand("redis-server", "--appendonly", "yes")
-                .WithWaitStrategy(Wait.ForUnixContainer().UntilCommandIsCompleted("redis-cli", "ping"))
-                .Build();
-            await s_container.StartAsync();
-            return $"{s_container.Hostname}:{s_container.GetMappedPublicPort(6379)}";
-        }
-#pragma warning disable CA1031 // Any failure here means "no Docker": report how to get a server instead.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            throw new InvalidOperationException(
-                "No Redis for tests: run `scripts/services.sh up && source .services/env` " +
-                $"(or set {EnvironmentVariable}). Docker was tried as a fallback and failed: {ex.Message}", ex);
-        }
+        // Testcontainers' resource reaper removes the container when the test process exits.
+        s_container = new ContainerBuilder("redis:7-alpine")
+            .WithPortBinding(6379, assignRandomHostPort: true)
+            .WithCommand("redis-server", "--appendonly", "yes")
+            .WithWaitStrategy(Wait.ForUnixContainer().UntilCommandIsCompleted("redis-cli", "ping"))
+            .Build();
+        await s_container.StartAsync();
+        return $"{s_container.Hostname}:{s_container.GetMappedPublicPort(6379)}";
     }
 }
 
