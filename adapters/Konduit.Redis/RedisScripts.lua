@@ -95,16 +95,20 @@ local function push(id, p)
   redis.call('HSET', tkey(id), 'se', redis.call('XADD', skey(p), '*', 'id', id))
 end
 -- Acknowledges and deletes entries of one band, and deletes its stream once it holds no entry at all.
+-- Deletes band p's stream (and its group) once it holds no entry at all, so idle bands leave no key behind.
+local function drop_band_if_empty(p, sk)
+  if redis.call('XLEN', sk) == 0 then
+    redis.call('DEL', sk)
+    redis.call('ZREM', B .. ':bands', p)
+    redis.call('ZREM', B .. ':ready', p)
+  end
+end
 local function drop_entries(p, eids)
   local sk = skey(p)
   if redis.call('EXISTS', sk) == 1 then
     call_many({'XACK', sk, G}, eids)
     call_many({'XDEL', sk}, eids)
-    if redis.call('XLEN', sk) == 0 then
-      redis.call('DEL', sk)
-      redis.call('ZREM', B .. ':bands', p)
-      redis.call('ZREM', B .. ':ready', p)
-    end
+    drop_band_if_empty(p, sk)
   end
 end
 -- Acknowledges and deletes a task's entry, and deletes its band's stream once it holds no entry at all.
@@ -288,10 +292,7 @@ for _, p in ipairs(bands) do
     if #entries < k then
       -- Nothing undelivered left in this band; an XADD puts it back.
       redis.call('ZREM', B .. ':ready', p)
-      if redis.call('XLEN', sk) == 0 then
-        redis.call('DEL', sk)
-        redis.call('ZREM', B .. ':bands', p)
-      end
+      drop_band_if_empty(p, sk)
       break
     end
   end
@@ -454,11 +455,7 @@ for _, p in ipairs(bands) do
           redis.call('XGROUP', 'DELCONSUMER', sk, G, info['name'])
         end
       end
-      if redis.call('XLEN', sk) == 0 then
-        redis.call('DEL', sk)
-        redis.call('ZREM', B .. ':bands', p)
-        redis.call('ZREM', B .. ':ready', p)
-      end
+      drop_band_if_empty(p, sk)
     end
   end
 end
