@@ -1,6 +1,5 @@
 using Konduit.Testing.Conformance;
 using Npgsql;
-using Testcontainers.PostgreSql;
 using Xunit;
 
 namespace Konduit.Postgres.Tests;
@@ -22,7 +21,6 @@ public class PostgresStoreFixture : TaskStoreFixture
     // One data source for the whole test process, never disposed: fixtures of many test classes share it (one pool
     // instead of one per class keeps the server's connection count bounded), and the process exit closes it.
     private static NpgsqlDataSource? s_dataSource;
-    private static PostgreSqlContainer? s_container;
 
     private NpgsqlDataSource? _dataSource;
 
@@ -92,7 +90,7 @@ public class PostgresStoreFixture : TaskStoreFixture
         {
             if (s_dataSource is not null) return s_dataSource;
             var connectionString = await TestServer.LocateAsync(EnvironmentVariable, "PostgreSQL",
-                "run `scripts/services.sh up && source .services/env`", StartContainerAsync);
+                "run `scripts/services.sh up && source .services/env`", Konduit.Tests.Shared.PostgresTestContainer.StartAsync);
             s_dataSource = NpgsqlDataSource.Create(connectionString);
             return s_dataSource;
         }
@@ -102,13 +100,6 @@ public class PostgresStoreFixture : TaskStoreFixture
         }
     }
 
-    private static async Task<string> StartContainerAsync()
-    {
-        // Testcontainers' resource reaper removes the container when the test process exits.
-        s_container = new PostgreSqlBuilder("postgres:17-alpine").Build();
-        await s_container.StartAsync();
-        return s_container.GetConnectionString();
-    }
 
     private sealed class TransactionalEnqueueHarness(PostgresStoreFixture fixture) : ITransactionalEnqueueHarness
     {

@@ -1,4 +1,5 @@
 using Konduit.Testing.Conformance;
+using Konduit.Tests.Shared;
 using Npgsql;
 using StackExchange.Redis;
 using Xunit;
@@ -14,9 +15,11 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
 {
     public const string PostgresVariable = "KONDUIT_TEST_POSTGRES";
     public const string RedisVariable = "KONDUIT_TEST_REDIS";
+    private const string HowToStart = "run `scripts/services.sh up && source .services/env`";
 
     private static readonly SemaphoreSlim ServerGate = new(1, 1);
     // Shared by every fixture of the test process, never disposed (the process exit closes them).
+    private static string? s_postgres;
     private static NpgsqlDataSource? s_dataSource;
     private static ConnectionMultiplexer? s_redis;
 
@@ -30,15 +33,16 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
     public ConnectionMultiplexer Redis => s_redis ?? throw new InvalidOperationException("The fixture is not initialized.");
 
     /// <summary>The Postgres connection string of the test server.</summary>
-    public static string PostgresConnectionString => Required(PostgresVariable);
+    public static string PostgresConnectionString => s_postgres ?? Required(PostgresVariable);
 
     public override async ValueTask InitializeAsync()
     {
         await ServerGate.WaitAsync();
         try
         {
-            s_dataSource ??= NpgsqlDataSource.Create(Required(PostgresVariable));
-            s_redis ??= await ConnectionMultiplexer.ConnectAsync(Required(RedisVariable) + ",allowAdmin=true");
+            s_postgres ??= await TestServer.LocateAsync(PostgresVariable, "PostgreSQL", HowToStart, PostgresTestContainer.StartAsync);
+            s_dataSource ??= NpgsqlDataSource.Create(s_postgres);
+            s_redis ??= await ConnectionMultiplexer.ConnectAsync(await TestServer.LocateAsync(RedisVariable, "Redis", HowToStart, RedisTestContainer.StartAsync) + ",allowAdmin=true");
         }
         finally
         {

@@ -1,5 +1,3 @@
-using DotNet.Testcontainers.Builders;
-using DotNet.Testcontainers.Containers;
 using Konduit.Testing.Conformance;
 using StackExchange.Redis;
 using Xunit;
@@ -25,7 +23,6 @@ public class RedisStoreFixture : TaskStoreFixture
     private static readonly SemaphoreSlim ServerGate = new(1, 1);
     // One multiplexer for the whole test process, never disposed: fixtures of many test classes share it.
     private static ConnectionMultiplexer? s_connection;
-    private static IContainer? s_container;
 
     private ConnectionMultiplexer? _connection;
 
@@ -83,7 +80,7 @@ public class RedisStoreFixture : TaskStoreFixture
         {
             if (s_connection is not null) return s_connection;
             var configuration = await TestServer.LocateAsync(EnvironmentVariable, "Redis",
-                "run `scripts/services.sh up && source .services/env`", StartContainerAsync);
+                "run `scripts/services.sh up && source .services/env`", Konduit.Tests.Shared.RedisTestContainer.StartAsync);
             Configuration = configuration;
             // allowAdmin: the Redis-specific tests flush the script cache (SCRIPT FLUSH) and list keys.
             s_connection = await ConnectionMultiplexer.ConnectAsync(configuration + ",allowAdmin=true");
@@ -98,17 +95,6 @@ public class RedisStoreFixture : TaskStoreFixture
     /// <summary>The connection if one was made (null when no test needed the server).</summary>
     internal static ConnectionMultiplexer? ConnectionIfCreated => s_connection;
 
-    private static async Task<string> StartContainerAsync()
-    {
-        // Testcontainers' resource reaper removes the container when the test process exits.
-        s_container = new ContainerBuilder("redis:7-alpine")
-            .WithPortBinding(6379, assignRandomHostPort: true)
-            .WithCommand("redis-server", "--appendonly", "yes")
-            .WithWaitStrategy(Wait.ForUnixContainer().UntilCommandIsCompleted("redis-cli", "ping"))
-            .Build();
-        await s_container.StartAsync();
-        return $"{s_container.Hostname}:{s_container.GetMappedPublicPort(6379)}";
-    }
 }
 
 /// <summary>
