@@ -412,7 +412,8 @@ public class PostgresTaskStore : ITaskStore
     /// barriers, so each statement is its own implicit transaction and the NOTIFY runs after the insert has
     /// committed. The insert never holds the notify lock through its commit and fsync (ADR 001); the NOTIFY's
     /// transaction does not wait for its fsync (<c>synchronous_commit</c> off). Returns the inserted id (null: the
-    /// key is taken) and whether the NOTIFY ran; an error of the insert is thrown, one of the NOTIFY swallowed.
+    /// key is taken) and whether the NOTIFY ran; an error of the insert is thrown, one of the NOTIFY swallowed
+    /// (the caller then signals through the notifier).
     /// </summary>
     private async Task<(object? Inserted, bool Notified)> InsertAndNotifyAsync(
         NpgsqlConnection connection, Guid id, EnqueueRequest request, string? headers, string? policy, CancellationToken cancellationToken)
@@ -432,10 +433,12 @@ public class PostgresTaskStore : ITaskStore
             var inserted = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? reader.GetValue(0) : null;
             try
             {
-                var notified = await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                // The insert has committed and its outcome is known: a late cancellation must not turn it into an
+                // error, so the NOTIFY's (already sent, short) result is read without the token.
+                var notified = await reader.NextResultAsync(CancellationToken.None).ConfigureAwait(false);
                 return (inserted, notified);
             }
-            catch (PostgresException)
+            catch (NpgsqlException)
             {
                 // Best effort, like the notifier's: the caller signals through the notifier instead.
                 return (inserted, false);
