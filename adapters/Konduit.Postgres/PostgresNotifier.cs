@@ -30,6 +30,25 @@ internal sealed class PostgresNotifier(NpgsqlDataSource dataSource, string chann
             _flush = Task.Run(FlushAsync);
     }
 
+    /// <summary>
+    /// Claims the notifier for an inline notification when none is in flight: the caller then sends
+    /// the NOTIFY in the same round trip as its (self-committing) enqueue,
+    /// as a separate transaction after it, and must call <see cref="EndInline"/>. False while a notification is in
+    /// flight: the caller signals after its commit as usual, and the burst coalesces.
+    /// </summary>
+    public bool TryBeginInline() => !_disposed && Interlocked.CompareExchange(ref _flushing, 1, 0) == 0;
+
+    /// <summary>
+    /// Ends an inline notification (sent or not): signals that arrived meanwhile found the notifier busy and left
+    /// their queues pending, so they are flushed now.
+    /// </summary>
+    public void EndInline()
+    {
+        Volatile.Write(ref _flushing, 0);
+        if (!_pending.IsEmpty && !_disposed && Interlocked.CompareExchange(ref _flushing, 1, 0) == 0)
+            _flush = Task.Run(FlushAsync);
+    }
+
     private async Task FlushAsync()
     {
         while (true)

@@ -131,9 +131,27 @@ public class PostgresTaskStore : ITaskStore
             var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                // One statement, so no explicit transaction: it either stored the task or changed nothing.
-                var result = await EnqueueOneAsync(connection, request, cancellationToken).ConfigureAwait(false);
-                if (result.Created) _notifier.Signal(request.Queue);
+                // One statement, so no explicit transaction: it either stored the task or changed nothing. When no
+                // notification is in flight, the NOTIFY rides in the same round trip as its own transaction after
+                // the insert's commit (an idle worker wakes one round trip and a thread hop sooner); otherwise the
+                // notifier coalesces it with the burst (see PostgresNotifier).
+                if (!_notifier.TryBeginInline())
+                {
+                    var (queued, _) = await EnqueueOneAsync(connection, request, false, cancellationToken).ConfigureAwait(false);
+                    if (queued.Created) _notifier.Signal(request.Queue);
+                    return queued;
+                }
+                EnqueueResult result;
+                bool notified;
+                try
+                {
+                    (result, notified) = await EnqueueOneAsync(connection, request, true, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _notifier.EndInline();
+                }
+                if (result.Created && !notified) _notifier.Signal(request.Queue);
                 return result;
             }
         }
@@ -345,8 +363,12 @@ public class PostgresTaskStore : ITaskStore
     /// <summary>
     /// The single enqueue's own path (same semantics as <see cref="EnqueueCoreAsync"/> for one request): one
     /// prepared statement with scalar parameters; only a lost key race costs a second round trip.
+    /// With <paramref name="notifyInline"/>, the first round also sends the wake-up NOTIFY in
+    /// the same round trip: a batch with error barriers, so the insert and the NOTIFY are two implicit transactions
+    /// and the insert never holds the notify lock through its commit (ADR 001). Returns whether that NOTIFY ran
+    /// after a successful insert (a NOTIFY for an insert that stored nothing is a harmless spurious wake-up).
     /// </summary>
-    private async Task<EnqueueResult> EnqueueOneAsync(NpgsqlConnection connection, EnqueueRequest request, CancellationToken cancellationToken)
+    private async Task<(EnqueueResult Result, bool Notified)> EnqueueOneAsync(NpgsqlConnection connection, EnqueueRequest request, bool notifyInline, CancellationToken cancellationToken)
     {
         var id = TaskIdGenerator.NewId();
         var headers = PostgresJson.WriteHeaders(request.Headers);
@@ -357,25 +379,19 @@ public class PostgresTaskStore : ITaskStore
                 throw new KonduitException($"Enqueue could not settle its idempotency keys after {MaxKeyRounds} rounds (keys purged and re-taken concurrently).");
 
             object? inserted;
-            using (var cmd = new NpgsqlCommand(_sql.EnqueueOne, connection))
+            var notified = false;
+            if (notifyInline && round == 0)
             {
-                var p = cmd.Parameters;
-                p.Add(new NpgsqlParameter<Guid> { TypedValue = id });
-                p.Add(new NpgsqlParameter<string> { TypedValue = request.Queue });
-                p.Add(new NpgsqlParameter<int> { TypedValue = request.Priority });
-                p.Add(request.RunAt is { } runAt
-                    ? new NpgsqlParameter<DateTime> { TypedValue = runAt.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz }
-                    : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                p.Add(new NpgsqlParameter<int> { TypedValue = request.MaxAttempts });
-                p.Add(Nullable(request.Tenant, NpgsqlDbType.Text));
-                p.Add(Nullable(request.IdempotencyKey, NpgsqlDbType.Text));
-                p.Add(Nullable(headers, NpgsqlDbType.Jsonb));
-                p.Add(Nullable(policy, NpgsqlDbType.Jsonb));
-                p.Add(new NpgsqlParameter<byte[]> { TypedValue = request.Payload });
+                (inserted, notified) = await InsertAndNotifyAsync(connection, id, request, headers, policy, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                using var cmd = new NpgsqlCommand(_sql.EnqueueOne, connection);
+                AddEnqueueOneParameters(cmd.Parameters, id, request, headers, policy);
                 await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
                 inserted = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
             }
-            if (inserted is Guid) return new EnqueueResult(id, true);
+            if (inserted is Guid) return (new EnqueueResult(id, true), notified);
             if (request.IdempotencyKey is null) throw new KonduitException($"Enqueue of task {id} stored no row.");
 
             // The key is someone else's: return its task. A key that has vanished since (its task was purged in
@@ -387,8 +403,63 @@ public class PostgresTaskStore : ITaskStore
                 find.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.IdempotencyKey! });
                 winner = await find.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
             }
-            if (winner is Guid existing) return new EnqueueResult(existing, false);
+            if (winner is Guid existing) return (new EnqueueResult(existing, false), false);
         }
+    }
+
+    /// <summary>
+    /// <see cref="PostgresQueries.EnqueueOne"/> and the wake-up NOTIFY in one round trip: a batch with error
+    /// barriers, so each statement is its own implicit transaction and the NOTIFY runs after the insert has
+    /// committed. The insert never holds the notify lock through its commit and fsync (ADR 001); the NOTIFY's
+    /// transaction does not wait for its fsync (<c>synchronous_commit</c> off). Returns the inserted id (null: the
+    /// key is taken) and whether the NOTIFY ran; an error of the insert is thrown, one of the NOTIFY swallowed
+    /// (the caller then signals through the notifier).
+    /// </summary>
+    private async Task<(object? Inserted, bool Notified)> InsertAndNotifyAsync(
+        NpgsqlConnection connection, Guid id, EnqueueRequest request, string? headers, string? policy, CancellationToken cancellationToken)
+    {
+        using var batch = new NpgsqlBatch(connection) { EnableErrorBarriers = true };
+        var insert = new NpgsqlBatchCommand(_sql.EnqueueOne);
+        AddEnqueueOneParameters(insert.Parameters, id, request, headers, policy);
+        var notify = new NpgsqlBatchCommand(_sql.Notify);
+        notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sql.Channel });
+        notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [request.Queue] });
+        batch.BatchCommands.Add(insert);
+        batch.BatchCommands.Add(notify);
+        if (_prepare) await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            var inserted = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? reader.GetValue(0) : null;
+            try
+            {
+                // The insert has committed and its outcome is known: a late cancellation must not turn it into an
+                // error, so the NOTIFY's (already sent, short) result is read without the token.
+                var notified = await reader.NextResultAsync(CancellationToken.None).ConfigureAwait(false);
+                return (inserted, notified);
+            }
+            catch (NpgsqlException)
+            {
+                // Best effort, like the notifier's: the caller signals through the notifier instead.
+                return (inserted, false);
+            }
+        }
+    }
+
+    private static void AddEnqueueOneParameters(NpgsqlParameterCollection p, Guid id, EnqueueRequest request, string? headers, string? policy)
+    {
+        p.Add(new NpgsqlParameter<Guid> { TypedValue = id });
+        p.Add(new NpgsqlParameter<string> { TypedValue = request.Queue });
+        p.Add(new NpgsqlParameter<int> { TypedValue = request.Priority });
+        p.Add(request.RunAt is { } runAt
+            ? new NpgsqlParameter<DateTime> { TypedValue = runAt.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz }
+            : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        p.Add(new NpgsqlParameter<int> { TypedValue = request.MaxAttempts });
+        p.Add(Nullable(request.Tenant, NpgsqlDbType.Text));
+        p.Add(Nullable(request.IdempotencyKey, NpgsqlDbType.Text));
+        p.Add(Nullable(headers, NpgsqlDbType.Jsonb));
+        p.Add(Nullable(policy, NpgsqlDbType.Jsonb));
+        p.Add(new NpgsqlParameter<byte[]> { TypedValue = request.Payload });
 
         static NpgsqlParameter Nullable(string? value, NpgsqlDbType type) =>
             value is null

@@ -188,9 +188,16 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         TaskValidation.ValidateLease(queue, workerId, maxCount, leaseDuration);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         _queues.TryAdd(queue, 0);
+        if (_dispatch == DispatchMode.Signal)
+        {
+            if (IsRedisDegraded) return await _inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+            // PostgreSQL decides and the hinted ids are not used, only consumed: drain them alongside the lease
+            // instead of before it, so Redis adds no round trips to the pickup path.
+            return await LeaseWhileDrainingAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        }
         IReadOnlyList<Guid> hinted = [];
         if (!IsRedisDegraded) hinted = await DrainHintsAsync(queue, workerId, maxCount, cancellationToken).ConfigureAwait(false);
-        if (_dispatch == DispatchMode.Signal || hinted.Count == 0)
+        if (hinted.Count == 0)
         {
             // PostgreSQL decides: the fenced SKIP LOCKED lease in contract order. A hinted id that another worker
             // claimed first, that was canceled, or that is not due yet is simply not among the rows it takes.
@@ -204,6 +211,33 @@ public sealed class PostgresRedisTaskStore : ITaskStore
             leases.AddRange(await _inner.LeaseAsync(queue, workerId, maxCount - leases.Count, leaseDuration, cancellationToken).ConfigureAwait(false));
         leases.Sort(PostgresTaskStore.CompareLeaseOrder);
         return leases;
+    }
+
+    /// <summary>
+    /// <see cref="DispatchMode.Signal"/>: the fenced SKIP LOCKED lease in contract order while the queue's hints are
+    /// read and acknowledged concurrently. The lease's outcome is what counts: once it has leased tasks, a failing
+    /// drain (canceled, or a stream rebuild that could not read PostgreSQL) never loses them; the next lease drains
+    /// again. The lease's own failure is thrown after the drain has finished.
+    /// </summary>
+    private async Task<IReadOnlyList<TaskLease>> LeaseWhileDrainingAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        var drain = DrainHintsAsync(queue, workerId, maxCount, cancellationToken);
+        try
+        {
+            return await _inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                await drain.ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // Hints are only consumed in this mode: their failure must not undo a lease.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
     }
 
     private async Task<List<TaskLease>> ClaimIdsAsync(string queue, string workerId, IReadOnlyList<Guid> ids, TimeSpan leaseDuration, CancellationToken cancellationToken)

@@ -124,6 +124,57 @@ public sealed class PostgresWakeUpTests(PostgresStoreFixture fixture) : IClassFi
         }
     }
 
+    [Fact]
+    public async Task A_signal_while_an_inline_notification_is_in_flight_is_sent_when_it_ends()
+    {
+        var worker = fixture.CreatePostgresStore();
+        var queue = Queue();
+        Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+        var sql = new PostgresQueries(fixture.Schema);
+        var notifier = new PostgresNotifier(fixture.DataSource, sql.Channel, sql.Notify);
+        await using (notifier)
+        {
+            // An enqueue claims the notifier for its inline NOTIFY; a concurrent enqueue's signal finds it busy.
+            Assert.True(notifier.TryBeginInline());
+            Assert.False(notifier.TryBeginInline());
+            notifier.Signal(queue);
+            notifier.EndInline();
+
+            // The latched signal was handed to a flush, not dropped with the claim.
+            await Eventually(() => worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct), "the pending signal was flushed");
+            Assert.True(notifier.TryBeginInline());
+            notifier.EndInline();
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_enqueues_inline_and_coalesced_wake_every_queue()
+    {
+        var worker = fixture.CreatePostgresStore();
+        var producer = fixture.CreatePostgresStore();
+        var queues = Enumerable.Range(0, 24).Select(_ => Queue()).ToArray();
+        foreach (var queue in queues) Assert.False(await worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct));
+
+        // Some of these notify in their own round trip, the others through the coalescing notifier.
+        await Task.WhenAll(queues.Select(q => producer.EnqueueAsync(new EnqueueRequest(q, [1]), Ct)));
+
+        foreach (var queue in queues)
+            await Eventually(() => worker.WaitForWorkAsync(queue, TimeSpan.Zero, Ct), $"queue {queue} was woken");
+    }
+
+    [Fact]
+    public async Task An_enqueue_that_lost_its_idempotency_key_still_returns_the_winner()
+    {
+        // The first round of a single enqueue may carry the inline NOTIFY; a lost key then goes the usual way.
+        var producer = fixture.CreatePostgresStore();
+        var queue = Queue();
+        var first = await producer.EnqueueAsync(new EnqueueRequest(queue, [1]) { IdempotencyKey = "k" }, Ct);
+        var second = await producer.EnqueueAsync(new EnqueueRequest(queue, [2]) { IdempotencyKey = "k" }, Ct);
+        Assert.True(first.Created);
+        Assert.False(second.Created);
+        Assert.Equal(first.TaskId, second.TaskId);
+    }
+
     private static async Task Eventually(Func<Task<bool>> condition, string because)
     {
         var giveUpAt = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);

@@ -56,6 +56,28 @@ public sealed class HybridStoreTests(PostgresRedisStoreFixture fixture) : IClass
     }
 
     [Fact]
+    public async Task Signal_mode_leases_in_postgres_order_while_the_same_call_consumes_every_hint()
+    {
+        // The hints are drained alongside the lease, not before it: the lease never waits for Redis, and still
+        // returns with the stream consumed (stale hints of claimed tasks included).
+        var store = fixture.CreateHybridStore();
+        var queue = NewQueue();
+        var db = fixture.Redis.GetDatabase();
+        await store.EnqueueManyAsync([Req(queue, 1), Req(queue, 2)], Ct);
+        Assert.Equal(2, (await store.Postgres.LeaseAsync(queue, "other", 10, TimeSpan.FromSeconds(30), Ct)).Count);
+        // Committed in PostgreSQL without a hint (as if its XADD had been lost).
+        var unhinted = await store.Postgres.EnqueueAsync(Req(queue, 3), Ct);
+
+        var hintsBefore = store.HintsRead;
+        var leases = await store.LeaseAsync(queue, "w1", 10, TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(unhinted.TaskId, Assert.Single(leases).TaskId);
+        Assert.Equal(2, store.HintsRead - hintsBefore);
+        Assert.Equal(0, (await db.StreamPendingAsync(store.StreamKey(queue), PostgresRedisTaskStore.GroupName)).PendingMessageCount);
+        Assert.Equal(0, await db.StreamLengthAsync(store.StreamKey(queue)));
+    }
+
+    [Fact]
     public async Task A_vanished_stream_is_rebuilt_from_pending_rows()
     {
         var store = fixture.CreateHybridStore();
