@@ -76,21 +76,23 @@ public sealed class ConnectionTests
         Assert.Equal(2, server.ConnectionCount);
     }
 
+    /// <summary>What Cassandra 2.1 does with a v4 STARTUP: an ERROR framed as v3 (0x83), code 0x0000, then it hangs up.</summary>
+    private static async Task RefuseV4(FakeConnection connection, CqlFrame request)
+    {
+        if (request.Header.Opcode == CqlOpcode.Startup && request.Header.ProtocolVersion == 4)
+        {
+            await connection.SendAsync(0x83, request.Header.Stream, CqlOpcode.Error,
+                FakeBodies.Error(CqlErrorCode.ServerError, "Invalid or unsupported protocol version: 4"));
+            connection.Abort();
+            return;
+        }
+        await FakeCqlServer.DefaultHandler(connection, request);
+    }
+
     [Fact]
     public async Task Server_refusing_v4_startup_gets_a_v3_connection()
     {
-        await using var server = new FakeCqlServer(async (connection, request) =>
-        {
-            if (request.Header.Opcode == CqlOpcode.Startup && request.Header.ProtocolVersion == 4)
-            {
-                // What Cassandra 2.1 does: an ERROR framed as v3 (0x83), code 0x0000.
-                await connection.SendAsync(0x83, request.Header.Stream, CqlOpcode.Error,
-                    FakeBodies.Error(CqlErrorCode.ServerError, "Invalid or unsupported protocol version: 4"));
-                connection.Abort();
-                return;
-            }
-            await FakeCqlServer.DefaultHandler(connection, request);
-        });
+        await using var server = new FakeCqlServer(RefuseV4);
         await using var session = new CqlSession(server.Options());
 
         await session.ConnectAsync(Ct);
@@ -104,17 +106,7 @@ public sealed class ConnectionTests
     [Fact]
     public async Task A_reconnect_offers_the_version_negotiated_before()
     {
-        await using var server = new FakeCqlServer(async (connection, request) =>
-        {
-            if (request.Header.Opcode == CqlOpcode.Startup && request.Header.ProtocolVersion == 4)
-            {
-                await connection.SendAsync(0x83, request.Header.Stream, CqlOpcode.Error,
-                    FakeBodies.Error(CqlErrorCode.ServerError, "Invalid or unsupported protocol version: 4"));
-                connection.Abort();
-                return;
-            }
-            await FakeCqlServer.DefaultHandler(connection, request);
-        });
+        await using var server = new FakeCqlServer(RefuseV4);
         await using var session = new CqlSession(server.Options());
         var first = await session.GetConnectorAsync(Ct);
         await first.DisposeAsync();
