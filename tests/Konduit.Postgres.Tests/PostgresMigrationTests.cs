@@ -85,8 +85,14 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
             "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_running_idx'", fixture.Schema);
         Assert.Contains("(id) WHERE (state = 1)", running, StringComparison.Ordinal);
 
-        // No unique constraint on tasks besides its primary key: the table stays partitionable.
+        // No unique constraint on tasks besides its primary key: the table stays partitionable. (Read from pg_index,
+        // not a LIKE over pg_indexes.indexdef: that filter may run pg_get_indexdef on other schemas' indexes while
+        // parallel test classes drop them, failing with "could not open relation".)
         Assert.Equal(1L, await fixture.ScalarAsync<long>(
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'tasks' AND indexdef LIKE 'CREATE UNIQUE%'", fixture.Schema));
+            """
+            SELECT count(*) FROM pg_index i
+            JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname = $1 AND t.relname = 'tasks' AND i.indisunique
+            """, fixture.Schema));
     }
 }
