@@ -428,7 +428,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.CancelAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
-    public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.RetryAsync(taskId, cancellationToken);
+    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.RedriveAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.GetAsync(taskId, cancellationToken);

@@ -124,7 +124,7 @@ public sealed class BenchStore(ITaskStore inner, bool push) : ITaskStore
     public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) => inner.FailAsync(lease, error, options, cancellationToken);
     public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => inner.ReclaimExpiredAsync(cancellationToken);
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.CancelAsync(taskId, cancellationToken);
-    public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.RetryAsync(taskId, cancellationToken);
+    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.RedriveAsync(taskId, cancellationToken);
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.GetAsync(taskId, cancellationToken);
     public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => inner.QueryAsync(filter, page, cancellationToken);
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => inner.GetStatsAsync(cancellationToken);

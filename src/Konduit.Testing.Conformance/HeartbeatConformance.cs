@@ -19,11 +19,11 @@ public abstract class HeartbeatConformance<TFixture>(TFixture fixture) : TaskSto
 
         AssertBetween(extended.ExpiresAt, before + TimeSpan.FromMinutes(10), after + TimeSpan.FromMinutes(10), "extended expiry");
         Assert.Equal(lease.TaskId, extended.TaskId);
-        Assert.Equal(lease.Token, extended.Token);
+        Assert.Equal(lease.LeaseToken, extended.LeaseToken);
         Assert.Equal(lease.Attempt, extended.Attempt);
         var task = await Store.GetAsync(lease.TaskId, Ct);
         AssertSameTime(extended.ExpiresAt, task.LeaseExpiresAt, "stored expiry");
-        Assert.Equal(lease.Token, task.LeaseToken);
+        Assert.Equal(lease.LeaseToken, task.LeaseToken);
     }
 
     [Fact]

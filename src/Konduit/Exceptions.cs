@@ -24,7 +24,7 @@ public sealed class LeaseLostException : KonduitException
         : base(BuildMessage(taskId, token, currentState))
     {
         TaskId = taskId;
-        Token = token;
+        LeaseToken = token;
         CurrentState = currentState;
     }
 
@@ -32,7 +32,7 @@ public sealed class LeaseLostException : KonduitException
     public Guid TaskId { get; }
 
     /// <summary>The fencing token that is no longer valid.</summary>
-    public long Token { get; }
+    public long LeaseToken { get; }
 
     /// <summary>The task's state when the call was refused; null when the task no longer exists.</summary>
     public TaskState? CurrentState { get; }

@@ -8,7 +8,7 @@ namespace Konduit;
 /// <para>Times are UTC and the store's clock decides expiry and due times.</para>
 /// <para>
 /// A lease is valid while the task is <see cref="TaskState.Running"/>, its current fencing token equals the
-/// lease's <see cref="TaskLease.Token"/>, and the lease has not expired by the store's clock. Heartbeat,
+/// lease's <see cref="TaskLease.LeaseToken"/>, and the lease has not expired by the store's clock. Heartbeat,
 /// complete and fail on an invalid lease throw <see cref="LeaseLostException"/> and change nothing, so at most
 /// one complete or fail is ever accepted per lease.
 /// </para>
@@ -99,7 +99,7 @@ public interface ITaskStore : IAsyncDisposable
     /// error history is kept). Throws <see cref="InvalidTaskStateException"/> from any other state and
     /// <see cref="TaskNotFoundException"/> for an unknown id.
     /// </summary>
-    Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default);
+    Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default);
 
     /// <summary>The full snapshot of one task. Throws <see cref="TaskNotFoundException"/> for an unknown id.</summary>
     Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default);

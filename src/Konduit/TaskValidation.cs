@@ -147,8 +147,8 @@ public static class TaskValidation
     {
         ArgumentNullException.ThrowIfNull(filter);
         if (filter.Queue is not null) ValidateQueue(filter.Queue, nameof(TaskQuery.Queue));
-        if (filter.CreatedFrom is { } from && filter.CreatedTo is { } to && to < from)
-            throw new ArgumentException("TaskQuery.CreatedTo must not be earlier than CreatedFrom.", nameof(filter));
+        if (filter.EnqueuedFrom is { } from && filter.EnqueuedTo is { } to && to < from)
+            throw new ArgumentException("TaskQuery.EnqueuedTo must not be earlier than EnqueuedFrom.", nameof(filter));
         if (page is not null && page.Limit is < 1 or > MaxPageSize)
             throw new ArgumentOutOfRangeException(nameof(page), page.Limit, $"PageRequest.Limit must be between 1 and {MaxPageSize}.");
     }

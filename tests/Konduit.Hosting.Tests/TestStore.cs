@@ -78,7 +78,7 @@ public sealed class TestStore(ITaskStore inner) : ITaskStore
     public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) => Inner.FailAsync(lease, error, options, cancellationToken);
     public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => Inner.ReclaimExpiredAsync(cancellationToken);
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.CancelAsync(taskId, cancellationToken);
-    public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.RetryAsync(taskId, cancellationToken);
+    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.RedriveAsync(taskId, cancellationToken);
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.GetAsync(taskId, cancellationToken);
     public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => Inner.QueryAsync(filter, page, cancellationToken);
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => Inner.GetStatsAsync(cancellationToken);

@@ -141,10 +141,10 @@ public sealed class CassandraTaskEventLog : ITaskEventLog
     private long BucketOf(long millis) => millis - (millis % _bucketMillis);
 
     private static object?[] ByTaskValues(TaskEvent e) =>
-        [TimeUuidMapping.ToTimeUuid(e.EventId), e.TaskId, e.Queue, e.Tenant, (int)e.Kind, e.Attempt, e.Token, e.Worker, e.Error];
+        [TimeUuidMapping.ToTimeUuid(e.EventId), e.TaskId, e.Queue, e.Tenant, (int)e.Kind, e.Attempt, e.LeaseToken, e.WorkerId, e.Error];
 
     private static object?[] ByQueueValues(TaskEvent e, long bucket) =>
-        [DateTimeOffset.FromUnixTimeMilliseconds(bucket), TimeUuidMapping.ToTimeUuid(e.EventId), e.TaskId, e.Queue, e.Tenant, (int)e.Kind, e.Attempt, e.Token, e.Worker, e.Error];
+        [DateTimeOffset.FromUnixTimeMilliseconds(bucket), TimeUuidMapping.ToTimeUuid(e.EventId), e.TaskId, e.Queue, e.Tenant, (int)e.Kind, e.Attempt, e.LeaseToken, e.WorkerId, e.Error];
 
     private static TaskEvent ReadEvent(CqlRow row) => new()
     {
@@ -154,8 +154,8 @@ public sealed class CassandraTaskEventLog : ITaskEventLog
         Tenant = row.IsNull(3) ? null : row.Get<string>(3),
         Kind = (TaskEventKind)row.Get<int>(4),
         Attempt = row.Get<int>(5),
-        Token = row.Get<long>(6),
-        Worker = row.IsNull(7) ? null : row.Get<string>(7),
+        LeaseToken = row.Get<long>(6),
+        WorkerId = row.IsNull(7) ? null : row.Get<string>(7),
         Error = row.IsNull(8) ? null : row.Get<string>(8),
     };
 }

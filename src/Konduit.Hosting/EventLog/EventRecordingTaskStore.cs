@@ -113,8 +113,8 @@ public sealed class EventRecordingTaskStore : ITaskStore
             events.Add(Event(TaskEventKind.Reclaimed, task.TaskId, task.Queue, task.Tenant) with
             {
                 Attempt = task.Attempt,
-                Token = task.Token,
-                Worker = Truncate(task.WorkerId, TaskEventValidation.MaxWorkerLength),
+                LeaseToken = task.LeaseToken,
+                WorkerId = Truncate(task.WorkerId, TaskEventValidation.MaxWorkerLength),
                 Error = task.State == TaskState.Failed ? "lease expired; attempts exhausted, dead-lettered" : "lease expired",
             });
         _recorder.Record(events);
@@ -130,9 +130,9 @@ public sealed class EventRecordingTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default)
+    public async Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
-        await _inner.RetryAsync(taskId, cancellationToken).ConfigureAwait(false);
+        await _inner.RedriveAsync(taskId, cancellationToken).ConfigureAwait(false);
         await RecordFromSnapshotAsync(TaskEventKind.Redriven, taskId, cancellationToken).ConfigureAwait(false);
     }
 
@@ -177,7 +177,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
                 Kind = kind,
                 Tenant = task.Tenant,
                 Attempt = task.Attempts,
-                Token = task.LeaseToken,
+                LeaseToken = task.LeaseToken,
             });
         }
 #pragma warning disable CA1031 // The store call succeeded; a failed read-back costs only this event.
@@ -193,7 +193,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
         TaskEvent.Create(kind, taskId, queue, _time.GetUtcNow()) with { Tenant = tenant };
 
     private TaskEvent FromLease(TaskEventKind kind, TaskLease lease) =>
-        Event(kind, lease.TaskId, lease.Queue, lease.Tenant) with { Attempt = lease.Attempt, Token = lease.Token, Worker = Truncate(lease.WorkerId, TaskEventValidation.MaxWorkerLength) };
+        Event(kind, lease.TaskId, lease.Queue, lease.Tenant) with { Attempt = lease.Attempt, LeaseToken = lease.LeaseToken, WorkerId = Truncate(lease.WorkerId, TaskEventValidation.MaxWorkerLength) };
 
     private static string? Truncate(string? text, int max = TaskEventValidation.MaxErrorLength) =>
         text is null || text.Length <= max ? text : text[..max];
