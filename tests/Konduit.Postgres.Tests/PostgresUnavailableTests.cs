@@ -36,7 +36,10 @@ public sealed class PostgresUnavailableTests(PostgresStoreFixture fixture) : ICl
             Enumerable.Range(0, PostgresTaskStore.CopyThreshold).Select(_ => new EnqueueRequest("q", [1])).ToArray(), Ct));
         yield return ("bulk enqueue", s => s.BulkEnqueueAsync([new EnqueueRequest("q", [1])], Ct));
         yield return ("lease", s => s.LeaseAsync("q", "w", 1, TimeSpan.FromMinutes(1), Ct));
+        yield return ("lease by ids", s => s.LeaseByIdsAsync("q", [lease.TaskId], "w", TimeSpan.FromMinutes(1), Ct));
+        yield return ("read due ids", s => s.ReadDueIdsAsync("q", 10, Ct));
         yield return ("heartbeat", s => s.HeartbeatAsync(lease, TimeSpan.FromMinutes(1), Ct));
+        yield return ("heartbeat many", s => s.HeartbeatManyAsync([lease], TimeSpan.FromMinutes(1), Ct));
         yield return ("complete", s => s.CompleteAsync(lease, null, Ct));
         yield return ("complete many", s => s.CompleteManyAsync([new TaskCompletion(lease)], Ct));
         yield return ("fail", s => s.FailAsync(lease, "boom", null, Ct));
@@ -95,16 +98,17 @@ public sealed class PostgresUnavailableTests(PostgresStoreFixture fixture) : ICl
         }
         var heartbeat = store.HeartbeatAsync(lease, TimeSpan.FromMinutes(5), Ct);
 
+        // Looked up from a third connection outside any transaction: pg_stat_activity is a per-transaction snapshot.
+        await using var observer = await fixture.DataSource.OpenConnectionAsync(Ct);
         int? waiter = null;
         await Await.Until(async () =>
         {
-            await using var find = new NpgsqlCommand(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]",
-                holder, tx);
+            await using var find = new NpgsqlCommand("SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[$1]", observer);
+            find.Parameters.Add(new NpgsqlParameter { Value = holder.ProcessID });
             waiter = (int?)await find.ExecuteScalarAsync(Ct);
             return waiter is not null;
         }, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(20), "the store's heartbeat waits on the held row lock");
-        await using (var kill = new NpgsqlCommand("SELECT pg_terminate_backend($1)", holder, tx))
+        await using (var kill = new NpgsqlCommand("SELECT pg_terminate_backend($1)", observer))
         {
             kill.Parameters.Add(new NpgsqlParameter { Value = waiter!.Value });
             Assert.True((bool)(await kill.ExecuteScalarAsync(Ct))!);
