@@ -19,6 +19,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     private readonly bool _ownsDataSource;
     private readonly TimeSpan? _timeToLive;
     private readonly PostgresEventLogQueries _sql;
+    private readonly PostgresExecutor _db;
 
     /// <summary>Creates a log. Nothing is sent to the server until the first operation.</summary>
     /// <param name="options">Settings; validated here.</param>
@@ -37,6 +38,10 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         _dataSource = dataSource;
         _timeToLive = options.TimeToLive;
         _sql = new PostgresEventLogQueries(options.Schema);
+        // The store's error mapping: transient failures become StoreUnavailableException, a missing table names MigrateAsync.
+        _db = new PostgresExecutor(dataSource, Name,
+            $"The task_events table does not exist in schema '{options.Schema}': run PostgresTaskEventLog.MigrateAsync() before using the log.",
+            prepare: false);
     }
 
     /// <inheritdoc />
@@ -49,7 +54,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
         using var cmd = _dataSource.CreateCommand(_sql.Migrate);
-        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await _db.GuardAsync("migrate events", cmd, static (c, ct) => c.ExecuteNonQueryAsync(ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -64,7 +69,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         long total = 0;
         while (true)
         {
-            var deleted = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            var deleted = await _db.GuardAsync("delete expired events", cmd, static (c, ct) => c.ExecuteNonQueryAsync(ct), cancellationToken).ConfigureAwait(false);
             total += deleted;
             if (deleted < BatchSize) return total;
         }
@@ -86,7 +91,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.WorkerId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Error).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = _timeToLive is { } ttl ? ttl : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Interval });
-        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await _db.GuardAsync("append events", cmd, static (c, ct) => c.ExecuteNonQueryAsync(ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -95,7 +100,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         TaskEventValidation.ValidateTaskId(taskId);
         using var cmd = _dataSource.CreateCommand(_sql.History);
         cmd.Parameters.Add(new NpgsqlParameter { Value = taskId, NpgsqlDbType = NpgsqlDbType.Uuid });
-        return await ReadEventsAsync(cmd, cancellationToken).ConfigureAwait(false);
+        return await _db.GuardAsync("read task history", cmd, static (c, ct) => ReadEventsAsync(c, ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -110,7 +115,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         // "After the cursor": for the first page, anything at or after the window's lower bound (Guid.Empty sorts first).
         cmd.Parameters.Add(new NpgsqlParameter { Value = page.After ?? Guid.Empty, NpgsqlDbType = NpgsqlDbType.Uuid });
         cmd.Parameters.Add(new NpgsqlParameter { Value = page.Limit + 1, NpgsqlDbType = NpgsqlDbType.Integer });
-        var events = await ReadEventsAsync(cmd, cancellationToken).ConfigureAwait(false);
+        var events = await _db.GuardAsync("read queue events", cmd, static (c, ct) => ReadEventsAsync(c, ct), cancellationToken).ConfigureAwait(false);
         if (events.Count <= page.Limit) return new TaskEventPage(events, null);
         events.RemoveAt(events.Count - 1);
         return new TaskEventPage(events, events[^1].EventId);

@@ -80,6 +80,33 @@ public sealed class PostgresUnavailableTests(PostgresStoreFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task Every_event_log_operation_against_a_server_that_refuses_connections_throws_StoreUnavailableException()
+    {
+        await using var log = new PostgresTaskEventLog(new PostgresTaskEventLogOptions
+        {
+            ConnectionString = $"Host=127.0.0.1;Port={ClosedPort()};Username=konduit;Password=none;Database=konduit;Timeout=3",
+            Schema = "konduit_down",
+        });
+        var taskEvent = new TaskEvent
+        {
+            EventId = TaskEventId.NewId(DateTimeOffset.UtcNow), TaskId = Guid.NewGuid(), Queue = "q", Kind = TaskEventKind.Enqueued, Attempt = 0, LeaseToken = 0,
+        };
+        (string Name, Func<Task> Call)[] operations =
+        [
+            ("migrate", () => log.MigrateAsync(Ct)),
+            ("append", () => log.AppendAsync([taskEvent], Ct)),
+            ("history", () => log.ReadTaskHistoryAsync(taskEvent.TaskId, Ct)),
+            ("window", () => log.ReadQueueEventsAsync("q", DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow, null, Ct)),
+            ("delete expired", () => log.DeleteExpiredAsync(Ct)),
+        ];
+        foreach (var (name, call) in operations)
+        {
+            var ex = await Assert.ThrowsAsync<StoreUnavailableException>(call);
+            Assert.True(ex.InnerException is NpgsqlException, $"{name}: {ex.InnerException}");
+        }
+    }
+
+    [Fact]
     public async Task A_backend_terminated_mid_call_throws_StoreUnavailableException_and_the_store_recovers()
     {
         var store = fixture.CreatePostgresStore();
