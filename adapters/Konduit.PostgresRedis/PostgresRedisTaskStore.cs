@@ -25,7 +25,7 @@ namespace Konduit.PostgresRedis;
 /// <para>Everything except enqueue and lease (heartbeat, complete, fail, reclaim, cancel, redrive, get, query,
 /// stats, purge, migrate, wake-up by LISTEN/NOTIFY) is the inner Postgres store's.</para>
 /// </remarks>
-public sealed class PostgresRedisTaskStore : ITaskStore
+public sealed partial class PostgresRedisTaskStore : ITaskStore
 {
     /// <summary>The consumer group of every dispatch stream.</summary>
     internal const string GroupName = "konduit";
@@ -390,14 +390,8 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     public Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default) =>
         _inner.HeartbeatAsync(lease, extension, cancellationToken);
 
-    /// <summary>
-    /// Extends every lease in <paramref name="leases"/> in one PostgreSQL statement; see
-    /// <see cref="PostgresTaskStore.HeartbeatManyAsync"/> (Redis plays no part in renewal).
-    /// </summary>
-    /// <param name="leases">The leases to renew; a lease listed twice is renewed once and reported renewed twice.</param>
-    /// <param name="extension">The new time to live of each lease (positive, at most one day).</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>The renewed leases with their new expiry and the ids of the lost ones, both in input order.</returns>
+    /// <inheritdoc />
+    /// <remarks>The Postgres store's one statement for all the leases; Redis plays no part in renewal.</remarks>
     public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default) =>
         _inner.HeartbeatManyAsync(leases, extension, cancellationToken);
 
