@@ -173,7 +173,11 @@ internal sealed class CqlConnector : IAsyncDisposable
     }
 
     /// <summary>Sends one request and returns its response frame (which may be an ERROR: callers map it).</summary>
-    public async Task<CqlFrame> SendAsync(CqlOpcode opcode, byte[] body, TimeSpan timeout, CancellationToken cancellationToken)
+    public Task<CqlFrame> SendAsync(CqlOpcode opcode, byte[] body, TimeSpan timeout, CancellationToken cancellationToken) =>
+        SendAsync(opcode, body, CqlFrameFlags.None, timeout, cancellationToken);
+
+    /// <summary>Sends one request with frame <paramref name="flags"/> (tracing) and returns its response frame.</summary>
+    public async Task<CqlFrame> SendAsync(CqlOpcode opcode, byte[] body, CqlFrameFlags flags, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
         if (!_streamGate.Wait(0, CancellationToken.None))
@@ -206,7 +210,7 @@ internal sealed class CqlConnector : IAsyncDisposable
         }
         else
         {
-            var frame = CqlFrame.Encode((byte)Version, CqlFrameFlags.None, stream, opcode, body);
+            var frame = CqlFrame.Encode((byte)Version, flags, stream, opcode, body);
             try
             {
                 await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);

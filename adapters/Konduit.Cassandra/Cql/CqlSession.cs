@@ -227,16 +227,18 @@ public sealed class CqlSession : IAsyncDisposable
         CqlOpcode opcode, Func<int, byte[]> body, CqlQueryOptions? options, string? cql, CancellationToken cancellationToken)
     {
         var connector = await GetConnectorAsync(cancellationToken).ConfigureAwait(false);
-        var frame = await connector.SendAsync(opcode, body(connector.Version), options?.Timeout ?? _options.RequestTimeout, cancellationToken)
+        var flags = options is { Tracing: true } ? CqlFrameFlags.Tracing : CqlFrameFlags.None;
+        var frame = await connector.SendAsync(opcode, body(connector.Version), flags, options?.Timeout ?? _options.RequestTimeout, cancellationToken)
             .ConfigureAwait(false);
         return ParseResult(frame, cql);
     }
 
     private static CqlResult ParseResult(CqlFrame frame, string? cql)
     {
-        var payload = CqlResponses.Expect(frame, CqlOpcode.Result, out var warnings);
+        var payload = CqlResponses.Expect(frame, CqlOpcode.Result, out var warnings, out var tracingId);
         var result = CqlResponses.ParseResult(payload, frame.Header.ProtocolVersion, cql);
         result.Warnings = warnings;
+        result.TracingId = tracingId;
         return result;
     }
 

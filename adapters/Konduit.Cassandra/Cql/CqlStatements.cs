@@ -126,6 +126,10 @@ public sealed record CqlQueryOptions
 
     /// <summary>A default write timestamp, in microseconds since the Unix epoch.</summary>
     public long? DefaultTimestamp { get; init; }
+
+    /// <summary>Asks the server to trace the request (frame flag 0x02); the result carries the tracing session id,
+    /// whose events land in <c>system_traces.events</c> shortly after.</summary>
+    public bool Tracing { get; init; }
 }
 
 /// <summary>Settings of a <see cref="CqlSession"/>.</summary>

@@ -201,6 +201,9 @@ public sealed class CqlResult
     /// <summary>Warnings the server attached to the response (v4).</summary>
     public IReadOnlyList<string> Warnings { get; internal set; } = [];
 
+    /// <summary>The tracing session of a request sent with <see cref="CqlQueryOptions.Tracing"/>; null otherwise.</summary>
+    public Guid? TracingId { get; internal set; }
+
     internal CqlPreparedStatement? Prepared { get; init; }
 }
 
