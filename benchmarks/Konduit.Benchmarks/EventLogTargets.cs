@@ -64,7 +64,7 @@ public sealed class EventLogTarget : IAsyncDisposable
             Keyspace = keyspace,
             TimeToLive = TimeSpan.FromHours(1),
             RequestTimeout = TimeSpan.FromSeconds(30),
-            WriteConsistency = CqlConsistency.LocalQuorum,
+            WriteConsistency = CassandraConsistency.LocalQuorum,
         }, session);
         await log.MigrateAsync(cancellationToken);
         var where = $"Cassandra at {contactPoint} (protocol v{session.ProtocolVersion}), keyspace `{keyspace}` (RF 1, LOCAL_QUORUM writes)";

@@ -14,7 +14,7 @@ public sealed class CassandraEventLogFixture : TaskEventLogFixture
     private readonly Lock _gate = new();
     private CqlSession? _session;
 
-    public CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
+    internal CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
 
     public string ContactPoint { get; private set; } = "";
 
