@@ -23,7 +23,7 @@ internal sealed class CqlSession : IAsyncDisposable
     private CqlHost[] _hosts;
     private int _next = -1;
     private int? _negotiatedVersion;
-    private long _lastDiscovery = long.MinValue;
+    private long _lastDiscovery;
     private volatile bool _disposed;
 
     /// <summary>Creates a session; nothing connects until the first call.</summary>
@@ -362,7 +362,8 @@ internal sealed class CqlSession : IAsyncDisposable
     private async Task DiscoverAsync(CqlHost via, CqlConnector connector, CancellationToken cancellationToken)
     {
         var now = Environment.TickCount64;
-        if (now - Interlocked.Read(ref _lastDiscovery) < (long)DiscoveryInterval.TotalMilliseconds || !await _discoveryLock.WaitAsync(0, cancellationToken).ConfigureAwait(false))
+        var last = Interlocked.Read(ref _lastDiscovery);
+        if ((last != 0 && now - last < (long)DiscoveryInterval.TotalMilliseconds) || !await _discoveryLock.WaitAsync(0, cancellationToken).ConfigureAwait(false))
             return;
         try
         {
