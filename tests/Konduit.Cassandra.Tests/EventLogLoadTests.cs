@@ -63,6 +63,26 @@ public sealed partial class EventLogLoadTests(CassandraEventLogFixture fixture) 
     }
 
     [Fact]
+    public async Task Tables_with_a_time_to_live_get_the_servers_expiry_friendly_compaction_and_a_3_hour_gc_grace()
+    {
+        await fixture.CreateLogAsync(TimeSpan.FromSeconds(5));
+        var release = (await fixture.Session.ExecuteAsync("SELECT release_version FROM system.local", cancellationToken: Ct)).Rows[0].Get<string>(0);
+        var expected = TableOptions.For(TableOptions.ParseRelease(release), 5, 300).StrategyName;
+        // 2.x keeps table options in system.schema_columnfamilies (3.0+: system_schema.tables).
+        var rows = new List<CqlRow>();
+        await foreach (var row in fixture.Session.QueryAsync(
+            "SELECT columnfamily_name, compaction_strategy_class, compaction_strategy_options, gc_grace_seconds, default_time_to_live FROM system.schema_columnfamilies WHERE keyspace_name = ?",
+            [fixture.Keyspace(5)], cancellationToken: Ct))
+            rows.Add(row);
+
+        Assert.Equal(["task_events_by_queue", "task_events_by_task"], rows.Select(r => r.Get<string>(0)).Order());
+        Assert.All(rows, r => Assert.EndsWith(expected, r.Get<string>(1), StringComparison.Ordinal));
+        Assert.All(rows, r => Assert.Equal((3 * 3600, 5), (r.Get<int>(3), r.Get<int>(4))));
+        if (expected == "SizeTieredCompactionStrategy")
+            Assert.All(rows, r => Assert.Contains("\"unchecked_tombstone_compaction\":\"true\"", r.Get<string>(2), StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task One_queue_bucket_is_spread_over_several_partitions()
     {
         var log = (CassandraTaskEventLog)await fixture.CreateLogAsync();
