@@ -128,8 +128,8 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Tenant).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => (short)e.Kind).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Smallint });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Attempt).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Token).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Worker).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.LeaseToken).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.WorkerId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Error).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = _timeToLive is { } ttl ? ttl : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Interval });
         await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -183,8 +183,8 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
                 Tenant = reader.IsDBNull(3) ? null : reader.GetString(3),
                 Kind = (TaskEventKind)reader.GetInt16(4),
                 Attempt = reader.GetInt32(5),
-                Token = reader.GetInt64(6),
-                Worker = reader.IsDBNull(7) ? null : reader.GetString(7),
+                LeaseToken = reader.GetInt64(6),
+                WorkerId = reader.IsDBNull(7) ? null : reader.GetString(7),
                 Error = reader.IsDBNull(8) ? null : reader.GetString(8),
             });
         }

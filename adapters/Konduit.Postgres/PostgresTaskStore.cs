@@ -17,7 +17,7 @@ namespace Konduit.Postgres;
 /// <para>Wake-up holds one connection for LISTEN from the first <see cref="WaitForWorkAsync"/> until the store
 /// is disposed; the data source must therefore not use multiplexing.</para>
 /// </remarks>
-public class PostgresTaskStore : ITaskStore
+public partial class PostgresTaskStore : ITaskStore
 {
     // Bounded so that a pathological loop (keys purged and re-won over and over) surfaces instead of spinning.
     private const int MaxKeyRounds = 16;
@@ -654,7 +654,7 @@ public class PostgresTaskStore : ITaskStore
         TaskId = reader.GetGuid(0),
         Queue = queue,
         WorkerId = workerId,
-        Token = reader.GetInt64(1),
+        LeaseToken = reader.GetInt64(1),
         Attempt = reader.GetInt32(2),
         MaxAttempts = reader.GetInt32(3),
         ExpiresAt = reader.GetFieldValue<DateTimeOffset>(4),
@@ -690,7 +690,7 @@ public class PostgresTaskStore : ITaskStore
                 using (var cmd = new NpgsqlCommand(_sql.Heartbeat, connection))
                 {
                     Add(cmd, lease.TaskId);
-                    Add(cmd, lease.Token);
+                    Add(cmd, lease.LeaseToken);
                     Add(cmd, extension);
                     await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
                     expiresAt = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
@@ -720,7 +720,7 @@ public class PostgresTaskStore : ITaskStore
                 using (var cmd = new NpgsqlCommand(_sql.Complete, connection))
                 {
                     Add(cmd, lease.TaskId);
-                    Add(cmd, lease.Token);
+                    Add(cmd, lease.LeaseToken);
                     cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)result ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
                     await PrepareAsync(cmd, cancellationToken).ConfigureAwait(false);
                     rows = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -746,7 +746,7 @@ public class PostgresTaskStore : ITaskStore
         var sent = new List<int>(completions.Count);
         for (var i = 0; i < completions.Count; i++)
         {
-            if (seen.Add((completions[i].Lease.TaskId, completions[i].Lease.Token))) sent.Add(i);
+            if (seen.Add((completions[i].Lease.TaskId, completions[i].Lease.LeaseToken))) sent.Add(i);
         }
         var ids = new Guid[sent.Count];
         var tokens = new long[sent.Count];
@@ -755,7 +755,7 @@ public class PostgresTaskStore : ITaskStore
         {
             var c = completions[sent[j]];
             ids[j] = c.Lease.TaskId;
-            tokens[j] = c.Lease.Token;
+            tokens[j] = c.Lease.LeaseToken;
             results[j] = c.Result;
         }
 
@@ -813,7 +813,7 @@ public class PostgresTaskStore : ITaskStore
                 using (var cmd = new NpgsqlCommand(_sql.Fail, connection))
                 {
                     Add(cmd, lease.TaskId);
-                    Add(cmd, lease.Token);
+                    Add(cmd, lease.LeaseToken);
                     Add(cmd, options.Retryable);
                     Add(cmd, delay);
                     Add(cmd, message);
@@ -843,7 +843,7 @@ public class PostgresTaskStore : ITaskStore
         using var cmd = new NpgsqlCommand(_sql.StateOf, connection);
         Add(cmd, lease.TaskId);
         var state = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        return new LeaseLostException(lease.TaskId, lease.Token, state is short s ? (TaskState)s : null);
+        return new LeaseLostException(lease.TaskId, lease.LeaseToken, state is short s ? (TaskState)s : null);
     }
 
     /// <inheritdoc />
@@ -911,7 +911,7 @@ public class PostgresTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default)
+    public async Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         try
@@ -1003,12 +1003,12 @@ public class PostgresTaskStore : ITaskStore
                     sql.Append(PostgresQueries.QueryByTenant);
                     cmd.Parameters.Add(new NpgsqlParameter<string>("tenant", filter.Tenant));
                 }
-                if (filter.CreatedFrom is { } from)
+                if (filter.EnqueuedFrom is { } from)
                 {
                     sql.Append(PostgresQueries.QueryCreatedFrom);
                     cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", from.ToUniversalTime()));
                 }
-                if (filter.CreatedTo is { } to)
+                if (filter.EnqueuedTo is { } to)
                 {
                     sql.Append(PostgresQueries.QueryCreatedTo);
                     cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", to.ToUniversalTime()));
@@ -1139,11 +1139,11 @@ public class PostgresTaskStore : ITaskStore
         MaxAttempts = r.GetInt32(5),
         LeaseToken = r.GetInt64(6),
         RunAt = r.GetFieldValue<DateTimeOffset>(7),
-        CreatedAt = r.GetFieldValue<DateTimeOffset>(8),
+        EnqueuedAt = r.GetFieldValue<DateTimeOffset>(8),
         UpdatedAt = r.GetFieldValue<DateTimeOffset>(9),
         StartedAt = r.IsDBNull(10) ? null : r.GetFieldValue<DateTimeOffset>(10),
         FinishedAt = r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11),
-        LeaseOwner = r.IsDBNull(12) ? null : r.GetString(12),
+        WorkerId = r.IsDBNull(12) ? null : r.GetString(12),
         LeaseExpiresAt = r.IsDBNull(13) ? null : r.GetFieldValue<DateTimeOffset>(13),
         IdempotencyKey = r.IsDBNull(14) ? null : r.GetString(14),
         Tenant = r.IsDBNull(15) ? null : r.GetString(15),

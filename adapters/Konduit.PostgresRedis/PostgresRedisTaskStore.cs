@@ -25,7 +25,7 @@ namespace Konduit.PostgresRedis;
 /// <para>Everything except enqueue and lease (heartbeat, complete, fail, reclaim, cancel, redrive, get, query,
 /// stats, purge, migrate, wake-up by LISTEN/NOTIFY) is the inner Postgres store's.</para>
 /// </remarks>
-public sealed class PostgresRedisTaskStore : ITaskStore
+public sealed partial class PostgresRedisTaskStore : ITaskStore
 {
     /// <summary>The consumer group of every dispatch stream.</summary>
     internal const string GroupName = "konduit";
@@ -428,7 +428,7 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.CancelAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
-    public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.RetryAsync(taskId, cancellationToken);
+    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.RedriveAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.GetAsync(taskId, cancellationToken);

@@ -75,8 +75,8 @@ public sealed partial class RedisTaskStore
                 if (loaded[id] is not { } task) continue;
                 if (states is not null && !states.Contains(task.State)) continue;
                 if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
-                if (filter.CreatedFrom is { } from && task.CreatedAt < from) continue;
-                if (filter.CreatedTo is { } to && task.CreatedAt >= to) continue;
+                if (filter.EnqueuedFrom is { } from && task.EnqueuedAt < from) continue;
+                if (filter.EnqueuedTo is { } to && task.EnqueuedAt >= to) continue;
                 items.Add(task);
             }
         }

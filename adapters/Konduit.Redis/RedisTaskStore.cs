@@ -244,7 +244,7 @@ public sealed partial class RedisTaskStore : ITaskStore
                 TaskId = ParseHex((string)reply[o]!),
                 Queue = queue,
                 WorkerId = workerId,
-                Token = (long)reply[o + 1],
+                LeaseToken = (long)reply[o + 1],
                 Attempt = (int)reply[o + 2],
                 MaxAttempts = (int)reply[o + 3],
                 ExpiresAt = expiresAt,
@@ -266,11 +266,11 @@ public sealed partial class RedisTaskStore : ITaskStore
         ArgumentNullException.ThrowIfNull(lease);
         TaskValidation.ValidateDuration(extension, nameof(extension));
         cancellationToken.ThrowIfCancellationRequested();
-        if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.Token, null);
+        if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
         var db = await DatabaseAsync().ConfigureAwait(false);
         var reply = (RedisResult[])(await EvalAsync(db, _scripts.Heartbeat, lease.Queue,
-            [Hex(lease.TaskId), lease.Token, Micros(extension), PelBaseMilliseconds]).ConfigureAwait(false))!;
-        if ((int)reply[0] != 1) throw new LeaseLostException(lease.TaskId, lease.Token, StateOrNull((int)reply[1]));
+            [Hex(lease.TaskId), lease.LeaseToken, Micros(extension), PelBaseMilliseconds]).ConfigureAwait(false))!;
+        if ((int)reply[0] != 1) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1]));
         return lease with { ExpiresAt = Time((string?)reply[1]) };
     }
 
@@ -280,7 +280,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         ArgumentNullException.ThrowIfNull(lease);
         cancellationToken.ThrowIfCancellationRequested();
         var outcome = await CompleteGroupAsync(lease.Queue, [new TaskCompletion(lease, result)]).ConfigureAwait(false);
-        if (outcome[0] != 100) throw new LeaseLostException(lease.TaskId, lease.Token, StateOrNull(outcome[0]));
+        if (outcome[0] != 100) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull(outcome[0]));
     }
 
     /// <inheritdoc />
@@ -308,7 +308,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         foreach (var (lease, result) in items)
         {
             args.Add(Hex(lease.TaskId));
-            args.Add(lease.Token);
+            args.Add(lease.LeaseToken);
             args.Add(result is null ? "0" : "1");
             args.Add(result ?? []);
         }
@@ -322,7 +322,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         var message = TaskValidation.ValidateFail(lease, error, options);
         options ??= FailOptions.Retry;
         cancellationToken.ThrowIfCancellationRequested();
-        if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.Token, null);
+        if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
         var db = await DatabaseAsync().ConfigureAwait(false);
         var id = Hex(lease.TaskId);
 
@@ -336,10 +336,10 @@ public sealed partial class RedisTaskStore : ITaskStore
             delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = RedisJson.ReadRetryPolicy(stored[0]) }, _defaultRetryPolicy);
         }
         var reply = (RedisResult[])(await EvalAsync(db, _scripts.Fail, lease.Queue,
-            [id, lease.Token, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel]).ConfigureAwait(false))!;
+            [id, lease.LeaseToken, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel]).ConfigureAwait(false))!;
         return (int)reply[0] switch
         {
-            0 => throw new LeaseLostException(lease.TaskId, lease.Token, StateOrNull((int)reply[1])),
+            0 => throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1])),
             1 => new FailResult(TaskState.Pending, Time((string?)reply[1])),
             _ => new FailResult(TaskState.Failed, null),
         };
@@ -402,7 +402,7 @@ public sealed partial class RedisTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default)
+    public async Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
@@ -528,11 +528,11 @@ public sealed partial class RedisTaskStore : ITaskStore
             MaxAttempts = (int)Long(Str(h, "m")),
             LeaseToken = Long(Str(h, "tk")),
             RunAt = Time(Str(h, "ra")),
-            CreatedAt = Time(Str(h, "ca")),
+            EnqueuedAt = Time(Str(h, "ca")),
             UpdatedAt = Time(Str(h, "ua")),
             StartedAt = OptionalTime(Str(h, "sa")),
             FinishedAt = OptionalTime(Str(h, "fa")),
-            LeaseOwner = Str(h, "o"),
+            WorkerId = Str(h, "o"),
             LeaseExpiresAt = state == TaskState.Running ? OptionalTime(Str(h, "le")) : null,
             IdempotencyKey = Str(h, "k"),
             Tenant = Str(h, "tn"),

@@ -260,7 +260,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         for (var i = 0; i < count; i++)
         {
             if (i % 10 == 0 && i > 0) task = Guid.NewGuid();
-            events[i] = TaskEvent.Create((TaskEventKind)(i % 10), task, queue, now) with { Attempt = 1, Token = 1, Worker = "bench-worker" };
+            events[i] = TaskEvent.Create((TaskEventKind)(i % 10), task, queue, now) with { Attempt = 1, LeaseToken = 1, WorkerId = "bench-worker" };
         }
         return events;
     }

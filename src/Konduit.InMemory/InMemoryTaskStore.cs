@@ -112,7 +112,7 @@ public sealed class InMemoryTaskStore : ITaskStore
                 task.State = TaskState.Running;
                 task.Attempts++;
                 task.Token++;
-                task.LeaseOwner = workerId;
+                task.WorkerId = workerId;
                 task.LeaseExpiresAt = now + leaseDuration;
                 task.StartedAt ??= now;
                 task.UpdatedAt = now;
@@ -137,6 +137,33 @@ public sealed class InMemoryTaskStore : ITaskStore
             task.LeaseExpiresAt = now + extension;
             return Task.FromResult(lease with { ExpiresAt = task.LeaseExpiresAt.Value });
         }
+    }
+
+    /// <inheritdoc />
+    public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateHeartbeats(leases, extension);
+        cancellationToken.ThrowIfCancellationRequested();
+        var renewed = new List<TaskLease>(leases.Count);
+        var lost = new List<Guid>();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var now = _time.GetUtcNow();
+            foreach (var lease in leases)
+            {
+                if (TryGetValidLeaseLocked(lease, now, out var task))
+                {
+                    task.LeaseExpiresAt = now + extension;
+                    renewed.Add(lease with { ExpiresAt = task.LeaseExpiresAt.Value });
+                }
+                else
+                {
+                    lost.Add(lease.TaskId);
+                }
+            }
+        }
+        return Task.FromResult(new HeartbeatManyResult(renewed, lost));
     }
 
     /// <inheritdoc />
@@ -232,7 +259,7 @@ public sealed class InMemoryTaskStore : ITaskStore
                     PendingSetLocked(task.Queue).Add(task);
                     SignalLocked(task.Queue);
                 }
-                reclaimed.Add(new ReclaimedTask(task.Id, task.Queue, task.Tenant, task.Attempts, task.Token, task.LeaseOwner, task.State));
+                reclaimed.Add(new ReclaimedTask(task.Id, task.Queue, task.Tenant, task.Attempts, task.Token, task.WorkerId, task.State));
             }
             return Task.FromResult<IReadOnlyList<ReclaimedTask>>(reclaimed);
         }
@@ -259,7 +286,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public Task RetryAsync(Guid taskId, CancellationToken cancellationToken = default)
+    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
@@ -306,8 +333,8 @@ public sealed class InMemoryTaskStore : ITaskStore
                 .Where(t => filter.Queue is null || string.Equals(t.Queue, filter.Queue, StringComparison.Ordinal))
                 .Where(t => states is null || states.Contains(t.State))
                 .Where(t => filter.Tenant is null || string.Equals(t.Tenant, filter.Tenant, StringComparison.Ordinal))
-                .Where(t => filter.CreatedFrom is not { } from || t.CreatedAt >= from)
-                .Where(t => filter.CreatedTo is not { } to || t.CreatedAt < to)
+                .Where(t => filter.EnqueuedFrom is not { } from || t.EnqueuedAt >= from)
+                .Where(t => filter.EnqueuedTo is not { } to || t.EnqueuedAt < to)
                 .Where(t => page.After is not { } after || t.Id.CompareTo(after) < 0)
                 .OrderByDescending(t => t.Id)
                 .Take(page.Limit + 1)
@@ -397,7 +424,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             Priority = request.Priority,
             RunAt = request.RunAt?.ToUniversalTime() ?? now,
             MaxAttempts = request.MaxAttempts,
-            CreatedAt = now,
+            EnqueuedAt = now,
             UpdatedAt = now,
             IdempotencyKey = request.IdempotencyKey,
             Tenant = request.Tenant,
@@ -426,7 +453,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     private TaskRecord ValidLeaseLocked(TaskLease lease, DateTimeOffset now)
     {
         if (TryGetValidLeaseLocked(lease, now, out var task)) return task;
-        throw new LeaseLostException(lease.TaskId, lease.Token, _tasks.TryGetValue(lease.TaskId, out var current) ? current.State : null);
+        throw new LeaseLostException(lease.TaskId, lease.LeaseToken, _tasks.TryGetValue(lease.TaskId, out var current) ? current.State : null);
     }
 
     private bool TryGetValidLeaseLocked(TaskLease lease, DateTimeOffset now, out TaskRecord task)
@@ -434,7 +461,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         // Valid iff Running, same fencing token, and not expired by the store clock.
         if (_tasks.TryGetValue(lease.TaskId, out task!)
             && task.State == TaskState.Running
-            && task.Token == lease.Token
+            && task.Token == lease.LeaseToken
             && now < task.LeaseExpiresAt)
         {
             return true;
@@ -464,8 +491,8 @@ public sealed class InMemoryTaskStore : ITaskStore
     {
         TaskId = task.Id,
         Queue = task.Queue,
-        WorkerId = task.LeaseOwner!,
-        Token = task.Token,
+        WorkerId = task.WorkerId!,
+        LeaseToken = task.Token,
         Attempt = task.Attempts,
         MaxAttempts = task.MaxAttempts,
         ExpiresAt = task.LeaseExpiresAt!.Value,
@@ -474,7 +501,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         Tenant = task.Tenant,
         Headers = task.Headers,
         RetryPolicy = task.RetryPolicy,
-        EnqueuedAt = task.CreatedAt,
+        EnqueuedAt = task.EnqueuedAt,
         RunAt = task.RunAt,
     };
 
@@ -488,11 +515,11 @@ public sealed class InMemoryTaskStore : ITaskStore
         MaxAttempts = task.MaxAttempts,
         LeaseToken = task.Token,
         RunAt = task.RunAt,
-        CreatedAt = task.CreatedAt,
+        EnqueuedAt = task.EnqueuedAt,
         UpdatedAt = task.UpdatedAt,
         StartedAt = task.StartedAt,
         FinishedAt = task.FinishedAt,
-        LeaseOwner = task.LeaseOwner,
+        WorkerId = task.WorkerId,
         LeaseExpiresAt = task.State == TaskState.Running ? task.LeaseExpiresAt : null,
         IdempotencyKey = task.IdempotencyKey,
         Tenant = task.Tenant,
@@ -514,11 +541,11 @@ public sealed class InMemoryTaskStore : ITaskStore
         public long Token { get; set; }
         // Part of the pending set's sort key: change only while the task is out of the set.
         public DateTimeOffset RunAt { get; set; }
-        public DateTimeOffset CreatedAt { get; init; }
+        public DateTimeOffset EnqueuedAt { get; init; }
         public DateTimeOffset UpdatedAt { get; set; }
         public DateTimeOffset? StartedAt { get; set; }
         public DateTimeOffset? FinishedAt { get; set; }
-        public string? LeaseOwner { get; set; }
+        public string? WorkerId { get; set; }
         public DateTimeOffset? LeaseExpiresAt { get; set; }
         public string? IdempotencyKey { get; init; }
         public string? Tenant { get; init; }

@@ -66,7 +66,7 @@ public abstract class CancelRedriveConformance<TFixture>(TFixture fixture) : Tas
         await Store.FailAsync(lease, "fatal", null, Ct);
         Assert.Equal(TaskState.Failed, (await Store.GetAsync(lease.TaskId, Ct)).State);
 
-        await Store.RetryAsync(lease.TaskId, Ct);
+        await Store.RedriveAsync(lease.TaskId, Ct);
 
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Pending, task.State);
@@ -75,7 +75,7 @@ public abstract class CancelRedriveConformance<TFixture>(TFixture fixture) : Tas
         Assert.Equal("fatal", Assert.Single(task.Errors).Message);
         var again = await LeaseOne(queue);
         Assert.Equal(1, again.Attempt);
-        Assert.True(again.Token > lease.Token);
+        Assert.True(again.LeaseToken > lease.LeaseToken);
         // A full set of attempts again: with MaxAttempts 1 this failure dead-letters once more.
         Assert.Equal(TaskState.Failed, (await Store.FailAsync(again, "fatal again", null, Ct)).State);
         Assert.Equal(2, (await Store.GetAsync(lease.TaskId, Ct)).Errors.Count);
@@ -89,7 +89,7 @@ public abstract class CancelRedriveConformance<TFixture>(TFixture fixture) : Tas
         await Store.CancelAsync(id, Ct);
         var before = DateTimeOffset.UtcNow;
 
-        await Store.RetryAsync(id, Ct);
+        await Store.RedriveAsync(id, Ct);
 
         var task = await Store.GetAsync(id, Ct);
         Assert.Equal(TaskState.Pending, task.State);
@@ -106,7 +106,7 @@ public abstract class CancelRedriveConformance<TFixture>(TFixture fixture) : Tas
             var id = await EnqueueInState(queue, state);
             var before = await Store.GetAsync(id, Ct);
 
-            var ex = await Assert.ThrowsAsync<InvalidTaskStateException>(() => Store.RetryAsync(id, Ct));
+            var ex = await Assert.ThrowsAsync<InvalidTaskStateException>(() => Store.RedriveAsync(id, Ct));
 
             Assert.Equal(id, ex.TaskId);
             Assert.Equal(state, ex.CurrentState);
@@ -120,7 +120,7 @@ public abstract class CancelRedriveConformance<TFixture>(TFixture fixture) : Tas
         var queue = Queue();
         var old = await EnqueueAndLease(queue);
         await Store.CancelAsync(old.TaskId, Ct);
-        await Store.RetryAsync(old.TaskId, Ct);
+        await Store.RedriveAsync(old.TaskId, Ct);
         var current = await LeaseOne(queue);
 
         await AssertLeaseLost(() => Store.CompleteAsync(old, null, Ct), old, TaskState.Running);

@@ -93,7 +93,7 @@ public abstract class CapabilitiesConformance<TFixture>(TFixture fixture) : Task
         await Store.WaitForWorkAsync(queue, TimeSpan.FromMilliseconds(50), Ct);
         var wait = Store.WaitForWorkAsync(queue, DefaultDeadline, Ct);
 
-        await Store.RetryAsync(id, Ct);
+        await Store.RedriveAsync(id, Ct);
 
         Assert.True(await wait, "a redrive makes a task available and must wake a waiter");
     }

@@ -43,8 +43,8 @@ public abstract class EnqueueConformance<TFixture>(TFixture fixture) : TaskStore
         Assert.Null(task.StartedAt);
         Assert.Null(task.FinishedAt);
         Assert.Null(task.LeaseExpiresAt);
-        AssertBetween(task.CreatedAt, before, after, "CreatedAt");
-        AssertSameTime(task.CreatedAt, task.RunAt, "RunAt defaults to the enqueue time");
+        AssertBetween(task.EnqueuedAt, before, after, "EnqueuedAt");
+        AssertSameTime(task.EnqueuedAt, task.RunAt, "RunAt defaults to the enqueue time");
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public abstract class EnqueueConformance<TFixture>(TFixture fixture) : TaskStore
         Assert.Equal("t1", lease.Tenant);
         Assert.Equal("v", lease.Headers["h"]);
         Assert.Equal(policy, lease.RetryPolicy);
-        AssertSameTime(task.CreatedAt, lease.EnqueuedAt, "EnqueuedAt");
+        AssertSameTime(task.EnqueuedAt, lease.EnqueuedAt, "EnqueuedAt");
         AssertSameTime(task.RunAt, lease.RunAt, "RunAt");
     }
 

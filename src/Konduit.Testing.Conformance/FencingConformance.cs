@@ -21,12 +21,12 @@ public abstract class FencingConformance<TFixture>(TFixture fixture) : TaskStore
         await Store.FailAsync(lease1, "retry", RetryNow, Ct);
         var lease2 = await LeaseOne(queue);
         await Store.CancelAsync(lease2.TaskId, Ct);
-        await Store.RetryAsync(lease2.TaskId, Ct);
+        await Store.RedriveAsync(lease2.TaskId, Ct);
         var lease3 = await LeaseOne(queue);
 
-        Assert.True(lease1.Token < lease2.Token, $"{lease1.Token} < {lease2.Token}");
-        Assert.True(lease2.Token < lease3.Token, $"{lease2.Token} < {lease3.Token} (a redrive never resets the token)");
-        Assert.Equal(lease3.Token, (await Store.GetAsync(lease3.TaskId, Ct)).LeaseToken);
+        Assert.True(lease1.LeaseToken < lease2.LeaseToken, $"{lease1.LeaseToken} < {lease2.LeaseToken}");
+        Assert.True(lease2.LeaseToken < lease3.LeaseToken, $"{lease2.LeaseToken} < {lease3.LeaseToken} (a redrive never resets the token)");
+        Assert.Equal(lease3.LeaseToken, (await Store.GetAsync(lease3.TaskId, Ct)).LeaseToken);
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public abstract class FencingConformance<TFixture>(TFixture fixture) : TaskStore
     {
         var queue = Queue();
         var lease = await EnqueueAndLease(queue);
-        var forged = lease with { Token = lease.Token + 1 };
+        var forged = lease with { LeaseToken = lease.LeaseToken + 1 };
         var ghost = lease with { TaskId = Guid.CreateVersion7() };
 
         await AssertLeaseLost(() => Store.CompleteAsync(forged, null, Ct), forged, TaskState.Running);
@@ -169,7 +169,7 @@ public abstract class FencingConformance<TFixture>(TFixture fixture) : TaskStore
         var leases = await Store.LeaseAsync(queue, "w", 3, LongLease, Ct);
         Assert.Equal(3, leases.Count);
         await Store.CompleteAsync(leases[1], null, Ct);
-        var forged = leases[2] with { Token = leases[2].Token + 7 };
+        var forged = leases[2] with { LeaseToken = leases[2].LeaseToken + 7 };
 
         var lost = await Store.CompleteManyAsync([new(leases[0], Bytes("r0")), new(leases[1]), new(forged)], Ct);
 

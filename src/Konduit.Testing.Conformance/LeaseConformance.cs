@@ -27,13 +27,13 @@ public abstract class LeaseConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var after = DateTimeOffset.UtcNow;
 
         Assert.Equal(1, lease.Attempt);
-        Assert.Equal(1, lease.Token);
+        Assert.Equal(1, lease.LeaseToken);
         AssertBetween(lease.ExpiresAt, before + TimeSpan.FromMinutes(2), after + TimeSpan.FromMinutes(2), "lease expiry");
         var task = await Store.GetAsync(id, Ct);
         Assert.Equal(TaskState.Running, task.State);
         Assert.Equal(1, task.Attempts);
         Assert.Equal(1, task.LeaseToken);
-        Assert.Equal("worker-7", task.LeaseOwner);
+        Assert.Equal("worker-7", task.WorkerId);
         AssertSameTime(lease.ExpiresAt, task.LeaseExpiresAt, "snapshot lease expiry");
         AssertBetween(task.StartedAt, before, after, "StartedAt");
         Assert.Equal(1, (await StatsOf(queue)).Running);

@@ -96,9 +96,9 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var failed2 = await EnqueueInState(Queue(), TaskState.Failed, tenant: tenant);
 
         var now = DateTimeOffset.UtcNow;
-        var lastDay = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], CreatedFrom = now.AddDays(-1) }, null, Ct);
-        var future = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], CreatedFrom = now.AddHours(1) }, null, Ct);
-        var past = await Store.QueryAsync(new TaskQuery { Tenant = tenant, CreatedTo = now.AddDays(-1) }, null, Ct);
+        var lastDay = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], EnqueuedFrom = now.AddDays(-1) }, null, Ct);
+        var future = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], EnqueuedFrom = now.AddHours(1) }, null, Ct);
+        var past = await Store.QueryAsync(new TaskQuery { Tenant = tenant, EnqueuedTo = now.AddDays(-1) }, null, Ct);
 
         Assert.Equal([failed2, failed1], lastDay.Items.Select(t => t.Id));
         Assert.All(lastDay.Items, t => Assert.Equal(tenant, t.Tenant));
@@ -111,11 +111,11 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
     {
         var queue = Queue();
         var id = await Enqueue(queue);
-        var created = (await Store.GetAsync(id, Ct)).CreatedAt;
+        var created = (await Store.GetAsync(id, Ct)).EnqueuedAt;
 
-        var from = await Store.QueryAsync(new TaskQuery { Queue = queue, CreatedFrom = created }, null, Ct);
-        var to = await Store.QueryAsync(new TaskQuery { Queue = queue, CreatedTo = created }, null, Ct);
-        var window = await Store.QueryAsync(new TaskQuery { Queue = queue, CreatedFrom = created, CreatedTo = created.AddTicks(10) }, null, Ct);
+        var from = await Store.QueryAsync(new TaskQuery { Queue = queue, EnqueuedFrom = created }, null, Ct);
+        var to = await Store.QueryAsync(new TaskQuery { Queue = queue, EnqueuedTo = created }, null, Ct);
+        var window = await Store.QueryAsync(new TaskQuery { Queue = queue, EnqueuedFrom = created, EnqueuedTo = created.AddTicks(10) }, null, Ct);
 
         Assert.Equal(id, Assert.Single(from.Items).Id);
         Assert.Empty(to.Items);

@@ -31,7 +31,7 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
 
         var reclaimed = await ReclaimUntilNotRunning(lease.TaskId);
 
-        Assert.Equal(new ReclaimedTask(lease.TaskId, queue, "acme", 1, lease.Token, lease.WorkerId, TaskState.Pending), Assert.Single(reclaimed));
+        Assert.Equal(new ReclaimedTask(lease.TaskId, queue, "acme", 1, lease.LeaseToken, lease.WorkerId, TaskState.Pending), Assert.Single(reclaimed));
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Pending, task.State);
         Assert.Equal(1, task.Attempts);
@@ -43,7 +43,7 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
 
         var again = await LeaseOne(queue);
         Assert.Equal(2, again.Attempt);
-        Assert.True(again.Token > lease.Token);
+        Assert.True(again.LeaseToken > lease.LeaseToken);
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
 
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Running, task.State);
-        Assert.Equal(lease.Token, task.LeaseToken);
+        Assert.Equal(lease.LeaseToken, task.LeaseToken);
         Assert.Empty(task.Errors);
     }
 
@@ -98,7 +98,7 @@ public abstract class ReclaimConformance<TFixture>(TFixture fixture) : TaskStore
 
         var last = Assert.Single(await ReclaimUntilNotRunning(lease.TaskId));
 
-        Assert.Equal((2, second.Token, TaskState.Failed), (last.Attempt, last.Token, last.State));
+        Assert.Equal((2, second.LeaseToken, TaskState.Failed), (last.Attempt, last.LeaseToken, last.State));
         var task = await Store.GetAsync(lease.TaskId, Ct);
         Assert.Equal(TaskState.Failed, task.State);
         Assert.Equal(2, task.Attempts);

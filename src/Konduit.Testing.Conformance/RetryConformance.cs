@@ -53,7 +53,7 @@ public abstract class RetryConformance<TFixture>(TFixture fixture) : TaskStoreCo
 
         Assert.Equal(lease.TaskId, again.TaskId);
         Assert.Equal(2, again.Attempt);
-        Assert.True(again.Token > lease.Token);
+        Assert.True(again.LeaseToken > lease.LeaseToken);
     }
 
     [Fact]

@@ -299,7 +299,7 @@ public abstract class TaskEventValidationConformance<TFixture>(TFixture fixture)
             "bad queue" => template with { Queue = "no spaces allowed" },
             "bad kind" => template with { Kind = (TaskEventKind)99 },
             "negative attempt" => template with { Attempt = -1 },
-            "negative token" => template with { Token = -1 },
+            "negative token" => template with { LeaseToken = -1 },
             "empty tenant" => template with { Tenant = "" },
             "huge error" => template with { Error = new string('x', TaskEventValidation.MaxErrorLength + 1) },
             _ => throw new ArgumentOutOfRangeException(nameof(problem)),

@@ -64,8 +64,8 @@ public abstract class TaskEventLogConformance<TFixture> : IClassFixture<TFixture
         Queue = queue,
         Kind = kind,
         Attempt = attempt,
-        Token = token,
-        Worker = worker,
+        LeaseToken = token,
+        WorkerId = worker,
         Error = error,
         Tenant = tenant,
     };

@@ -202,7 +202,7 @@ public abstract class TaskStoreConformance<TFixture> : IClassFixture<TFixture>, 
         ArgumentNullException.ThrowIfNull(lease);
         var ex = await Assert.ThrowsAsync<LeaseLostException>(act);
         Assert.Equal(lease.TaskId, ex.TaskId);
-        Assert.Equal(lease.Token, ex.Token);
+        Assert.Equal(lease.LeaseToken, ex.LeaseToken);
         Assert.Equal(state, ex.CurrentState);
         return ex;
     }

@@ -184,7 +184,7 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
 
         Assert.Equal(unknown, (await Assert.ThrowsAsync<TaskNotFoundException>(() => Store.GetAsync(unknown, Ct))).TaskId);
         Assert.Equal(unknown, (await Assert.ThrowsAsync<TaskNotFoundException>(() => Store.CancelAsync(unknown, Ct))).TaskId);
-        Assert.Equal(unknown, (await Assert.ThrowsAsync<TaskNotFoundException>(() => Store.RetryAsync(unknown, Ct))).TaskId);
+        Assert.Equal(unknown, (await Assert.ThrowsAsync<TaskNotFoundException>(() => Store.RedriveAsync(unknown, Ct))).TaskId);
 
         Assert.Equal(before, await Store.GetStatsAsync(Ct));
     }
@@ -197,7 +197,7 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
         await Assert.ThrowsAsync<ArgumentNullException>(() => Store.QueryAsync(null!, null, Ct));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.QueryAsync(new TaskQuery(), new PageRequest(0), Ct));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.QueryAsync(new TaskQuery(), new PageRequest(TaskValidation.MaxPageSize + 1), Ct));
-        await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { CreatedFrom = now, CreatedTo = now.AddSeconds(-1) }, null, Ct));
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { EnqueuedFrom = now, EnqueuedTo = now.AddSeconds(-1) }, null, Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { Queue = "bad queue" }, null, Ct));
         await Assert.ThrowsAsync<ArgumentNullException>(() => Store.WaitForWorkAsync(null!, TimeSpan.FromMilliseconds(10), Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.WaitForWorkAsync("bad queue", TimeSpan.FromMilliseconds(10), Ct));

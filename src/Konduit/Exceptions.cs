@@ -24,7 +24,7 @@ public sealed class LeaseLostException : KonduitException
         : base(BuildMessage(taskId, token, currentState))
     {
         TaskId = taskId;
-        Token = token;
+        LeaseToken = token;
         CurrentState = currentState;
     }
 
@@ -32,7 +32,7 @@ public sealed class LeaseLostException : KonduitException
     public Guid TaskId { get; }
 
     /// <summary>The fencing token that is no longer valid.</summary>
-    public long Token { get; }
+    public long LeaseToken { get; }
 
     /// <summary>The task's state when the call was refused; null when the task no longer exists.</summary>
     public TaskState? CurrentState { get; }
@@ -73,4 +73,30 @@ public sealed class InvalidTaskStateException : KonduitException
 
     /// <summary>Its state when the operation was refused.</summary>
     public TaskState CurrentState { get; }
+}
+
+/// <summary>
+/// The store could not be reached or refused the call for a transient reason (connection refused or cut, server
+/// restarting or shutting down, failover, timeout). The call's outcome is unknown unless the store says otherwise:
+/// an enqueue may or may not have been stored, so retry it with an idempotency key. The driver's own exception is
+/// the <see cref="Exception.InnerException"/>. Every store maps its driver's transient errors to this type.
+/// </summary>
+public sealed class StoreUnavailableException : KonduitException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="store">The store's <see cref="ITaskStore.Name"/> (or an event log's name).</param>
+    /// <param name="operation">What was being done, e.g. <c>lease</c>.</param>
+    /// <param name="innerException">The driver's exception.</param>
+    public StoreUnavailableException(string store, string operation, Exception? innerException)
+        : base($"The {store} store is unavailable ({operation}): {innerException?.Message ?? "no detail"}", innerException)
+    {
+        Store = store;
+        Operation = operation;
+    }
+
+    /// <summary>The store's name.</summary>
+    public string Store { get; }
+
+    /// <summary>The operation that failed.</summary>
+    public string Operation { get; }
 }

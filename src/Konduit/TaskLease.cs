@@ -4,7 +4,7 @@ using System.Text.Json.Serialization.Metadata;
 namespace Konduit;
 
 /// <summary>
-/// A time-bounded grant to work one task. The pair (<see cref="TaskId"/>, <see cref="Token"/>) identifies
+/// A time-bounded grant to work one task. The pair (<see cref="TaskId"/>, <see cref="LeaseToken"/>) identifies
 /// the lease: the fencing token strictly increases every time the task is leased, so a stale holder's
 /// heartbeat, complete or fail is refused with <see cref="LeaseLostException"/>.
 /// </summary>
@@ -20,7 +20,7 @@ public sealed record TaskLease
     public required string WorkerId { get; init; }
 
     /// <summary>The fencing token: strictly increasing per task, bumped on every lease.</summary>
-    public required long Token { get; init; }
+    public required long LeaseToken { get; init; }
 
     /// <summary>1-based attempt number of this lease.</summary>
     public required int Attempt { get; init; }

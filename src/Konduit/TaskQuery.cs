@@ -2,7 +2,7 @@ namespace Konduit;
 
 /// <summary>
 /// Filters for <see cref="ITaskStore.QueryAsync"/>; every set field must match. Example — all failed tasks
-/// for tenant X in the last 24 h: <c>new TaskQuery { Tenant = "X", States = [TaskState.Failed], CreatedFrom = now.AddDays(-1) }</c>.
+/// for tenant X in the last 24 h: <c>new TaskQuery { Tenant = "X", States = [TaskState.Failed], EnqueuedFrom = now.AddDays(-1) }</c>.
 /// </summary>
 public sealed record TaskQuery
 {
@@ -13,9 +13,9 @@ public sealed record TaskQuery
     /// <summary>Only this tenant.</summary>
     public string? Tenant { get; init; }
     /// <summary>Only tasks created at or after this time (inclusive).</summary>
-    public DateTimeOffset? CreatedFrom { get; init; }
+    public DateTimeOffset? EnqueuedFrom { get; init; }
     /// <summary>Only tasks created before this time (exclusive).</summary>
-    public DateTimeOffset? CreatedTo { get; init; }
+    public DateTimeOffset? EnqueuedTo { get; init; }
 }
 
 /// <summary>Keyset paging: results come newest first (by task id, which is time-ordered).</summary>

@@ -20,7 +20,7 @@ public sealed record TaskSnapshot
     /// <summary>When the task is or was due (store clock).</summary>
     public DateTimeOffset RunAt { get; init; }
     /// <summary>When the task was enqueued (store clock).</summary>
-    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset EnqueuedAt { get; init; }
     /// <summary>When the task last changed state (store clock).</summary>
     public DateTimeOffset UpdatedAt { get; init; }
     /// <summary>When the task was first leased, if ever.</summary>
@@ -28,7 +28,7 @@ public sealed record TaskSnapshot
     /// <summary>When the task reached its terminal state, if it has.</summary>
     public DateTimeOffset? FinishedAt { get; init; }
     /// <summary>The worker that holds or last held the lease.</summary>
-    public string? LeaseOwner { get; init; }
+    public string? WorkerId { get; init; }
     /// <summary>When the current lease expires; null unless <see cref="TaskState.Running"/>.</summary>
     public DateTimeOffset? LeaseExpiresAt { get; init; }
     /// <summary>The idempotency key, if any.</summary>

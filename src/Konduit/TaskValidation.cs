@@ -142,13 +142,25 @@ public static class TaskValidation
         }
     }
 
+    /// <summary>A batch heartbeat: not null, no null entry, a valid extension.</summary>
+    public static void ValidateHeartbeats(IReadOnlyList<TaskLease>? leases, TimeSpan extension, string paramName = "leases")
+    {
+        ArgumentNullException.ThrowIfNull(leases, paramName);
+        for (var i = 0; i < leases.Count; i++)
+        {
+            if (leases[i] is null)
+                throw new ArgumentException($"{paramName}[{i}] is null.", paramName);
+        }
+        ValidateDuration(extension, nameof(extension));
+    }
+
     /// <summary>Query filter and page.</summary>
     public static void ValidateQuery(TaskQuery? filter, PageRequest? page)
     {
         ArgumentNullException.ThrowIfNull(filter);
         if (filter.Queue is not null) ValidateQueue(filter.Queue, nameof(TaskQuery.Queue));
-        if (filter.CreatedFrom is { } from && filter.CreatedTo is { } to && to < from)
-            throw new ArgumentException("TaskQuery.CreatedTo must not be earlier than CreatedFrom.", nameof(filter));
+        if (filter.EnqueuedFrom is { } from && filter.EnqueuedTo is { } to && to < from)
+            throw new ArgumentException("TaskQuery.EnqueuedTo must not be earlier than EnqueuedFrom.", nameof(filter));
         if (page is not null && page.Limit is < 1 or > MaxPageSize)
             throw new ArgumentOutOfRangeException(nameof(page), page.Limit, $"PageRequest.Limit must be between 1 and {MaxPageSize}.");
     }

@@ -25,7 +25,7 @@ public sealed partial class EventLogLoadTests(CassandraEventLogFixture fixture) 
             var task = Guid.NewGuid();
             for (var i = 0; i < perTask; i++)
             {
-                var e = TaskEvent.Create((TaskEventKind)(i % 10), task, queue, at) with { Attempt = 1, Token = 1 };
+                var e = TaskEvent.Create((TaskEventKind)(i % 10), task, queue, at) with { Attempt = 1, LeaseToken = 1 };
                 events.Add(shape is null ? e : shape(events.Count, e));
             }
         }
@@ -147,7 +147,7 @@ public sealed partial class EventLogLoadTests(CassandraEventLogFixture fixture) 
         var log = LogThrough(proxy, 0, out var session);
         await using var _ = session;
         var queue = NewQueue();
-        await log.AppendAsync(Events(queue, tasks: 10, perTask: 100, DateTimeOffset.UtcNow, (i, e) => e with { Worker = "worker-" + i, Error = new string('e', i % 200) }), Ct);
+        await log.AppendAsync(Events(queue, tasks: 10, perTask: 100, DateTimeOffset.UtcNow, (i, e) => e with { WorkerId = "worker-" + i, Error = new string('e', i % 200) }), Ct);
 
         var batches = proxy.Requests.Where(f => f.Header.Opcode == CqlOpcode.Batch).Select(f => f.Body.Length).ToList();
         TestContext.Current.TestOutputHelper?.WriteLine($"{batches.Count} batches, largest {batches.DefaultIfEmpty().Max()} B");
@@ -246,7 +246,7 @@ public sealed partial class EventLogLoadTests(CassandraEventLogFixture fixture) 
 
         var e = Assert.Single(await log.ReadTaskHistoryAsync(task, Ct));
 
-        Assert.Equal((id, 0, 0L, TaskEventKind.Enqueued), (e.EventId, e.Attempt, e.Token, e.Kind));
+        Assert.Equal((id, 0, 0L, TaskEventKind.Enqueued), (e.EventId, e.Attempt, e.LeaseToken, e.Kind));
     }
 
     [Fact]

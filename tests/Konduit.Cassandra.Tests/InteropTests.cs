@@ -33,8 +33,8 @@ public sealed class InteropTests(CassandraEventLogFixture fixture) : IClassFixtu
         Assert.Equal(expectedKinds, history.Select(e => e.Kind));
         Assert.Equal(expectedMillis, history.Select(e => e.Timestamp.ToUnixTimeMilliseconds()));
         Assert.Equal(rows.Count, history.Select(e => e.EventId).Distinct().Count());
-        Assert.Equal((0, 0L), (history[2].Attempt, history[2].Token));
-        Assert.Equal((1, 7L, "tenant-a", "py-worker"), (history[1].Attempt, history[1].Token, history[1].Tenant, history[1].Worker));
+        Assert.Equal((0, 0L), (history[2].Attempt, history[2].LeaseToken));
+        Assert.Equal((1, 7L, "tenant-a", "py-worker"), (history[1].Attempt, history[1].LeaseToken, history[1].Tenant, history[1].WorkerId));
         Assert.Equal((TaskEventKind)42, history[5].Kind);
 
         foreach (var pageSize in new[] { 1, 2, 3 })
@@ -64,8 +64,8 @@ public sealed class InteropTests(CassandraEventLogFixture fixture) : IClassFixtu
         TaskEvent[] events =
         [
             TaskEvent.Create(TaskEventKind.Enqueued, task, queue, at),
-            TaskEvent.Create(TaskEventKind.Leased, task, queue, at) with { Attempt = 1, Token = 3, Worker = "w-1", Tenant = "t-1" },
-            TaskEvent.Create(TaskEventKind.Failed, task, queue, at.AddMilliseconds(1)) with { Attempt = 1, Token = 3, Worker = "w-1", Error = "boom ü" },
+            TaskEvent.Create(TaskEventKind.Leased, task, queue, at) with { Attempt = 1, LeaseToken = 3, WorkerId = "w-1", Tenant = "t-1" },
+            TaskEvent.Create(TaskEventKind.Failed, task, queue, at.AddMilliseconds(1)) with { Attempt = 1, LeaseToken = 3, WorkerId = "w-1", Error = "boom ü" },
         ];
         await log.AppendAsync(events, Ct);
 
@@ -79,10 +79,10 @@ public sealed class InteropTests(CassandraEventLogFixture fixture) : IClassFixtu
             Assert.Equal(TimeUuidMapping.UnixTicks(TimeUuidMapping.ToTimeUuid(e.EventId)), row.GetProperty("ticks").GetInt64());
             Assert.Equal((int)e.Kind, row.GetProperty("kind").GetInt32());
             Assert.Equal(e.Attempt, row.GetProperty("attempt").GetInt32());
-            Assert.Equal(e.Token, row.GetProperty("lease_token").GetInt64());
+            Assert.Equal(e.LeaseToken, row.GetProperty("lease_token").GetInt64());
             Assert.Equal(queue, row.GetProperty("queue").GetString());
             Assert.Equal(e.Tenant, Nullable(row, "tenant"));
-            Assert.Equal(e.Worker, Nullable(row, "worker"));
+            Assert.Equal(e.WorkerId, Nullable(row, "worker"));
             Assert.Equal(e.Error, Nullable(row, "error"));
         }
     }

@@ -216,7 +216,7 @@ public sealed class RingOutageTests
         {
             var task = Guid.NewGuid();
             foreach (var kind in Lifecycle)
-                events.Add(TaskEvent.Create(kind, task, queue, DateTimeOffset.UtcNow) with { Attempt = 1, Token = 1 });
+                events.Add(TaskEvent.Create(kind, task, queue, DateTimeOffset.UtcNow) with { Attempt = 1, LeaseToken = 1 });
             expected[task] = [.. Lifecycle];
         }
         return events;

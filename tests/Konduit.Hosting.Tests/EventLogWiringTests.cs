@@ -31,7 +31,7 @@ public sealed class EventLogWiringTests
         await store.CompleteAsync(lease, null, Ct);
         var other = (await store.EnqueueAsync(new EnqueueRequest("q", [2]), Ct)).TaskId;
         Assert.True(await store.CancelAsync(other, Ct));
-        await store.RetryAsync(other, Ct);
+        await store.RedriveAsync(other, Ct);
         await recorder.FlushAsync(Ct);
 
         Assert.IsType<EventRecordingTaskStore>(store);
@@ -72,7 +72,7 @@ public sealed class EventLogWiringTests
             history.Select(e => e.Kind));
         Assert.All(history, e => Assert.Equal("t", e.Tenant));
         var reclaimed = history[2];
-        Assert.Equal((1, first.Token, "worker-a", "lease expired"), (reclaimed.Attempt, reclaimed.Token, reclaimed.Worker, reclaimed.Error));
+        Assert.Equal((1, first.LeaseToken, "worker-a", "lease expired"), (reclaimed.Attempt, reclaimed.LeaseToken, reclaimed.WorkerId, reclaimed.Error));
     }
 
     [Fact]

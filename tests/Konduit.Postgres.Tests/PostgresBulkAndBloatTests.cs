@@ -50,9 +50,9 @@ public sealed class PostgresBulkAndBloatTests(PostgresStoreFixture fixture) : IC
             Assert.Empty(task.Errors);
             Assert.Equal(requests[i].Headers?.Count ?? 0, task.Headers.Count);
             // Server clock, like the INSERT path: created = updated = run_at = the statement's now().
-            Assert.True(task.CreatedAt >= new DateTimeOffset(DateTime.SpecifyKind(serverBefore, DateTimeKind.Utc)));
-            Assert.Equal(task.CreatedAt, task.RunAt);
-            Assert.Equal(task.CreatedAt, task.UpdatedAt);
+            Assert.True(task.EnqueuedAt >= new DateTimeOffset(DateTime.SpecifyKind(serverBefore, DateTimeKind.Utc)));
+            Assert.Equal(task.EnqueuedAt, task.RunAt);
+            Assert.Equal(task.EnqueuedAt, task.UpdatedAt);
         }
         // The stored retry policy reads back equal, and the tasks lease like any others (priority first).
         var leases = await store.LeaseAsync(queue, "w", 100, TimeSpan.FromMinutes(1), Ct);
@@ -162,7 +162,7 @@ public sealed class PostgresBulkAndBloatTests(PostgresStoreFixture fixture) : IC
         {
             await using var beat = new NpgsqlCommand(sql.Heartbeat, connection, tx);
             beat.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = lease.TaskId });
-            beat.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lease.Token });
+            beat.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lease.LeaseToken });
             beat.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = TimeSpan.FromMinutes(2) });
             Assert.NotNull(await beat.ExecuteScalarAsync(Ct));
         }

@@ -67,7 +67,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
             await store.CompleteAsync(leases[1], Bytes("result"), Ct);
             await store.FailAsync(leases[2], "fatal", FailOptions.NonRetryable, Ct);
             await store.CancelAsync(leases[0].TaskId, Ct);
-            await store.RetryAsync(leases[2].TaskId, Ct);
+            await store.RedriveAsync(leases[2].TaskId, Ct);
         }
         var expiring = (await store.EnqueueAsync(new EnqueueRequest(b, Bytes("expiring")) { MaxAttempts = 1, Priority = -7 }, Ct)).TaskId;
         foreach (var queue in new[] { a, b })
@@ -140,7 +140,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         var reclaimed = await ReclaimAsync(survivor, 5);
 
         Assert.Equal(5, reclaimed.Count);
-        Assert.All(reclaimed, r => Assert.Equal((queue, 1, 1L, "crashed-worker"), (r.Queue, r.Attempt, r.Token, r.WorkerId)));
+        Assert.All(reclaimed, r => Assert.Equal((queue, 1, 1L, "crashed-worker"), (r.Queue, r.Attempt, r.LeaseToken, r.WorkerId)));
         Assert.Equal(retried.Order(), reclaimed.Where(r => r.State == TaskState.Pending).Select(r => r.TaskId).Order());
         var dead = Assert.Single(reclaimed, r => r.State == TaskState.Failed);
         Assert.Equal((lastChance, "acme"), (dead.TaskId, dead.Tenant));
@@ -153,7 +153,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
 
         var again = await survivor.LeaseAsync(queue, "survivor", 10, TimeSpan.FromMinutes(1), Ct);
         Assert.Equal(retried, again.Select(l => l.TaskId));
-        Assert.All(again, l => Assert.Equal((2, 2L), (l.Attempt, l.Token)));
+        Assert.All(again, l => Assert.Equal((2, 2L), (l.Attempt, l.LeaseToken)));
         // The crashed holder's leases are fenced off: every one of its completions is refused.
         Assert.Equal(5, (await survivor.CompleteManyAsync([.. held.Select(l => new TaskCompletion(l))], Ct)).Count);
         Assert.Empty(await survivor.CompleteManyAsync([.. again.Select(l => new TaskCompletion(l))], Ct));
@@ -230,7 +230,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
                 {
                     var batch = await store.LeaseAsync(queue, $"node{n}-w{w}", 7, LongLease, Ct);
                     if (batch.Count == 0) return;
-                    foreach (var lease in batch) leased.Add((lease.TaskId, lease.Token, lease.Attempt));
+                    foreach (var lease in batch) leased.Add((lease.TaskId, lease.LeaseToken, lease.Attempt));
                     foreach (var id in await store.CompleteManyAsync([.. batch.Select(l => new TaskCompletion(l))], Ct)) lost.Add(id);
                 }
             }, Ct))).ToList();

@@ -40,7 +40,7 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
         await _store.CompleteAsync(lease, null, Ct);
 
         var task = await _store.GetAsync(id, Ct);
-        Assert.Equal(start, task.CreatedAt);
+        Assert.Equal(start, task.EnqueuedAt);
         Assert.Equal(start, task.RunAt);
         Assert.Equal(start, lease.EnqueuedAt);
         Assert.Equal(start.AddSeconds(5), task.StartedAt);
@@ -147,8 +147,8 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
         _time.Advance(TimeSpan.FromDays(2));
         var second = (await _store.EnqueueAsync(new EnqueueRequest("q", [2]), Ct)).TaskId;
 
-        var lastDay = await _store.QueryAsync(new TaskQuery { CreatedFrom = _time.GetUtcNow().AddDays(-1) }, null, Ct);
-        var before = await _store.QueryAsync(new TaskQuery { CreatedTo = _time.GetUtcNow().AddDays(-1) }, null, Ct);
+        var lastDay = await _store.QueryAsync(new TaskQuery { EnqueuedFrom = _time.GetUtcNow().AddDays(-1) }, null, Ct);
+        var before = await _store.QueryAsync(new TaskQuery { EnqueuedTo = _time.GetUtcNow().AddDays(-1) }, null, Ct);
 
         Assert.Equal(second, Assert.Single(lastDay.Items).Id);
         Assert.Equal(first, Assert.Single(before.Items).Id);
@@ -184,7 +184,7 @@ public sealed class InMemoryTaskStoreClockTests : IAsyncDisposable
 
         Assert.True(await _store.CancelAsync(lease.TaskId, Ct));
         Assert.False(await _store.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
-        await _store.RetryAsync(lease.TaskId, Ct);
+        await _store.RedriveAsync(lease.TaskId, Ct);
         Assert.True(await _store.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
     }
 

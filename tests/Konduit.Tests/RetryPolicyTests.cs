@@ -8,7 +8,7 @@ public sealed class RetryPolicyTests
 
     private static TaskLease Lease(int attempt, RetryPolicy? policy = null) => new()
     {
-        TaskId = Guid.NewGuid(), Queue = "q", WorkerId = "w", Token = 1, Attempt = attempt, MaxAttempts = 10,
+        TaskId = Guid.NewGuid(), Queue = "q", WorkerId = "w", LeaseToken = 1, Attempt = attempt, MaxAttempts = 10,
         ExpiresAt = DateTimeOffset.UtcNow, Payload = [], RetryPolicy = policy,
     };
 

@@ -85,7 +85,7 @@ public sealed class TaskValidationTests
     [Fact]
     public void Fail_truncates_long_errors_and_rejects_negative_delays()
     {
-        var lease = new TaskLease { TaskId = Guid.NewGuid(), Queue = "q", WorkerId = "w", Token = 1, Attempt = 1, MaxAttempts = 1, ExpiresAt = DateTimeOffset.UtcNow, Payload = [] };
+        var lease = new TaskLease { TaskId = Guid.NewGuid(), Queue = "q", WorkerId = "w", LeaseToken = 1, Attempt = 1, MaxAttempts = 1, ExpiresAt = DateTimeOffset.UtcNow, Payload = [] };
 
         Assert.Equal("short", TaskValidation.ValidateFail(lease, "short", null));
         Assert.Equal(TaskValidation.MaxErrorLength, TaskValidation.ValidateFail(lease, new string('e', 20_000), null).Length);
@@ -99,11 +99,11 @@ public sealed class TaskValidationTests
     public void Query_rules_cover_page_size_time_window_and_queue()
     {
         var now = DateTimeOffset.UtcNow;
-        TaskValidation.ValidateQuery(new TaskQuery { CreatedFrom = now, CreatedTo = now }, new PageRequest(1000));
+        TaskValidation.ValidateQuery(new TaskQuery { EnqueuedFrom = now, EnqueuedTo = now }, new PageRequest(1000));
         Assert.Throws<ArgumentNullException>(() => TaskValidation.ValidateQuery(null, null));
         Assert.Throws<ArgumentOutOfRangeException>(() => TaskValidation.ValidateQuery(new TaskQuery(), new PageRequest(0)));
         Assert.Throws<ArgumentOutOfRangeException>(() => TaskValidation.ValidateQuery(new TaskQuery(), new PageRequest(1001)));
-        Assert.Throws<ArgumentException>(() => TaskValidation.ValidateQuery(new TaskQuery { CreatedFrom = now, CreatedTo = now.AddTicks(-1) }, null));
+        Assert.Throws<ArgumentException>(() => TaskValidation.ValidateQuery(new TaskQuery { EnqueuedFrom = now, EnqueuedTo = now.AddTicks(-1) }, null));
         Assert.Throws<ArgumentException>(() => TaskValidation.ValidateQuery(new TaskQuery { Queue = "" }, null));
     }
 

@@ -15,7 +15,7 @@ internal static class EventRows
     private const int ClusteringBytes = 16;
     private const int CellOverhead = ClusteringBytes + 8 + 8;
 
-    public static int Mask(TaskEvent e) => (e.Tenant is null ? 0 : 1) | (e.Worker is null ? 0 : 2) | (e.Error is null ? 0 : 4);
+    public static int Mask(TaskEvent e) => (e.Tenant is null ? 0 : 1) | (e.WorkerId is null ? 0 : 2) | (e.Error is null ? 0 : 4);
 
     /// <summary>The shard of an event: from its random tail, so a re-sent event lands in the same partition.</summary>
     public static int Shard(Guid eventId, int shardCount)
@@ -28,7 +28,7 @@ internal static class EventRows
     public static EventRow ByTask(TaskEvent e)
     {
         var mask = Mask(e);
-        var values = new List<object?> { e.TaskId, TimeUuidMapping.ToTimeUuid(e.EventId), e.Queue, (int)e.Kind, e.Attempt, e.Token };
+        var values = new List<object?> { e.TaskId, TimeUuidMapping.ToTimeUuid(e.EventId), e.Queue, (int)e.Kind, e.Attempt, e.LeaseToken };
         AddOptional(values, e, mask);
         return new EventRow(e, e.TaskId, mask, [.. values], Estimate(e, mask, queueCell: true));
     }
@@ -41,7 +41,7 @@ internal static class EventRows
         var shard = Shard(e.EventId, shardCount);
         var values = new List<object?>
         {
-            e.Queue, DateTimeOffset.FromUnixTimeMilliseconds(bucket), shard, TimeUuidMapping.ToTimeUuid(e.EventId), e.TaskId, (int)e.Kind, e.Attempt, e.Token,
+            e.Queue, DateTimeOffset.FromUnixTimeMilliseconds(bucket), shard, TimeUuidMapping.ToTimeUuid(e.EventId), e.TaskId, (int)e.Kind, e.Attempt, e.LeaseToken,
         };
         AddOptional(values, e, mask);
         return new EventRow(e, (e.Queue, bucket, shard), mask, [.. values], Estimate(e, mask, queueCell: false));
@@ -50,7 +50,7 @@ internal static class EventRows
     private static void AddOptional(List<object?> values, TaskEvent e, int mask)
     {
         if ((mask & 1) != 0) values.Add(e.Tenant);
-        if ((mask & 2) != 0) values.Add(e.Worker);
+        if ((mask & 2) != 0) values.Add(e.WorkerId);
         if ((mask & 4) != 0) values.Add(e.Error);
     }
 
@@ -64,7 +64,7 @@ internal static class EventRows
         bytes += CellOverhead + "lease_token".Length + 8;
         if (queueCell) bytes += CellOverhead + "queue".Length + Encoding.UTF8.GetByteCount(e.Queue);
         if ((mask & 1) != 0) bytes += CellOverhead + "tenant".Length + Encoding.UTF8.GetByteCount(e.Tenant!);
-        if ((mask & 2) != 0) bytes += CellOverhead + "worker".Length + Encoding.UTF8.GetByteCount(e.Worker!);
+        if ((mask & 2) != 0) bytes += CellOverhead + "worker".Length + Encoding.UTF8.GetByteCount(e.WorkerId!);
         if ((mask & 4) != 0) bytes += CellOverhead + "error".Length + Encoding.UTF8.GetByteCount(e.Error!);
         return bytes;
     }
@@ -110,8 +110,8 @@ internal static class EventRows
             Tenant = row[3] as string,
             Kind = (TaskEventKind)kind,
             Attempt = row[5] as int? ?? 0,
-            Token = row[6] as long? ?? 0,
-            Worker = row[7] as string,
+            LeaseToken = row[6] as long? ?? 0,
+            WorkerId = row[7] as string,
             Error = row[8] as string,
         };
     }

@@ -86,9 +86,9 @@ public static class TaskEventValidation
                 throw new InvalidTaskEventException(i, $"invalid queue: {ex.Message}", paramName);
             }
             if (e.Attempt < 0) throw new InvalidTaskEventException(i, "the attempt is negative.", paramName);
-            if (e.Token < 0) throw new InvalidTaskEventException(i, "the token is negative.", paramName);
+            if (e.LeaseToken < 0) throw new InvalidTaskEventException(i, "the token is negative.", paramName);
             if (e.Tenant is { Length: 0 or > 128 }) throw new InvalidTaskEventException(i, "the tenant must be null or 1–128 characters.", paramName);
-            if (e.Worker is { Length: > MaxWorkerLength }) throw new InvalidTaskEventException(i, $"the worker id is longer than {MaxWorkerLength} characters.", paramName);
+            if (e.WorkerId is { Length: > MaxWorkerLength }) throw new InvalidTaskEventException(i, $"the worker id is longer than {MaxWorkerLength} characters.", paramName);
             if (e.Error is { Length: > MaxErrorLength }) throw new InvalidTaskEventException(i, $"the error is longer than {MaxErrorLength} characters.", paramName);
         }
     }

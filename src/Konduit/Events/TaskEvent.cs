@@ -64,10 +64,10 @@ public sealed record TaskEvent
     public int Attempt { get; init; }
 
     /// <summary>The fencing token of the lease the event concerns (0 when none).</summary>
-    public long Token { get; init; }
+    public long LeaseToken { get; init; }
 
     /// <summary>The worker that held the lease, if any.</summary>
-    public string? Worker { get; init; }
+    public string? WorkerId { get; init; }
 
     /// <summary>The error message of a failure, retry or reclaim, if any.</summary>
     public string? Error { get; init; }
