@@ -199,7 +199,8 @@ source "$ROOT/scripts/services.d/cassandra.sh"
 source "$ROOT/scripts/services.d/redis.sh"
 # shellcheck source=services.d/tools.sh
 source "$ROOT/scripts/services.d/tools.sh"
-SERVICE_NAMES=(postgres cassandra redis tools)
+# cassandra_ring starts only with KONDUIT_CASSANDRA_RING=1 (scripts/test.sh sets it); down always stops it.
+SERVICE_NAMES=(postgres cassandra cassandra_ring redis tools)
 
 cmd_up() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_up"; done; }
 cmd_down() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_down"; done; }

@@ -14,6 +14,8 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
+# The Cassandra ring tests (issue 14) run in CI: start the two-node ring too.
+export KONDUIT_CASSANDRA_RING=1
 if ! scripts/services.sh up; then
   echo "error: scripts/services.sh up failed: the local test servers could not be started (see above)." >&2
   summary 0 1 0

@@ -33,8 +33,16 @@ public sealed class EventLogTarget : IAsyncDisposable
     [
         ("inmemory", null, _ => Task.FromResult(new EventLogTarget("inmemory", "in process (no server)", new InMemoryTaskEventLog(), () => new InMemoryTaskEventLog(), () => ValueTask.CompletedTask))),
         ("postgres", env.Postgres is null ? BenchEnvironment.NoPostgres : null, ct => CreatePostgresAsync(env.Postgres!, ct)),
-        ("cassandra", env.Cassandra is null ? BenchEnvironment.NoCassandra : null, ct => CreateCassandraAsync(env.Cassandra!, ct)),
+        ("cassandra", env.Cassandra is null ? BenchEnvironment.NoCassandra : null, ct => CreateCassandraAsync("cassandra", env.Cassandra!, 16, 1, ct)),
+        // Issue 14: the same log with one shard per bucket (the layout before sharding), and on the two-node ring.
+        ("cassandra-1shard", env.Cassandra is null ? BenchEnvironment.NoCassandra : null, ct => CreateCassandraAsync("cassandra-1shard", env.Cassandra!, 1, 1, ct)),
+        ("cassandra-ring", Ring is null ? NoRing : null, ct => CreateCassandraAsync("cassandra-ring", Ring!, 16, 2, ct)),
     ];
+
+    private static string? Ring => Environment.GetEnvironmentVariable("KONDUIT_BENCH_CASSANDRA_RING") is { Length: > 0 } v ? v
+        : Environment.GetEnvironmentVariable("KONDUIT_TEST_CASSANDRA_RING") is { Length: > 0 } t ? t : null;
+
+    private const string NoRing = "no Cassandra ring: set KONDUIT_BENCH_CASSANDRA_RING (scripts/services.d/cassandra.sh ring-up)";
 
     /// <summary>The Postgres table log (one multi-row INSERT … ON CONFLICT DO NOTHING per append) in its own schema.</summary>
     private static async Task<EventLogTarget> CreatePostgresAsync(string connectionString, CancellationToken cancellationToken)
@@ -52,23 +60,26 @@ public sealed class EventLogTarget : IAsyncDisposable
         }, dataSource);
     }
 
-    /// <summary>The Cassandra log through our CQL client (two rows per event: by task, by queue-hour) in its own keyspace.</summary>
-    private static async Task<EventLogTarget> CreateCassandraAsync(string contactPoint, CancellationToken cancellationToken)
+    /// <summary>The Cassandra log through our CQL client (two rows per event: by task, by queue-bucket-shard) in its own keyspace.</summary>
+    private static async Task<EventLogTarget> CreateCassandraAsync(string name, string contactPoints, int shards, int replicationFactor, CancellationToken cancellationToken)
     {
         var keyspace = Targets.NewName("events");
-        var options = CqlSessionOptions.FromContactPoint(contactPoint);
+        var options = CqlSessionOptions.FromContactPoint(contactPoints);
         options.RequestTimeout = TimeSpan.FromSeconds(30);
+        options.DiscoverPeers = true;
         var session = new CqlSession(options);
         var log = new CassandraTaskEventLog(new CassandraTaskEventLogOptions
         {
             Keyspace = keyspace,
+            Replication = $"{{'class': 'SimpleStrategy', 'replication_factor': {replicationFactor}}}",
             TimeToLive = TimeSpan.FromHours(1),
             RequestTimeout = TimeSpan.FromSeconds(30),
-            WriteConsistency = CqlConsistency.LocalQuorum,
+            ShardCount = shards,
+            WriteConsistency = CassandraConsistency.LocalQuorum,
         }, session);
         await log.MigrateAsync(cancellationToken);
-        var where = $"Cassandra at {contactPoint} (protocol v{session.ProtocolVersion}), keyspace `{keyspace}` (RF 1, LOCAL_QUORUM writes)";
-        return new EventLogTarget("cassandra", where, log, null, async () =>
+        var where = $"Cassandra at {contactPoints} ({session.Hosts.Count} node(s), protocol v{session.ProtocolVersion}), keyspace `{keyspace}` (RF {replicationFactor}, {shards} shard(s), LOCAL_QUORUM writes)";
+        return new EventLogTarget(name, where, log, null, async () =>
         {
             try
             {

@@ -109,7 +109,7 @@ public static class Report
         {
             sb.AppendLine("## Event append: events/s");
             sb.AppendLine();
-            sb.AppendLine("`ITaskEventLog.AppendAsync`, ten events per task. Postgres: one multi-row INSERT … ON CONFLICT DO NOTHING into `task_events` (3 indexes) per call. Cassandra: two rows per event (by task, by queue-hour), one UNLOGGED batch per partition, partitions written concurrently. In-memory: the reference log, for scale.");
+            sb.AppendLine("`ITaskEventLog.AppendAsync`, ten events per task. Postgres: one multi-row INSERT … ON CONFLICT DO NOTHING into `task_events` (3 indexes) per call. Cassandra: two rows per event (by task; by queue, 5-min bucket and shard), UNLOGGED single-partition batches of ≤ 4 KB, written concurrently; `cassandra-1shard` is the same with one shard per bucket, `cassandra-ring` the two-node ring at RF 2. In-memory: the reference log, for scale.");
             sb.AppendLine();
             var logs = run.EventLogNames.Count > 0 ? run.EventLogNames : r.Events.Select(e => e.Target).Distinct().ToList();
             var pair = logs.Contains("cassandra") && logs.Contains("postgres");

@@ -45,9 +45,9 @@ _cassandra_wait_ports_free() {
 
 # Sends a protocol-v3 OPTIONS frame and expects a SUPPORTED frame back (version 0x83, opcode 0x06).
 _cassandra_ping() {
-  python3 - "$1" <<'PY' >/dev/null 2>&1
+  python3 - "$1" "${2:-127.0.0.1}" <<'PY' >/dev/null 2>&1
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
+s = socket.create_connection((sys.argv[2], int(sys.argv[1])), timeout=2)
 s.sendall(bytes([0x03, 0, 0, 1, 0x05, 0, 0, 0, 0]))
 head = b""
 while len(head) < 9:
@@ -91,21 +91,21 @@ _cassandra_fetch() {
 }
 
 _cassandra_write_config() {
-  local home="$1" port="$2"
-  local storage_port
-  storage_port="$(_cassandra_storage_port)"
+  local home="$1" port="$2" storage_port="${3:-$(_cassandra_storage_port)}" address="${4:-127.0.0.1}" seeds="${5:-127.0.0.1}" token="${6:-}"
   mkdir -p "$home/conf" "$home/data/data" "$home/data/commitlog" "$home/data/saved_caches" "$home/logs"
   cat >"$home/conf/cassandra.yaml" <<YAML
-# Written by scripts/cassandra.sh: a single local node for tests.
+# Written by scripts/services.d/cassandra.sh: a local node for tests (alone, or one of the two-node ring).
 cluster_name: 'Konduit Test Cluster'
 num_tokens: 1
+${token:+initial_token: $token}
+auto_bootstrap: false
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+      - seeds: "$seeds"
+listen_address: $address
+rpc_address: $address
 storage_port: $storage_port
 ssl_storage_port: $((storage_port + 1))
 start_native_transport: true
@@ -133,7 +133,8 @@ write_request_timeout_in_ms: 2000
 request_timeout_in_ms: 10000
 tombstone_warn_threshold: 1000
 tombstone_failure_threshold: 100000
-batch_size_warn_threshold_in_kb: 64
+# The server's own default (issue 14: the event log keeps its batches under it; the log file shows any that are not).
+batch_size_warn_threshold_in_kb: 5
 YAML
   # INFO to stdout (the log file below); the shipped logback.xml logs DEBUG.
   cat >"$home/conf/logback.xml" <<'XML'
@@ -158,6 +159,37 @@ _cassandra_write_env() {
   grep -v '^export KONDUIT_TEST_CASSANDRA=' "$envfile" >"$tmp" || true
   _cassandra_env_line >>"$tmp"
   mv "$tmp" "$envfile"
+}
+
+# Starts the node configured under $1 in the background, logging to $2 (the caller takes $! as its pid).
+_cassandra_launch() {
+  local home="$1" logfile="$2"
+  local classpath="$home/conf"
+  local jar
+  for jar in "$home/$CASSANDRA_DIST"/lib/*.jar; do classpath="$classpath:$jar"; done
+  local opens=()
+  local pkg
+  # The issue's list, plus what the prepared-statement cache's memory meter (jamm) reflects into when it
+  # sizes statements over text columns (found by the integration tests: java.nio.charset, sun.nio.cs, ...).
+  for pkg in java.lang java.lang.reflect java.lang.ref java.io java.nio java.util java.util.concurrent \
+    java.util.concurrent.atomic java.net sun.nio.ch jdk.internal.ref jdk.internal.misc \
+    java.nio.charset sun.nio.cs java.math java.util.regex java.text java.time java.lang.invoke \
+    java.util.concurrent.locks java.security; do
+    opens+=(--add-opens "java.base/$pkg=ALL-UNNAMED")
+  done
+
+  # Gossip settling and the ring delay are for joining a live cluster; these test nodes start empty, together.
+  nohup java -XX:+UseSerialGC -Xms512m -Xmx512m -Xss512k \
+    "${opens[@]}" \
+    --add-exports java.base/sun.nio.ch=ALL-UNNAMED --add-exports java.base/jdk.internal.ref=ALL-UNNAMED \
+    -Djava.net.preferIPv4Stack=true \
+    -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=1000 \
+    -Dcassandra.config="file://$home/conf/cassandra.yaml" \
+    -Dcassandra.logdir="$home/logs" -Dcassandra.storagedir="$home/data" \
+    -Dcassandra-foreground=yes \
+    -Dlogback.configurationFile="$home/conf/logback.xml" \
+    -cp "$classpath" org.apache.cassandra.service.CassandraDaemon \
+    >"$logfile" 2>&1 </dev/null &
 }
 
 cassandra_up() {
@@ -185,34 +217,11 @@ cassandra_up() {
   _cassandra_wait_ports_free || return 1
   _cassandra_write_config "$home" "$port"
 
-  local classpath="$home/conf"
-  local jar
-  for jar in "$home/$CASSANDRA_DIST"/lib/*.jar; do classpath="$classpath:$jar"; done
-  local opens=()
-  local pkg
-  # The issue's list, plus what the prepared-statement cache's memory meter (jamm) reflects into when it
-  # sizes statements over text columns (found by the integration tests: java.nio.charset, sun.nio.cs, ...).
-  for pkg in java.lang java.lang.reflect java.lang.ref java.io java.nio java.util java.util.concurrent \
-    java.util.concurrent.atomic java.net sun.nio.ch jdk.internal.ref jdk.internal.misc \
-    java.nio.charset sun.nio.cs java.math java.util.regex java.text java.time java.lang.invoke \
-    java.util.concurrent.locks java.security; do
-    opens+=(--add-opens "java.base/$pkg=ALL-UNNAMED")
-  done
-
   local logfile="$home/logs/cassandra.out"
   local started
   started=$(date +%s)
   _cassandra_log "starting on 127.0.0.1:$port (log: $logfile)"
-  nohup java -XX:+UseSerialGC -Xms512m -Xmx512m -Xss512k \
-    "${opens[@]}" \
-    --add-exports java.base/sun.nio.ch=ALL-UNNAMED --add-exports java.base/jdk.internal.ref=ALL-UNNAMED \
-    -Djava.net.preferIPv4Stack=true \
-    -Dcassandra.config="file://$home/conf/cassandra.yaml" \
-    -Dcassandra.logdir="$home/logs" -Dcassandra.storagedir="$home/data" \
-    -Dcassandra-foreground=yes \
-    -Dlogback.configurationFile="$home/conf/logback.xml" \
-    -cp "$classpath" org.apache.cassandra.service.CassandraDaemon \
-    >"$logfile" 2>&1 </dev/null &
+  _cassandra_launch "$home" "$logfile"
   pid=$!
   echo "$pid" >"$home/cassandra.pid"
 
@@ -274,6 +283,149 @@ cassandra_status() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------------------
+# The two-node ring (issue 14): nodes 1 and 2 of the same package on 127.0.0.1 and 127.0.0.2, each with its own data
+# dir under .services/cassandra-ring/nodeN, the same native port (clients learn peers from system.peers, which has no
+# port before Cassandra 4.0) and storage port (gossip uses one port cluster-wide). Both are seeds with fixed tokens
+# (no bootstrap), so they start together in about the time of one node. Ports: KONDUIT_CASSANDRA_RING_PORT (default
+# 29142), KONDUIT_CASSANDRA_RING_STORAGE_PORT (default 27142). Started by `up` only with KONDUIT_CASSANDRA_RING=1
+# (scripts/test.sh sets it); `ring-up`, `ring-down`, `ring-node-down N`, `ring-node-up N` on their own.
+_cassandra_ring_port() { echo "${KONDUIT_CASSANDRA_RING_PORT:-29142}"; }
+_cassandra_ring_storage_port() { echo "${KONDUIT_CASSANDRA_RING_STORAGE_PORT:-27142}"; }
+_cassandra_ring_home() { echo "$(_cassandra_root)/.services/cassandra-ring/node$1"; }
+_cassandra_ring_address() { echo "127.0.0.$1"; }
+# Murmur3 tokens splitting the ring in halves.
+_cassandra_ring_token() { if [ "$1" = 1 ]; then echo "-9223372036854775808"; else echo "0"; fi; }
+
+_cassandra_ring_pid() {
+  local pidfile pid
+  pidfile="$(_cassandra_ring_home "$1")/cassandra.pid"
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+_cassandra_ring_env_line() {
+  echo "export KONDUIT_TEST_CASSANDRA_RING=$(_cassandra_ring_address 1):$(_cassandra_ring_port),$(_cassandra_ring_address 2):$(_cassandra_ring_port)"
+}
+
+_cassandra_ring_write_env() {
+  local envfile tmp
+  envfile="$(_cassandra_root)/.services/env"
+  touch "$envfile"
+  tmp="$envfile.tmp.$$"
+  grep -v '^export KONDUIT_TEST_CASSANDRA_RING=' "$envfile" >"$tmp" || true
+  _cassandra_ring_env_line >>"$tmp"
+  mv "$tmp" "$envfile"
+}
+
+# Starts node $1 (configured, not waited for); the caller waits with _cassandra_ring_wait.
+_cassandra_ring_start() {
+  local n="$1" home address port
+  home="$(_cassandra_ring_home "$n")"
+  address="$(_cassandra_ring_address "$n")"
+  port="$(_cassandra_ring_port)"
+  if _cassandra_ring_pid "$n" >/dev/null && _cassandra_ping "$port" "$address"; then
+    _cassandra_log "ring node $n already running on $address:$port"
+    return 0
+  fi
+  mkdir -p "$home"
+  ln -sfn "$(_cassandra_home)/$CASSANDRA_DIST" "$home/$CASSANDRA_DIST"
+  _cassandra_write_config "$home" "$port" "$(_cassandra_ring_storage_port)" "$address" \
+    "$(_cassandra_ring_address 1),$(_cassandra_ring_address 2)" "$(_cassandra_ring_token "$n")"
+  _cassandra_log "ring node $n: starting on $address:$port (log: $home/logs/cassandra.out)"
+  _cassandra_launch "$home" "$home/logs/cassandra.out"
+  echo "$!" >"$home/cassandra.pid"
+}
+
+# Waits until node $1 answers CQL and its log says it sees the other node up (bounded).
+_cassandra_ring_wait() {
+  local n="$1" other home address port deadline pid
+  other=$((3 - n))
+  home="$(_cassandra_ring_home "$n")"
+  address="$(_cassandra_ring_address "$n")"
+  port="$(_cassandra_ring_port)"
+  deadline=$(($(date +%s) + ${KONDUIT_CASSANDRA_START_TIMEOUT:-120}))
+  until _cassandra_ping "$port" "$address" && grep -q "/$(_cassandra_ring_address "$other") is now UP" "$home/logs/cassandra.out"; do
+    if ! pid=$(_cassandra_ring_pid "$n"); then
+      _cassandra_log "ring node $n exited during start-up; last log lines:"
+      tail -n 30 "$home/logs/cassandra.out" >&2
+      return 1
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      _cassandra_log "ring node $n not ready after ${KONDUIT_CASSANDRA_START_TIMEOUT:-120}s. Last log lines:"
+      tail -n 30 "$home/logs/cassandra.out" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+cassandra_ring_up() {
+  if [ "${KONDUIT_CASSANDRA_RING:-0}" != 1 ] && [ "${1:-}" != force ]; then return 0; fi
+  local started
+  started=$(date +%s)
+  mkdir -p "$(_cassandra_home)"
+  command -v java >/dev/null 2>&1 || { _cassandra_log "java (17) is required: apt-get install -y openjdk-17-jre-headless"; return 1; }
+  _cassandra_fetch "$(_cassandra_home)" || return 1
+  _cassandra_ring_start 1 || return 1
+  _cassandra_ring_start 2 || return 1
+  _cassandra_ring_wait 1 && _cassandra_ring_wait 2 || { cassandra_ring_down; return 1; }
+  _cassandra_log "ring ready in $(($(date +%s) - started))s: $(_cassandra_ring_env_line | cut -d= -f2)"
+  _cassandra_ring_write_env
+}
+
+# Stops node $1 (SIGTERM: it announces its shutdown to the other node, which marks it down at once).
+cassandra_ring_node_down() {
+  local n="$1" pid i
+  if ! pid=$(_cassandra_ring_pid "$n"); then
+    _cassandra_log "ring node $n not running"
+    return 0
+  fi
+  kill "$pid" 2>/dev/null
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+  rm -f "$(_cassandra_ring_home "$n")/cassandra.pid"
+  _cassandra_log "ring node $n stopped (pid $pid)"
+}
+
+# Starts node $1 again (its data kept) and waits until it and the other node see each other.
+cassandra_ring_node_up() {
+  local n="$1" other log mark
+  other=$((3 - n))
+  log="$(_cassandra_ring_home "$other")/logs/cassandra.out"
+  mark=$(grep -c "" "$log" 2>/dev/null || echo 0)
+  _cassandra_ring_start "$n" || return 1
+  _cassandra_ring_wait "$n" || return 1
+  # The surviving node must see it back, too (a line after the ones it had logged before the restart).
+  local deadline=$(($(date +%s) + 60))
+  until tail -n +"$((mark + 1))" "$log" | grep -q "/$(_cassandra_ring_address "$n") is now UP"; do
+    [ "$(date +%s)" -ge "$deadline" ] && { _cassandra_log "node $other does not see node $n up"; return 1; }
+    sleep 0.5
+  done
+}
+
+cassandra_ring_down() {
+  cassandra_ring_node_down 2
+  cassandra_ring_node_down 1
+}
+
+cassandra_ring_status() {
+  local n rc=0
+  for n in 1 2; do
+    if _cassandra_ring_pid "$n" >/dev/null && _cassandra_ping "$(_cassandra_ring_port)" "$(_cassandra_ring_address "$n")"; then
+      echo "cassandra ring node $n: up on $(_cassandra_ring_address "$n"):$(_cassandra_ring_port)"
+    else
+      echo "cassandra ring node $n: down"
+      [ "${KONDUIT_CASSANDRA_RING:-0}" = 1 ] && rc=1
+    fi
+  done
+  return $rc
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -uo pipefail
   case "${1:-}" in
@@ -281,6 +433,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     down) cassandra_down ;;
     env) cassandra_env ;;
     status) cassandra_status ;;
-    *) echo "usage: $0 up|down|env|status" >&2; exit 2 ;;
+    ring-up) cassandra_ring_up force ;;
+    ring-down) cassandra_ring_down ;;
+    ring-status) cassandra_ring_status ;;
+    ring-node-down) cassandra_ring_node_down "${2:?node 1 or 2}" ;;
+    ring-node-up) cassandra_ring_node_up "${2:?node 1 or 2}" ;;
+    *) echo "usage: $0 up|down|env|status|ring-up|ring-down|ring-status|ring-node-down N|ring-node-up N" >&2; exit 2 ;;
   esac
 fi

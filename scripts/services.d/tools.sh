@@ -4,6 +4,8 @@
 #
 #   docker-compose   Debian's package validates docker-compose.bench.yml without a Docker engine
 #                    (tests/Konduit.Benchmarks.Tests runs `docker-compose -f docker-compose.bench.yml config`).
+#   python3-cassandra Debian's DataStax Python driver, for the Cassandra interop test (issue 14:
+#                    tests/Konduit.Cassandra.Tests writes rows with it and reads ours back, with /usr/bin/python3).
 #
 # Uses apt_install and log from scripts/services.sh.
 
@@ -11,6 +13,10 @@ tools_up() {
   if ! command -v docker-compose >/dev/null 2>&1; then
     log "tools: installing docker-compose (to validate docker-compose.bench.yml)"
     apt_install docker-compose
+  fi
+  if ! /usr/bin/python3 -c 'import cassandra' >/dev/null 2>&1; then
+    log "tools: installing python3-cassandra (the Cassandra interop test's outside driver)"
+    apt_install python3-cassandra
   fi
 }
 

@@ -14,7 +14,9 @@ public sealed class CassandraEventLogFixture : TaskEventLogFixture
     private readonly Lock _gate = new();
     private CqlSession? _session;
 
-    public CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
+    internal CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    public string ContactPoint { get; private set; } = "";
 
     public string Keyspace(int ttlSeconds) => ttlSeconds == 0 ? _prefix : $"{_prefix}_ttl{ttlSeconds}";
 
@@ -23,6 +25,7 @@ public sealed class CassandraEventLogFixture : TaskEventLogFixture
         var contactPoint = Environment.GetEnvironmentVariable(CassandraFixture.Variable);
         if (string.IsNullOrWhiteSpace(contactPoint))
             throw new InvalidOperationException($"{CassandraFixture.Variable} is not set: run scripts/services.sh up && source .services/env");
+        ContactPoint = contactPoint;
         var options = CqlSessionOptions.FromContactPoint(contactPoint);
         options.RequestTimeout = TimeSpan.FromSeconds(30);
         _session = new CqlSession(options);

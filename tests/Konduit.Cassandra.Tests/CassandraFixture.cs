@@ -16,9 +16,9 @@ public sealed class CassandraFixture : IAsyncLifetime
 
     public string Keyspace { get; } = "konduit_cql_" + Guid.NewGuid().ToString("N")[..12];
 
-    public CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
+    internal CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
 
-    public CqlSessionOptions NewOptions(string? keyspace = null)
+    internal CqlSessionOptions NewOptions(string? keyspace = null)
     {
         var options = CqlSessionOptions.FromContactPoint(ContactPoint);
         options.Keyspace = keyspace;

@@ -243,25 +243,25 @@ public sealed class CodecTests
     }
 
     [Theory]
-    [InlineData(CqlTypeCode.Int)]
-    [InlineData(CqlTypeCode.Bigint)]
-    [InlineData(CqlTypeCode.Boolean)]
-    [InlineData(CqlTypeCode.Timestamp)]
-    [InlineData(CqlTypeCode.Uuid)]
-    [InlineData(CqlTypeCode.Double)]
-    public void Empty_cells_of_fixed_size_types_decode_as_null(CqlTypeCode code)
+    [InlineData((int)CqlTypeCode.Int)]
+    [InlineData((int)CqlTypeCode.Bigint)]
+    [InlineData((int)CqlTypeCode.Boolean)]
+    [InlineData((int)CqlTypeCode.Timestamp)]
+    [InlineData((int)CqlTypeCode.Uuid)]
+    [InlineData((int)CqlTypeCode.Double)]
+    public void Empty_cells_of_fixed_size_types_decode_as_null(int code)
     {
-        Assert.Null(CqlCodec.Decode(CqlColumnType.Of(code), []));
+        Assert.Null(CqlCodec.Decode(CqlColumnType.Of((CqlTypeCode)code), []));
     }
 
     [Theory]
-    [InlineData(CqlTypeCode.Int, "000001")]
-    [InlineData(CqlTypeCode.Bigint, "00000001")]
-    [InlineData(CqlTypeCode.Uuid, "0011")]
-    [InlineData(CqlTypeCode.Boolean, "0101")]
-    public void Wrong_lengths_are_malformed(CqlTypeCode code, string hex)
+    [InlineData((int)CqlTypeCode.Int, "000001")]
+    [InlineData((int)CqlTypeCode.Bigint, "00000001")]
+    [InlineData((int)CqlTypeCode.Uuid, "0011")]
+    [InlineData((int)CqlTypeCode.Boolean, "0101")]
+    public void Wrong_lengths_are_malformed(int code, string hex)
     {
-        Assert.Throws<CqlMalformedFrameException>(() => CqlCodec.Decode(CqlColumnType.Of(code), Hex(hex)));
+        Assert.Throws<CqlMalformedFrameException>(() => CqlCodec.Decode(CqlColumnType.Of((CqlTypeCode)code), Hex(hex)));
     }
 
     [Fact]

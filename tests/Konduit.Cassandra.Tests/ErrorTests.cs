@@ -10,21 +10,21 @@ public sealed class ErrorTests
         CqlResponses.ParseError(Hex(codeHex + Str(message) + detailsHex));
 
     [Theory]
-    [InlineData("00000000", typeof(CqlServerErrorException), CqlErrorCode.ServerError)]
-    [InlineData("0000000a", typeof(CqlProtocolErrorException), CqlErrorCode.ProtocolError)]
-    [InlineData("00000100", typeof(CqlAuthenticationException), CqlErrorCode.AuthenticationError)]
-    [InlineData("00001001", typeof(CqlOverloadedException), CqlErrorCode.Overloaded)]
-    [InlineData("00001002", typeof(CqlIsBootstrappingException), CqlErrorCode.IsBootstrapping)]
-    [InlineData("00001003", typeof(CqlTruncateException), CqlErrorCode.TruncateError)]
-    [InlineData("00002000", typeof(CqlSyntaxException), CqlErrorCode.SyntaxError)]
-    [InlineData("00002100", typeof(CqlUnauthorizedException), CqlErrorCode.Unauthorized)]
-    [InlineData("00002200", typeof(CqlInvalidQueryException), CqlErrorCode.Invalid)]
-    [InlineData("00002300", typeof(CqlConfigException), CqlErrorCode.ConfigError)]
-    public void Codes_without_details_map_to_their_type(string code, Type type, CqlErrorCode expected)
+    [InlineData("00000000", typeof(CqlServerErrorException), (int)CqlErrorCode.ServerError)]
+    [InlineData("0000000a", typeof(CqlProtocolErrorException), (int)CqlErrorCode.ProtocolError)]
+    [InlineData("00000100", typeof(CqlAuthenticationException), (int)CqlErrorCode.AuthenticationError)]
+    [InlineData("00001001", typeof(CqlOverloadedException), (int)CqlErrorCode.Overloaded)]
+    [InlineData("00001002", typeof(CqlIsBootstrappingException), (int)CqlErrorCode.IsBootstrapping)]
+    [InlineData("00001003", typeof(CqlTruncateException), (int)CqlErrorCode.TruncateError)]
+    [InlineData("00002000", typeof(CqlSyntaxException), (int)CqlErrorCode.SyntaxError)]
+    [InlineData("00002100", typeof(CqlUnauthorizedException), (int)CqlErrorCode.Unauthorized)]
+    [InlineData("00002200", typeof(CqlInvalidQueryException), (int)CqlErrorCode.Invalid)]
+    [InlineData("00002300", typeof(CqlConfigException), (int)CqlErrorCode.ConfigError)]
+    public void Codes_without_details_map_to_their_type(string code, Type type, int expected)
     {
         var error = Parse(code, "boom");
         Assert.IsType(type, error);
-        Assert.Equal(expected, error.Code);
+        Assert.Equal((CqlErrorCode)expected, error.Code);
         Assert.Equal("boom", error.Message);
     }
 

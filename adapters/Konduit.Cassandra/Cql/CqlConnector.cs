@@ -11,6 +11,9 @@ namespace Konduit.Cassandra.Cql;
 /// </summary>
 internal sealed class CqlConnector : IAsyncDisposable
 {
+    /// <summary>host:port of the node.</summary>
+    public string Endpoint => _endpoint;
+
     private readonly Stream _stream;
     private readonly IDisposable? _owner;
     private readonly string _endpoint;
@@ -47,16 +50,20 @@ internal sealed class CqlConnector : IAsyncDisposable
     /// <param name="options">The session options.</param>
     /// <param name="maxVersion">The version to offer first: the options' maximum, or what an earlier connection negotiated.</param>
     /// <param name="cancellationToken">Cancels the attempt.</param>
-    public static async Task<CqlConnector> OpenAsync(CqlSessionOptions options, int maxVersion, CancellationToken cancellationToken)
+    public static Task<CqlConnector> OpenAsync(CqlSessionOptions options, int maxVersion, CancellationToken cancellationToken) =>
+        OpenAsync(options, options.Host, options.Port, maxVersion, cancellationToken);
+
+    /// <summary>As <see cref="OpenAsync(CqlSessionOptions, int, CancellationToken)"/>, to the node at <paramref name="host"/>:<paramref name="port"/>.</summary>
+    public static async Task<CqlConnector> OpenAsync(CqlSessionOptions options, string host, int port, int maxVersion, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
-        var endpoint = $"{options.Host}:{options.Port}";
+        var endpoint = $"{host}:{port}";
         try
         {
             for (var version = maxVersion; ; version--)
             {
-                var connector = await ConnectAsync(options, endpoint, version, timeout.Token).ConfigureAwait(false);
+                var connector = await ConnectAsync(options, host, port, endpoint, version, timeout.Token).ConfigureAwait(false);
                 try
                 {
                     await connector.StartupAsync(options, timeout.Token).ConfigureAwait(false);
@@ -96,12 +103,12 @@ internal sealed class CqlConnector : IAsyncDisposable
         }
     }
 
-    private static async Task<CqlConnector> ConnectAsync(CqlSessionOptions options, string endpoint, int version, CancellationToken cancellationToken)
+    private static async Task<CqlConnector> ConnectAsync(CqlSessionOptions options, string host, int port, string endpoint, int version, CancellationToken cancellationToken)
     {
         var client = new TcpClient { NoDelay = true };
         try
         {
-            await client.ConnectAsync(options.Host, options.Port, cancellationToken).ConfigureAwait(false);
+            await client.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -173,7 +180,11 @@ internal sealed class CqlConnector : IAsyncDisposable
     }
 
     /// <summary>Sends one request and returns its response frame (which may be an ERROR: callers map it).</summary>
-    public async Task<CqlFrame> SendAsync(CqlOpcode opcode, byte[] body, TimeSpan timeout, CancellationToken cancellationToken)
+    public Task<CqlFrame> SendAsync(CqlOpcode opcode, byte[] body, TimeSpan timeout, CancellationToken cancellationToken) =>
+        SendAsync(opcode, body, CqlFrameFlags.None, timeout, cancellationToken);
+
+    /// <summary>Sends one request with frame <paramref name="flags"/> (tracing) and returns its response frame.</summary>
+    public async Task<CqlFrame> SendAsync(CqlOpcode opcode, byte[] body, CqlFrameFlags flags, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
         if (!_streamGate.Wait(0, CancellationToken.None))
@@ -206,7 +217,7 @@ internal sealed class CqlConnector : IAsyncDisposable
         }
         else
         {
-            var frame = CqlFrame.Encode((byte)Version, CqlFrameFlags.None, stream, opcode, body);
+            var frame = CqlFrame.Encode((byte)Version, flags, stream, opcode, body);
             try
             {
                 await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,7 @@
 namespace Konduit.Cassandra.Cql;
 
 /// <summary>Base type of every exception the CQL client throws (other than argument and cancellation exceptions).</summary>
-public class CqlException : Exception
+internal class CqlException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public CqlException(string message) : base(message) { }
@@ -14,14 +14,14 @@ public class CqlException : Exception
 /// The connection could not be opened, or broke while the request was in flight. Every request in flight on a
 /// broken connection fails with this; the session's next call opens a new connection.
 /// </summary>
-public sealed class CqlConnectionException : CqlException
+internal sealed class CqlConnectionException : CqlException
 {
     /// <summary>Creates the exception.</summary>
     public CqlConnectionException(string message, Exception? innerException = null) : base(message, innerException) { }
 }
 
 /// <summary>No response arrived within the request timeout (a client-side timeout, not the server's).</summary>
-public sealed class CqlRequestTimeoutException : CqlException
+internal sealed class CqlRequestTimeoutException : CqlException
 {
     /// <summary>Creates the exception.</summary>
     public CqlRequestTimeoutException(string message, TimeSpan timeout) : base(message) => Timeout = timeout;
@@ -31,14 +31,14 @@ public sealed class CqlRequestTimeoutException : CqlException
 }
 
 /// <summary>The server sent bytes this client cannot decode.</summary>
-public sealed class CqlMalformedFrameException : CqlException
+internal sealed class CqlMalformedFrameException : CqlException
 {
     /// <summary>Creates the exception.</summary>
     public CqlMalformedFrameException(string message) : base(message) { }
 }
 
 /// <summary>ERROR codes of the native protocol (§9).</summary>
-public enum CqlErrorCode
+internal enum CqlErrorCode
 {
     /// <summary>0x0000: an unexpected server-side error.</summary>
     ServerError = 0x0000,
@@ -79,26 +79,30 @@ public enum CqlErrorCode
 }
 
 /// <summary>The server answered with an ERROR frame. Subtypes carry the per-code details.</summary>
-public class CqlServerException : CqlException
+internal class CqlServerException : CqlException
 {
     /// <summary>Creates the exception for <paramref name="code"/> with the server's message.</summary>
     public CqlServerException(CqlErrorCode code, string message) : base(message) => Code = code;
 
     /// <summary>The error code.</summary>
     public CqlErrorCode Code { get; }
+
+    /// <summary>The request the server refused (EXECUTE, BATCH, PREPARE, …), set by the session: a refused PREPARE
+    /// means the statement or schema is wrong, a refused EXECUTE or BATCH that its values or size are.</summary>
+    internal CqlOpcode? RequestOpcode { get; set; }
 }
 
 /// <summary>0x0000: an unexpected server-side error.</summary>
-public sealed class CqlServerErrorException(string message) : CqlServerException(CqlErrorCode.ServerError, message);
+internal sealed class CqlServerErrorException(string message) : CqlServerException(CqlErrorCode.ServerError, message);
 
 /// <summary>0x000A: the server says the client violated the protocol.</summary>
-public sealed class CqlProtocolErrorException(string message) : CqlServerException(CqlErrorCode.ProtocolError, message);
+internal sealed class CqlProtocolErrorException(string message) : CqlServerException(CqlErrorCode.ProtocolError, message);
 
 /// <summary>0x0100: authentication failed (also thrown when the server requires credentials and none are configured).</summary>
-public sealed class CqlAuthenticationException(string message) : CqlServerException(CqlErrorCode.AuthenticationError, message);
+internal sealed class CqlAuthenticationException(string message) : CqlServerException(CqlErrorCode.AuthenticationError, message);
 
 /// <summary>0x1000: not enough replicas were alive to satisfy the consistency level.</summary>
-public sealed class CqlUnavailableException(string message, CqlConsistency consistency, int required, int alive)
+internal sealed class CqlUnavailableException(string message, CqlConsistency consistency, int required, int alive)
     : CqlServerException(CqlErrorCode.Unavailable, message)
 {
     /// <summary>The consistency level of the request.</summary>
@@ -112,16 +116,16 @@ public sealed class CqlUnavailableException(string message, CqlConsistency consi
 }
 
 /// <summary>0x1001: the coordinator is overloaded.</summary>
-public sealed class CqlOverloadedException(string message) : CqlServerException(CqlErrorCode.Overloaded, message);
+internal sealed class CqlOverloadedException(string message) : CqlServerException(CqlErrorCode.Overloaded, message);
 
 /// <summary>0x1002: the coordinator is bootstrapping.</summary>
-public sealed class CqlIsBootstrappingException(string message) : CqlServerException(CqlErrorCode.IsBootstrapping, message);
+internal sealed class CqlIsBootstrappingException(string message) : CqlServerException(CqlErrorCode.IsBootstrapping, message);
 
 /// <summary>0x1003: TRUNCATE failed.</summary>
-public sealed class CqlTruncateException(string message) : CqlServerException(CqlErrorCode.TruncateError, message);
+internal sealed class CqlTruncateException(string message) : CqlServerException(CqlErrorCode.TruncateError, message);
 
 /// <summary>0x1100: replicas did not acknowledge a write in time.</summary>
-public sealed class CqlWriteTimeoutException(string message, CqlConsistency consistency, int received, int blockFor, string writeType)
+internal sealed class CqlWriteTimeoutException(string message, CqlConsistency consistency, int received, int blockFor, string writeType)
     : CqlServerException(CqlErrorCode.WriteTimeout, message)
 {
     /// <summary>The consistency level of the request.</summary>
@@ -138,7 +142,7 @@ public sealed class CqlWriteTimeoutException(string message, CqlConsistency cons
 }
 
 /// <summary>0x1200: replicas did not answer a read in time.</summary>
-public sealed class CqlReadTimeoutException(string message, CqlConsistency consistency, int received, int blockFor, bool dataPresent)
+internal sealed class CqlReadTimeoutException(string message, CqlConsistency consistency, int received, int blockFor, bool dataPresent)
     : CqlServerException(CqlErrorCode.ReadTimeout, message)
 {
     /// <summary>The consistency level of the request.</summary>
@@ -155,7 +159,7 @@ public sealed class CqlReadTimeoutException(string message, CqlConsistency consi
 }
 
 /// <summary>0x1300 (v4): a read failed on replicas for a reason other than a timeout.</summary>
-public sealed class CqlReadFailureException(string message, CqlConsistency consistency, int received, int blockFor, int failures, bool dataPresent)
+internal sealed class CqlReadFailureException(string message, CqlConsistency consistency, int received, int blockFor, int failures, bool dataPresent)
     : CqlServerException(CqlErrorCode.ReadFailure, message)
 {
     /// <summary>The consistency level of the request.</summary>
@@ -175,7 +179,7 @@ public sealed class CqlReadFailureException(string message, CqlConsistency consi
 }
 
 /// <summary>0x1400 (v4): a user-defined function failed.</summary>
-public sealed class CqlFunctionFailureException(string message, string keyspace, string function, IReadOnlyList<string> argumentTypes)
+internal sealed class CqlFunctionFailureException(string message, string keyspace, string function, IReadOnlyList<string> argumentTypes)
     : CqlServerException(CqlErrorCode.FunctionFailure, message)
 {
     /// <summary>The function's keyspace.</summary>
@@ -189,7 +193,7 @@ public sealed class CqlFunctionFailureException(string message, string keyspace,
 }
 
 /// <summary>0x1500 (v4): a write failed on replicas for a reason other than a timeout.</summary>
-public sealed class CqlWriteFailureException(string message, CqlConsistency consistency, int received, int blockFor, int failures, string writeType)
+internal sealed class CqlWriteFailureException(string message, CqlConsistency consistency, int received, int blockFor, int failures, string writeType)
     : CqlServerException(CqlErrorCode.WriteFailure, message)
 {
     /// <summary>The consistency level of the request.</summary>
@@ -209,19 +213,19 @@ public sealed class CqlWriteFailureException(string message, CqlConsistency cons
 }
 
 /// <summary>0x2000: the statement has a syntax error.</summary>
-public sealed class CqlSyntaxException(string message) : CqlServerException(CqlErrorCode.SyntaxError, message);
+internal sealed class CqlSyntaxException(string message) : CqlServerException(CqlErrorCode.SyntaxError, message);
 
 /// <summary>0x2100: the user lacks a permission.</summary>
-public sealed class CqlUnauthorizedException(string message) : CqlServerException(CqlErrorCode.Unauthorized, message);
+internal sealed class CqlUnauthorizedException(string message) : CqlServerException(CqlErrorCode.Unauthorized, message);
 
 /// <summary>0x2200: the statement is syntactically valid but invalid (unknown table, wrong value type, …).</summary>
-public sealed class CqlInvalidQueryException(string message) : CqlServerException(CqlErrorCode.Invalid, message);
+internal sealed class CqlInvalidQueryException(string message) : CqlServerException(CqlErrorCode.Invalid, message);
 
 /// <summary>0x2300: the statement is invalid because of a configuration issue.</summary>
-public sealed class CqlConfigException(string message) : CqlServerException(CqlErrorCode.ConfigError, message);
+internal sealed class CqlConfigException(string message) : CqlServerException(CqlErrorCode.ConfigError, message);
 
 /// <summary>0x2400: the keyspace or table to create already exists.</summary>
-public sealed class CqlAlreadyExistsException(string message, string keyspace, string table)
+internal sealed class CqlAlreadyExistsException(string message, string keyspace, string table)
     : CqlServerException(CqlErrorCode.AlreadyExists, message)
 {
     /// <summary>The keyspace that exists, or that holds the table that exists.</summary>
@@ -232,7 +236,7 @@ public sealed class CqlAlreadyExistsException(string message, string keyspace, s
 }
 
 /// <summary>0x2500: the node does not know the prepared statement id (the session re-prepares once by itself).</summary>
-public sealed class CqlUnpreparedException(string message, byte[] preparedId) : CqlServerException(CqlErrorCode.Unprepared, message)
+internal sealed class CqlUnpreparedException(string message, byte[] preparedId) : CqlServerException(CqlErrorCode.Unprepared, message)
 {
     /// <summary>The unknown prepared statement id.</summary>
     public IReadOnlyList<byte> PreparedId { get; } = preparedId;

@@ -12,15 +12,19 @@ internal static class CqlResponses
     /// Where the message proper starts: a response with the tracing flag begins with a [uuid]; in v4 the warning flag
     /// adds a [string list] and the custom-payload flag a [bytes map], in that order (§2.2).
     /// </summary>
-    public static int SkipEnvelope(CqlFrame frame, out IReadOnlyList<string> warnings)
+    public static int SkipEnvelope(CqlFrame frame, out IReadOnlyList<string> warnings) => SkipEnvelope(frame, out warnings, out _);
+
+    /// <summary>As <see cref="SkipEnvelope(CqlFrame, out IReadOnlyList{string})"/>, also giving the tracing session id of a traced request.</summary>
+    public static int SkipEnvelope(CqlFrame frame, out IReadOnlyList<string> warnings, out Guid? tracingId)
     {
         warnings = [];
+        tracingId = null;
         var flags = frame.Header.Flags;
         if ((flags & CqlFrameFlags.Compression) != 0)
             throw new CqlMalformedFrameException("The server sent a compressed frame; this client never negotiates compression.");
         var reader = new CqlReader(frame.Body);
         if ((flags & CqlFrameFlags.Tracing) != 0)
-            reader.ReadUuid();
+            tracingId = reader.ReadUuid();
         if (frame.Header.ProtocolVersion >= 4)
         {
             if ((flags & CqlFrameFlags.Warning) != 0)
@@ -66,9 +70,13 @@ internal static class CqlResponses
     }
 
     /// <summary>The message body of a response, or the mapped exception when it is an ERROR.</summary>
-    public static ReadOnlySpan<byte> Expect(CqlFrame frame, CqlOpcode expected, out IReadOnlyList<string> warnings)
+    public static ReadOnlySpan<byte> Expect(CqlFrame frame, CqlOpcode expected, out IReadOnlyList<string> warnings) =>
+        Expect(frame, expected, out warnings, out _);
+
+    /// <summary>As <see cref="Expect(CqlFrame, CqlOpcode, out IReadOnlyList{string})"/>, also giving the tracing session id.</summary>
+    public static ReadOnlySpan<byte> Expect(CqlFrame frame, CqlOpcode expected, out IReadOnlyList<string> warnings, out Guid? tracingId)
     {
-        var offset = SkipEnvelope(frame, out warnings);
+        var offset = SkipEnvelope(frame, out warnings, out tracingId);
         var body = frame.Body.AsSpan(offset);
         if (frame.Header.Opcode == CqlOpcode.Error)
             throw ParseError(body);

@@ -4,18 +4,26 @@ using System.Runtime.CompilerServices;
 namespace Konduit.Cassandra.Cql;
 
 /// <summary>
-/// A CQL session over one multiplexed connection to one node (native protocol v4, or v3 when the server refuses v4).
-/// Connects lazily on the first call; when the connection breaks, the requests in flight fail with
-/// <see cref="CqlConnectionException"/> and the next call reconnects. Statements are prepared and cached by
-/// their text; values are always sent as bound parameters, never spliced into CQL. Thread-safe.
+/// A CQL session over one multiplexed connection per node (native protocol v4, or v3 when the server refuses v4).
+/// Connects lazily to any contact point; with <see cref="CqlSessionOptions.DiscoverPeers"/> it learns the other nodes
+/// from <c>system.peers</c>. Requests go round-robin over the nodes that are up; a node whose connection fails is
+/// marked down for a backoff and its requests move to the next node (requests that may have reached the server only
+/// when <see cref="CqlQueryOptions.IsIdempotent"/>). Statements are prepared once per text (concurrent first uses
+/// share one PREPARE) and re-prepared on the node that answers UNPREPARED. Values are always bound. Thread-safe.
+/// Not token-aware: the coordinator forwards to the replicas (docs/adr/005).
 /// </summary>
-public sealed class CqlSession : IAsyncDisposable
+internal sealed class CqlSession : IAsyncDisposable
 {
+    private static readonly TimeSpan DiscoveryInterval = TimeSpan.FromSeconds(30);
+
     private readonly CqlSessionOptions _options;
-    private readonly SemaphoreSlim _connectLock = new(1, 1);
-    private readonly ConcurrentDictionary<string, CqlPreparedStatement> _prepared = new(StringComparer.Ordinal);
-    private CqlConnector? _connector;
+    private readonly ConcurrentDictionary<string, Task<CqlPreparedStatement>> _prepared = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _discoveryLock = new(1, 1);
+    private readonly Lock _hostsGate = new();
+    private CqlHost[] _hosts;
+    private int _next = -1;
     private int? _negotiatedVersion;
+    private long _lastDiscovery;
     private volatile bool _disposed;
 
     /// <summary>Creates a session; nothing connects until the first call.</summary>
@@ -25,10 +33,14 @@ public sealed class CqlSession : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
+        _hosts = [.. options.Endpoints().Select(e => new CqlHost(e.Host, e.Port))];
     }
 
-    /// <summary>The protocol version of the current connection; null before the first connection.</summary>
-    public int? ProtocolVersion => Volatile.Read(ref _connector)?.Version;
+    /// <summary>The protocol version negotiated with the nodes; null before the first connection.</summary>
+    public int? ProtocolVersion => _negotiatedVersion;
+
+    /// <summary>The nodes known: the contact points and, once discovered, their peers.</summary>
+    internal IReadOnlyList<CqlHost> Hosts => Volatile.Read(ref _hosts);
 
     /// <summary>Connects now (otherwise the first request does), negotiating the protocol version.</summary>
     /// <param name="cancellationToken">Cancels the connection attempt.</param>
@@ -36,8 +48,6 @@ public sealed class CqlSession : IAsyncDisposable
         await GetConnectorAsync(cancellationToken).ConfigureAwait(false);
 
     /// <summary>Asks the server which STARTUP options it supports (OPTIONS → SUPPORTED).</summary>
-    /// <param name="cancellationToken">Cancels the request.</param>
-    /// <returns>Option names and their supported values, such as CQL_VERSION and COMPRESSION.</returns>
     public async Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> GetSupportedOptionsAsync(CancellationToken cancellationToken = default)
     {
         var connector = await GetConnectorAsync(cancellationToken).ConfigureAwait(false);
@@ -46,27 +56,33 @@ public sealed class CqlSession : IAsyncDisposable
         return CqlResponses.ParseSupported(CqlResponses.Expect(frame, CqlOpcode.Supported, out _));
     }
 
-    /// <summary>Prepares <paramref name="cql"/>, or returns the cached statement.</summary>
-    /// <param name="cql">The statement, with <c>?</c> bind markers.</param>
-    /// <param name="cancellationToken">Cancels the request.</param>
-    /// <returns>The prepared statement.</returns>
+    /// <summary>Prepares <paramref name="cql"/>, or returns the cached statement. Concurrent first calls share one PREPARE.</summary>
     public async Task<CqlPreparedStatement> PrepareAsync(string cql, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(cql);
-        if (_prepared.TryGetValue(cql, out var cached))
-            return cached;
-        var result = await RequestAsync(CqlOpcode.Prepare, _ => CqlRequests.Prepare(cql), null, cql, cancellationToken).ConfigureAwait(false);
-        var prepared = result.Prepared ?? throw new CqlMalformedFrameException($"PREPARE was answered with a {result.Kind} result.");
-        return _prepared.GetOrAdd(cql, prepared);
+        var task = _prepared.GetOrAdd(cql, static (text, session) => session.PrepareCoreAsync(text), this);
+        try
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (task.IsFaulted || task.IsCanceled)
+        {
+            // A failed PREPARE is not cached: the next caller tries again.
+            _prepared.TryRemove(new KeyValuePair<string, Task<CqlPreparedStatement>>(cql, task));
+            throw;
+        }
     }
 
-    /// <summary>Executes one statement (prepared and cached unless <see cref="CqlQueryOptions.Prepare"/> is false).
-    /// For a SELECT the result holds the first page; use <see cref="QueryAsync(string, IReadOnlyList{object?}?, CqlQueryOptions?, CancellationToken)"/> for all rows.</summary>
-    /// <param name="cql">The statement, with <c>?</c> bind markers.</param>
-    /// <param name="values">The bound values (null, <see cref="CqlUnset.Value"/> on v4, or a supported .NET value).</param>
-    /// <param name="options">Per-request settings.</param>
-    /// <param name="cancellationToken">Cancels the request.</param>
-    /// <returns>The result.</returns>
+    // Not tied to the first caller's token: other callers wait on the same PREPARE (bounded by the request timeout).
+    private async Task<CqlPreparedStatement> PrepareCoreAsync(string cql)
+    {
+        await Task.Yield();
+        var result = await SendAsync(CqlOpcode.Prepare, _ => CqlRequests.Prepare(cql), new CqlQueryOptions { IsIdempotent = true }, cql, [], CancellationToken.None)
+            .ConfigureAwait(false);
+        return result.Prepared ?? throw new CqlMalformedFrameException($"PREPARE was answered with a {result.Kind} result.");
+    }
+
+    /// <summary>Executes one statement (prepared and cached unless <see cref="CqlQueryOptions.Prepare"/> is false).</summary>
     public async Task<CqlResult> ExecuteAsync(
         string cql, IReadOnlyList<object?>? values = null, CqlQueryOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -77,12 +93,7 @@ public sealed class CqlSession : IAsyncDisposable
         return await ExecuteAsync(prepared, values, options, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Executes a prepared statement (re-preparing once if the node forgot it).</summary>
-    /// <param name="statement">The statement.</param>
-    /// <param name="values">The bound values, one per marker.</param>
-    /// <param name="options">Per-request settings.</param>
-    /// <param name="cancellationToken">Cancels the request.</param>
-    /// <returns>The result.</returns>
+    /// <summary>Executes a prepared statement (re-preparing once on the node that forgot it).</summary>
     public Task<CqlResult> ExecuteAsync(
         CqlPreparedStatement statement, IReadOnlyList<object?>? values = null, CqlQueryOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -92,11 +103,6 @@ public sealed class CqlSession : IAsyncDisposable
     }
 
     /// <summary>Runs a SELECT and streams every row, fetching page after page (page size from the options).</summary>
-    /// <param name="cql">The SELECT, with <c>?</c> bind markers.</param>
-    /// <param name="values">The bound values.</param>
-    /// <param name="options">Per-request settings (page size, consistency, timeout per page).</param>
-    /// <param name="cancellationToken">Cancels the enumeration.</param>
-    /// <returns>The rows.</returns>
     public async IAsyncEnumerable<CqlRow> QueryAsync(
         string cql, IReadOnlyList<object?>? values = null, CqlQueryOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -118,10 +124,6 @@ public sealed class CqlSession : IAsyncDisposable
     }
 
     /// <summary>Sends <paramref name="batch"/> as one BATCH request (re-preparing once on UNPREPARED).</summary>
-    /// <param name="batch">The statements.</param>
-    /// <param name="options">Consistency, serial consistency, default timestamp and timeout.</param>
-    /// <param name="cancellationToken">Cancels the request.</param>
-    /// <returns>The result (Void, or Rows for a conditional batch).</returns>
     public async Task<CqlResult> ExecuteBatchAsync(CqlBatch batch, CqlQueryOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -134,7 +136,7 @@ public sealed class CqlSession : IAsyncDisposable
             var statement = batch.Statements[i];
             if (statement.Prepare)
             {
-                prepared[i] = await PrepareAsync(statement.Cql, cancellationToken).ConfigureAwait(false);
+                prepared[i] = statement.Prepared ?? await PrepareAsync(statement.Cql, cancellationToken).ConfigureAwait(false);
                 values[i] = prepared[i]!.Bind(statement.Values);
             }
             else
@@ -142,62 +144,29 @@ public sealed class CqlSession : IAsyncDisposable
                 values[i] = InferValues(statement.Values);
             }
         }
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return await RequestAsync(CqlOpcode.Batch, version => CqlRequests.Batch(
-                        batch.Type,
-                        batch.Statements.Select((s, i) => new CqlBatchEntry(prepared[i] is null ? s.Cql : null, prepared[i]?.Id, values[i])).ToArray(),
-                        Consistency(options),
-                        options?.SerialConsistency,
-                        options?.DefaultTimestamp,
-                        version),
-                    options, null, cancellationToken).ConfigureAwait(false);
-            }
-            catch (CqlUnpreparedException ex) when (attempt == 0)
-            {
-                foreach (var statement in prepared.Where(p => p is not null && p.Id.AsSpan().SequenceEqual(ex.PreparedIdBytes)).Distinct())
-                    await RePrepareAsync(statement!, cancellationToken).ConfigureAwait(false);
-            }
-        }
+        return await SendAsync(CqlOpcode.Batch, version => CqlRequests.Batch(
+                batch.Type,
+                batch.Statements.Select((s, i) => new CqlBatchEntry(prepared[i] is null ? s.Cql : null, prepared[i]?.Id, values[i])).ToArray(),
+                Consistency(options),
+                options?.SerialConsistency,
+                options?.DefaultTimestamp,
+                version),
+            options, null, [.. prepared.OfType<CqlPreparedStatement>().Distinct()], cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<CqlResult> ExecutePageAsync(
+    private Task<CqlResult> ExecutePageAsync(
         CqlPreparedStatement statement, IReadOnlyList<CqlValue> values, CqlQueryOptions? options, byte[]? pagingState,
-        CancellationToken cancellationToken)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                var id = statement.Id;
-                return await RequestAsync(CqlOpcode.Execute,
-                    version => CqlRequests.Execute(id, Parameters(options, values, pagingState), version),
-                    options, null, cancellationToken).ConfigureAwait(false);
-            }
-            catch (CqlUnpreparedException) when (attempt == 0)
-            {
-                // The node forgot the statement (restart, schema change, cache eviction): prepare again, retry once.
-                await RePrepareAsync(statement, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
+        CancellationToken cancellationToken) =>
+        SendAsync(CqlOpcode.Execute, version => CqlRequests.Execute(statement.Id, Parameters(options, values, pagingState), version),
+            options, null, [statement], cancellationToken);
 
     private Task<CqlResult> QueryPageAsync(
         string cql, IReadOnlyList<object?>? values, CqlQueryOptions? options, byte[]? pagingState, CancellationToken cancellationToken)
     {
         var encoded = InferValues(values);
-        return RequestAsync(CqlOpcode.Query,
+        return SendAsync(CqlOpcode.Query,
             version => CqlRequests.Query(cql, Parameters(options, encoded, pagingState), version),
-            options, null, cancellationToken);
-    }
-
-    private async Task RePrepareAsync(CqlPreparedStatement statement, CancellationToken cancellationToken)
-    {
-        var result = await RequestAsync(CqlOpcode.Prepare, _ => CqlRequests.Prepare(statement.Cql), null, statement.Cql, cancellationToken)
-            .ConfigureAwait(false);
-        statement.Id = result.Prepared?.Id ?? throw new CqlMalformedFrameException($"PREPARE was answered with a {result.Kind} result.");
+            options, null, [], cancellationToken);
     }
 
     private static IReadOnlyList<CqlValue> InferValues(IReadOnlyList<object?>? values)
@@ -223,56 +192,269 @@ public sealed class CqlSession : IAsyncDisposable
         new(Consistency(options), values, options?.PageSize ?? _options.DefaultPageSize, pagingState,
             options?.SerialConsistency, options?.DefaultTimestamp);
 
-    private async Task<CqlResult> RequestAsync(
-        CqlOpcode opcode, Func<int, byte[]> body, CqlQueryOptions? options, string? cql, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one request along the query plan: the next node that is up, then the others. A node that cannot be
+    /// connected to is marked down and the next one tried (nothing was sent); a connection lost after sending moves
+    /// on only for idempotent requests. UNPREPARED is answered by preparing on that same node and retrying there once.
+    /// </summary>
+    private async Task<CqlResult> SendAsync(
+        CqlOpcode opcode, Func<int, byte[]> body, CqlQueryOptions? options, string? cql, IReadOnlyList<CqlPreparedStatement> prepared,
+        CancellationToken cancellationToken)
     {
-        var connector = await GetConnectorAsync(cancellationToken).ConfigureAwait(false);
-        var frame = await connector.SendAsync(opcode, body(connector.Version), options?.Timeout ?? _options.RequestTimeout, cancellationToken)
+        Exception? last = null;
+        foreach (var host in QueryPlan())
+        {
+            CqlConnector connector;
+            try
+            {
+                connector = await host.GetConnectorAsync(this, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CqlConnectionException ex)
+            {
+                host.MarkDown();
+                last = ex;
+                continue;
+            }
+            try
+            {
+                var result = await SendOnAsync(host, connector, opcode, body, options, cql, prepared, cancellationToken).ConfigureAwait(false);
+                host.MarkUp();
+                return result;
+            }
+            catch (CqlConnectionException ex) when (options is { IsIdempotent: true })
+            {
+                host.MarkDown();
+                last = ex;
+            }
+            catch (CqlServerException ex) when (options is { IsIdempotent: true } && ex is CqlIsBootstrappingException or CqlOverloadedException)
+            {
+                last = ex;
+            }
+        }
+        throw last ?? new CqlConnectionException("No node to send the request to.");
+    }
+
+    private async Task<CqlResult> SendOnAsync(
+        CqlHost host, CqlConnector connector, CqlOpcode opcode, Func<int, byte[]> body, CqlQueryOptions? options, string? cql,
+        IReadOnlyList<CqlPreparedStatement> prepared, CancellationToken cancellationToken)
+    {
+        var flags = options is { Tracing: true } ? CqlFrameFlags.Tracing : CqlFrameFlags.None;
+        for (var attempt = 0; ; attempt++)
+        {
+            host.CountRequest();
+            try
+            {
+                var frame = await connector.SendAsync(opcode, body(connector.Version), flags, options?.Timeout ?? _options.RequestTimeout, cancellationToken)
+                    .ConfigureAwait(false);
+                return ParseResult(frame, cql);
+            }
+            catch (CqlUnpreparedException ex) when (attempt == 0 && prepared.Count > 0)
+            {
+                // This node forgot (or never saw) the statement: restart, schema change, or another node prepared it.
+                ex.RequestOpcode = opcode;
+                foreach (var statement in prepared.Where(p => prepared.Count == 1 || p.Id.AsSpan().SequenceEqual(ex.PreparedIdBytes)))
+                    await RePrepareAsync(host, connector, statement, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CqlServerException ex)
+            {
+                ex.RequestOpcode ??= opcode;
+                throw;
+            }
+        }
+    }
+
+    private async Task RePrepareAsync(CqlHost host, CqlConnector connector, CqlPreparedStatement statement, CancellationToken cancellationToken)
+    {
+        host.CountRequest();
+        var frame = await connector.SendAsync(CqlOpcode.Prepare, CqlRequests.Prepare(statement.Cql), _options.RequestTimeout, cancellationToken)
             .ConfigureAwait(false);
-        return ParseResult(frame, cql);
+        CqlResult result;
+        try
+        {
+            result = ParseResult(frame, statement.Cql);
+        }
+        catch (CqlServerException ex)
+        {
+            ex.RequestOpcode = CqlOpcode.Prepare;
+            throw;
+        }
+        statement.Id = result.Prepared?.Id ?? throw new CqlMalformedFrameException($"PREPARE was answered with a {result.Kind} result.");
     }
 
     private static CqlResult ParseResult(CqlFrame frame, string? cql)
     {
-        var payload = CqlResponses.Expect(frame, CqlOpcode.Result, out var warnings);
+        var payload = CqlResponses.Expect(frame, CqlOpcode.Result, out var warnings, out var tracingId);
         var result = CqlResponses.ParseResult(payload, frame.Header.ProtocolVersion, cql);
         result.Warnings = warnings;
+        result.TracingId = tracingId;
         return result;
     }
 
-    internal async ValueTask<CqlConnector> GetConnectorAsync(CancellationToken cancellationToken)
+    /// <summary>Round-robin over the nodes: those that are up first, from the next one on; then the ones marked down.</summary>
+    private IEnumerable<CqlHost> QueryPlan()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        var hosts = Volatile.Read(ref _hosts);
+        var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)hosts.Length);
+        var down = new List<CqlHost>();
+        for (var i = 0; i < hosts.Length; i++)
+        {
+            var host = hosts[(start + i) % hosts.Length];
+            if (host.IsUp) yield return host;
+            else down.Add(host);
+        }
+        foreach (var host in down)
+            yield return host;
+    }
+
+    /// <summary>The connector of the next node in the plan (tests reach below the session with it).</summary>
+    internal async ValueTask<CqlConnector> GetConnectorAsync(CancellationToken cancellationToken)
+    {
+        Exception? last = null;
+        foreach (var host in QueryPlan())
+        {
+            try
+            {
+                return await host.GetConnectorAsync(this, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CqlConnectionException ex)
+            {
+                host.MarkDown();
+                last = ex;
+            }
+        }
+        throw last ?? new CqlConnectionException("No node to connect to.");
+    }
+
+    /// <summary>Opens a connection to <paramref name="host"/>: STARTUP, USE keyspace, then (at most every 30 s) peer discovery.</summary>
+    internal async Task<CqlConnector> OpenAsync(CqlHost host, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // A reconnect offers the version negotiated before, so a v3-only server is not probed with v4 again.
+        var connector = await CqlConnector.OpenAsync(_options, host.Address, host.Port, _negotiatedVersion ?? _options.MaxProtocolVersion, cancellationToken)
+            .ConfigureAwait(false);
+        _negotiatedVersion = connector.Version;
+        try
+        {
+            if (_options.Keyspace is { } keyspace)
+            {
+                // An identifier validated as plain in CqlSessionOptions.Validate, not data.
+                var frame = await connector.SendAsync(CqlOpcode.Query,
+                    CqlRequests.Query("USE " + keyspace, new CqlQueryParameters(_options.DefaultConsistency, []), connector.Version),
+                    _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                ParseResult(frame, null);
+            }
+            if (_options.DiscoverPeers)
+                await DiscoverAsync(host, connector, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connector.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return connector;
+    }
+
+    // system.peers lists every other node with the address clients should use (rpc_address; peer when that is 0.0.0.0).
+    // Cassandra before 4.0 has no native port there: peers are assumed to listen on the contact point's port.
+    private const string PeersQuery = "SELECT peer, rpc_address FROM system.peers";
+
+    private async Task DiscoverAsync(CqlHost via, CqlConnector connector, CancellationToken cancellationToken)
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastDiscovery);
+        if ((last != 0 && now - last < (long)DiscoveryInterval.TotalMilliseconds) || !await _discoveryLock.WaitAsync(0, cancellationToken).ConfigureAwait(false))
+            return;
+        try
+        {
+            var frame = await connector.SendAsync(CqlOpcode.Query,
+                CqlRequests.Query(PeersQuery, new CqlQueryParameters(CqlConsistency.One, []), connector.Version),
+                _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            var result = ParseResult(frame, null);
+            var found = new List<string>();
+            foreach (var row in result.Rows)
+            {
+                var address = row[1] as System.Net.IPAddress;
+                if (address is null || address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any))
+                    address = row[0] as System.Net.IPAddress;
+                if (address is not null)
+                    found.Add(address.ToString());
+            }
+            lock (_hostsGate)
+            {
+                var known = _hosts.ToList();
+                foreach (var address in found.Where(a => !known.Any(h => h.Address == a && h.Port == via.Port)))
+                    known.Add(new CqlHost(address, via.Port));
+                Volatile.Write(ref _hosts, [.. known]);
+            }
+            Interlocked.Exchange(ref _lastDiscovery, now);
+        }
+        finally
+        {
+            _discoveryLock.Release();
+        }
+    }
+
+    /// <summary>Closes every connection; requests in flight fail with <see cref="CqlConnectionException"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        foreach (var host in Volatile.Read(ref _hosts))
+            await host.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>One node: its connection (opened lazily, replaced when it breaks) and whether it is marked down.</summary>
+internal sealed class CqlHost(string address, int port) : IAsyncDisposable
+{
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
+    private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private CqlConnector? _connector;
+    private long _downUntil;
+    private int _failures;
+    private long _requests;
+
+    public string Address { get; } = address;
+
+    public int Port { get; } = port;
+
+    public string Endpoint => $"{Address}:{Port}";
+
+    /// <summary>Requests sent to this node (counted by the session; tests check the spread).</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    public bool IsUp => Environment.TickCount64 >= Interlocked.Read(ref _downUntil);
+
+    public void CountRequest() => Interlocked.Increment(ref _requests);
+
+    /// <summary>Skip this node for a backoff that doubles with each failure (100 ms … 10 s).</summary>
+    public void MarkDown()
+    {
+        var failures = Math.Min(Interlocked.Increment(ref _failures), 7);
+        var backoff = Math.Min(100L << failures, (long)MaxBackoff.TotalMilliseconds);
+        Interlocked.Exchange(ref _downUntil, Environment.TickCount64 + backoff);
+    }
+
+    public void MarkUp()
+    {
+        if (Volatile.Read(ref _failures) == 0) return;
+        Interlocked.Exchange(ref _failures, 0);
+        Interlocked.Exchange(ref _downUntil, 0);
+    }
+
+    public async ValueTask<CqlConnector> GetConnectorAsync(CqlSession session, CancellationToken cancellationToken)
+    {
         if (Volatile.Read(ref _connector) is { IsFaulted: false } current)
             return current;
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_connector is { IsFaulted: false } again)
                 return again;
             if (_connector is { } broken)
                 await broken.DisposeAsync().ConfigureAwait(false);
-            // A reconnect offers the version negotiated before, so a v3-only server is not probed with v4 again.
-            var connector = await CqlConnector.OpenAsync(_options, _negotiatedVersion ?? _options.MaxProtocolVersion, cancellationToken)
-                .ConfigureAwait(false);
-            _negotiatedVersion = connector.Version;
-            if (_options.Keyspace is { } keyspace)
-            {
-                try
-                {
-                    // An identifier validated as plain in CqlSessionOptions.Validate, not data.
-                    var frame = await connector.SendAsync(CqlOpcode.Query,
-                        CqlRequests.Query("USE " + keyspace, new CqlQueryParameters(_options.DefaultConsistency, []), connector.Version),
-                        _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-                    ParseResult(frame, null);
-                }
-                catch
-                {
-                    await connector.DisposeAsync().ConfigureAwait(false);
-                    throw;
-                }
-            }
+            var connector = await session.OpenAsync(this, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _connector, connector);
             return connector;
         }
@@ -282,10 +464,8 @@ public sealed class CqlSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Closes the connection; requests in flight fail with <see cref="CqlConnectionException"/>.</summary>
     public async ValueTask DisposeAsync()
     {
-        _disposed = true;
         if (Interlocked.Exchange(ref _connector, null) is { } connector)
             await connector.DisposeAsync().ConfigureAwait(false);
     }

@@ -1,7 +1,7 @@
 namespace Konduit.Cassandra.Cql;
 
 /// <summary>A statement prepared on the server. The session caches these by CQL text and re-prepares on UNPREPARED.</summary>
-public sealed class CqlPreparedStatement
+internal sealed class CqlPreparedStatement
 {
     private byte[] _id;
 
@@ -58,7 +58,7 @@ public sealed class CqlPreparedStatement
 }
 
 /// <summary>The kind of a BATCH (§4.1.7).</summary>
-public enum CqlBatchType : byte
+internal enum CqlBatchType : byte
 {
     /// <summary>Atomic via the batch log.</summary>
     Logged = 0,
@@ -69,7 +69,7 @@ public enum CqlBatchType : byte
 }
 
 /// <summary>Statements sent as one BATCH request. Values are always bound parameters.</summary>
-public sealed class CqlBatch
+internal sealed class CqlBatch
 {
     private readonly List<Statement> _statements = [];
 
@@ -99,11 +99,21 @@ public sealed class CqlBatch
         return this;
     }
 
-    internal sealed record Statement(string Cql, IReadOnlyList<object?> Values, bool Prepare);
+    /// <summary>Adds an already prepared statement.</summary>
+    public CqlBatch Add(CqlPreparedStatement statement, IReadOnlyList<object?> values)
+    {
+        ArgumentNullException.ThrowIfNull(statement);
+        if (_statements.Count == ushort.MaxValue)
+            throw new InvalidOperationException("A batch holds at most 65535 statements.");
+        _statements.Add(new Statement(statement.Cql, values, true, statement));
+        return this;
+    }
+
+    internal sealed record Statement(string Cql, IReadOnlyList<object?> Values, bool Prepare, CqlPreparedStatement? Prepared = null);
 }
 
 /// <summary>Per-request settings; null members fall back to <see cref="CqlSessionOptions"/>.</summary>
-public sealed record CqlQueryOptions
+internal sealed record CqlQueryOptions
 {
     /// <summary>The consistency level.</summary>
     public CqlConsistency? Consistency { get; init; }
@@ -126,16 +136,30 @@ public sealed record CqlQueryOptions
 
     /// <summary>A default write timestamp, in microseconds since the Unix epoch.</summary>
     public long? DefaultTimestamp { get; init; }
+
+    /// <summary>Asks the server to trace the request (frame flag 0x02); the result carries the tracing session id,
+    /// whose events land in <c>system_traces.events</c> shortly after.</summary>
+    public bool Tracing { get; init; }
+
+    /// <summary>Whether the statement may be applied twice (an upsert, a read): only then does a request whose
+    /// connection broke after sending move on to the next node.</summary>
+    public bool IsIdempotent { get; init; }
 }
 
 /// <summary>Settings of a <see cref="CqlSession"/>.</summary>
-public sealed class CqlSessionOptions
+internal sealed class CqlSessionOptions
 {
     /// <summary>Host name or address of the node.</summary>
     public string Host { get; set; } = "127.0.0.1";
 
     /// <summary>The native-protocol port.</summary>
     public int Port { get; set; } = 9042;
+
+    /// <summary>Further contact points ("host:port"); the session connects to any of them (and to <see cref="Host"/>).</summary>
+    public IList<string> ContactPoints { get; } = [];
+
+    /// <summary>Learn the other nodes from <c>system.peers</c> when a connection opens (off by default: the fake-server tests count every frame).</summary>
+    public bool DiscoverPeers { get; set; }
 
     /// <summary>Keyspace to USE on every new connection (a plain identifier: letters, digits, underscores).</summary>
     public string? Keyspace { get; set; }
@@ -164,13 +188,35 @@ public sealed class CqlSessionOptions
     /// <summary>Requests in flight at once on the connection (stream ids; at most 32768).</summary>
     public int MaxRequestsInFlight { get; set; } = 1024;
 
-    /// <summary>Parses a "host:port" contact point (such as KONDUIT_TEST_CASSANDRA) into these options.</summary>
-    /// <param name="contactPoint">"host", "host:port" or "[ipv6]:port".</param>
-    /// <returns>New options.</returns>
-    public static CqlSessionOptions FromContactPoint(string contactPoint)
+    /// <summary>Parses "host:port" contact points, comma-separated (such as KONDUIT_TEST_CASSANDRA), into these options.</summary>
+    /// <param name="contactPoints">"host", "host:port" or "[ipv6]:port", one or more separated by commas.</param>
+    /// <returns>New options: the first point is <see cref="Host"/>/<see cref="Port"/>, the others <see cref="ContactPoints"/>.</returns>
+    public static CqlSessionOptions FromContactPoint(string contactPoints)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(contactPoint);
-        var options = new CqlSessionOptions();
+        ArgumentException.ThrowIfNullOrWhiteSpace(contactPoints);
+        var points = contactPoints.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var options = Parse(points[0]);
+        foreach (var point in points.Skip(1))
+            options.ContactPoints.Add(point);
+        return options;
+    }
+
+    /// <summary>Every contact point as (host, port), <see cref="Host"/> first; a point without a port uses <see cref="Port"/>.</summary>
+    internal IReadOnlyList<(string Host, int Port)> Endpoints()
+    {
+        var endpoints = new List<(string, int)> { (Host, Port) };
+        foreach (var point in ContactPoints)
+        {
+            var parsed = Parse(point, Port);
+            if (!endpoints.Contains((parsed.Host, parsed.Port)))
+                endpoints.Add((parsed.Host, parsed.Port));
+        }
+        return endpoints;
+    }
+
+    private static CqlSessionOptions Parse(string contactPoint, int defaultPort = 9042)
+    {
+        var options = new CqlSessionOptions { Port = defaultPort };
         string host = contactPoint, port = "";
         if (contactPoint.StartsWith('['))
         {
@@ -205,6 +251,11 @@ public sealed class CqlSessionOptions
             throw new ArgumentOutOfRangeException(nameof(RequestTimeout), "Timeouts must be positive.");
         if (Keyspace is not null && !CqlIdentifier.IsPlain(Keyspace))
             throw new ArgumentException($"Keyspace '{Keyspace}' is not a plain identifier (letters, digits, underscores; at most 48).", nameof(Keyspace));
+        foreach (var point in ContactPoints)
+        {
+            if (string.IsNullOrWhiteSpace(point) || Parse(point, Port).Port is <= 0 or > 65535)
+                throw new ArgumentException($"Contact point '{point}' is not host[:port].", nameof(ContactPoints));
+        }
         if ((Username is null) != (Password is null))
             throw new ArgumentException("Give both Username and Password, or neither.", nameof(Username));
     }
@@ -218,7 +269,7 @@ internal static class CqlIdentifier
 }
 
 /// <summary>Version-1 (time-based) UUIDs for timeuuid columns, and their timestamps.</summary>
-public static class CqlTimeUuid
+internal static class CqlTimeUuid
 {
     // 100-ns intervals between the Gregorian epoch (1582-10-15) and the Unix epoch.
     private const long GregorianOffset = 0x01B21DD213814000L;

@@ -3,7 +3,7 @@ using System.Text;
 namespace Konduit.Cassandra.Cql;
 
 /// <summary>Consistency levels, with their wire codes (native protocol §3, [consistency]).</summary>
-public enum CqlConsistency : ushort
+internal enum CqlConsistency : ushort
 {
     /// <summary>ANY (writes only): a hint is enough.</summary>
     Any = 0x0000,
@@ -30,7 +30,7 @@ public enum CqlConsistency : ushort
 }
 
 /// <summary>Column type ids of the [option] notation (§4.2.5.2).</summary>
-public enum CqlTypeCode : ushort
+internal enum CqlTypeCode : ushort
 {
     /// <summary>A custom (Java class name) type.</summary>
     Custom = 0x0000,
@@ -85,7 +85,7 @@ public enum CqlTypeCode : ushort
 }
 
 /// <summary>A column or bind-marker type as the server describes it.</summary>
-public sealed class CqlColumnType : IEquatable<CqlColumnType>
+internal sealed class CqlColumnType : IEquatable<CqlColumnType>
 {
     private static readonly CqlColumnType[] NoArguments = [];
 
@@ -140,10 +140,10 @@ public sealed class CqlColumnType : IEquatable<CqlColumnType>
 /// <param name="Table">The table.</param>
 /// <param name="Name">The column (or bind marker) name.</param>
 /// <param name="Type">The type.</param>
-public sealed record CqlColumn(string Keyspace, string Table, string Name, CqlColumnType Type);
+internal sealed record CqlColumn(string Keyspace, string Table, string Name, CqlColumnType Type);
 
 /// <summary>A bound value that leaves the column unchanged ("unset", protocol v4 only; v3 refuses it).</summary>
-public sealed class CqlUnset
+internal sealed class CqlUnset
 {
     private CqlUnset() { }
 
@@ -152,7 +152,7 @@ public sealed class CqlUnset
 }
 
 /// <summary>The kind of a RESULT message (§4.2.5).</summary>
-public enum CqlResultKind
+internal enum CqlResultKind
 {
     /// <summary>No information (most writes).</summary>
     Void = 0x0001,
@@ -172,11 +172,11 @@ public enum CqlResultKind
 /// <param name="Keyspace">The keyspace.</param>
 /// <param name="Name">The table, type, function or aggregate name; empty for a keyspace.</param>
 /// <param name="ArgumentTypes">A function's or aggregate's argument types (v4); empty otherwise.</param>
-public sealed record CqlSchemaChange(
+internal sealed record CqlSchemaChange(
     string ChangeType, string Target, string Keyspace, string Name, IReadOnlyList<string> ArgumentTypes);
 
 /// <summary>The result of one request (for rows, the first page only: page through with <see cref="CqlSession.QueryAsync(string, IReadOnlyList{object?}?, CqlQueryOptions?, CancellationToken)"/>).</summary>
-public sealed class CqlResult
+internal sealed class CqlResult
 {
     internal CqlResult(CqlResultKind kind) => Kind = kind;
 
@@ -201,11 +201,14 @@ public sealed class CqlResult
     /// <summary>Warnings the server attached to the response (v4).</summary>
     public IReadOnlyList<string> Warnings { get; internal set; } = [];
 
+    /// <summary>The tracing session of a request sent with <see cref="CqlQueryOptions.Tracing"/>; null otherwise.</summary>
+    public Guid? TracingId { get; internal set; }
+
     internal CqlPreparedStatement? Prepared { get; init; }
 }
 
 /// <summary>One row: values by position or column name, decoded by the column's type.</summary>
-public sealed class CqlRow
+internal sealed class CqlRow
 {
     private readonly CqlRowMetadata _metadata;
     private readonly object?[] _values;
