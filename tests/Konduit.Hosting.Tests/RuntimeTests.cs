@@ -480,6 +480,88 @@ public abstract class RuntimeTests
         Assert.Contains("input", error);
     }
 
+    [Fact]
+    public async Task Running_tasks_are_renewed_with_one_HeartbeatMany_per_interval_not_one_call_per_task()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        const int tasks = 6;
+        var started = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:Concurrency", "8"), ($"Konduit:Queues:{queue}:LeaseSeconds", "1")]),
+            store, queue, async (_, _) =>
+            {
+                Interlocked.Increment(ref started);
+                await release.Task;
+            });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        var ids = (await client.EnqueueManyAsync(Enumerable.Range(0, tasks).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct))
+            .Select(r => r.TaskId).ToArray();
+        await Eventually(() => Volatile.Read(ref started) == tasks, "every handler to start");
+        var beatsBefore = store.HeartbeatManyCalls;
+        var expiries = new List<DateTimeOffset>();
+        foreach (var id in ids) expiries.Add((await store.GetAsync(id, Ct)).LeaseExpiresAt!.Value);
+
+        // Three more intervals (1/3 s each) with every handler still running.
+        await Eventually(() => store.HeartbeatManyCalls >= beatsBefore + 3, "three more heartbeat intervals");
+        var beats = store.HeartbeatManyCalls - beatsBefore;
+        for (var i = 0; i < tasks; i++)
+        {
+            var task = await store.GetAsync(ids[i], Ct);
+            Assert.Equal(TaskState.Running, task.State);
+            Assert.True(task.LeaseExpiresAt > expiries[i], $"task {i}'s lease was renewed");
+        }
+        release.TrySetResult();
+        foreach (var id in ids) await WaitForStateAsync(store, id, TaskState.Succeeded);
+        await host.StopAsync(Ct);
+        Assert.Equal(0, store.HeartbeatCalls); // no per-task heartbeat from the runtime
+        TestContext.Current.TestOutputHelper?.WriteLine($"{tasks} running tasks: {beats} HeartbeatMany calls over {beats} intervals");
+    }
+
+    [Fact]
+    public async Task A_registered_ILeaseRenewer_replaces_the_store_heartbeat_and_learns_when_each_lease_starts_and_is_recorded()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var renewer = new RecordingRenewer();
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:LeaseSeconds", "1")]), store,
+            k => k.AddHandler<DelegateHandler>(queue), s =>
+            {
+                s.AddSingleton<ILeaseRenewer>(renewer);
+                s.AddSingleton(new HandlerBody((ctx, _) =>
+                {
+                    // While the handler runs the lease is tracked and not yet released.
+                    Assert.Contains(ctx.TaskId, renewer.Tracked);
+                    Assert.DoesNotContain(ctx.TaskId, renewer.Released);
+                    return Task.CompletedTask;
+                }));
+            });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        await WaitForStateAsync(store, id, TaskState.Succeeded);
+        await Eventually(() => renewer.Released.Contains(id), "the lease to be released once the completion is recorded");
+        await host.StopAsync(Ct);
+        Assert.Equal(new[] { id }, renewer.Tracked);
+        Assert.Equal(0, store.HeartbeatManyCalls + store.HeartbeatCalls);
+    }
+
+    /// <summary>An <see cref="ILeaseRenewer"/> that renews nothing and records what the worker told it.</summary>
+    private sealed class RecordingRenewer : ILeaseRenewer
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<Guid> TrackedQueue { get; } = new();
+        public System.Collections.Concurrent.ConcurrentQueue<Guid> ReleasedQueue { get; } = new();
+        public Guid[] Tracked => [.. TrackedQueue];
+        public Guid[] Released => [.. ReleasedQueue];
+
+        public void Track(TrackedLease lease) => TrackedQueue.Enqueue(lease.TaskId);
+
+        public void Release(TrackedLease lease) => ReleasedQueue.Enqueue(lease.TaskId);
+    }
+
     /// <summary>The id of <c>Log.OutcomeRefused</c>: the handler finished, but its lease was lost before the outcome was recorded.</summary>
     private const int OutcomeRefusedEventId = 19;
 
