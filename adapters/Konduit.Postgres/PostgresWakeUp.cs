@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Npgsql;
 
 namespace Konduit.Postgres;
@@ -16,7 +15,7 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _listenSql;
-    private readonly ConcurrentDictionary<string, QueueSignal> _signals = new(StringComparer.Ordinal);
+    private readonly QueueWakeUpSignals _signals = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
@@ -35,19 +34,7 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
         // after this call began is not lost to a LISTEN that is not in place yet.
         await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
 
-        var signal = _signals.GetOrAdd(queue, static _ => new QueueSignal());
-        var observed = signal.Current;
-        if (!observed.IsCompleted && timeout != TimeSpan.Zero)
-        {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-            var delay = Task.Delay(timeout, cts.Token);
-            await Task.WhenAny(observed, delay).ConfigureAwait(false);
-            await cts.CancelAsync().ConfigureAwait(false);
-        }
-        cancellationToken.ThrowIfCancellationRequested();
-        if (!observed.IsCompleted || _stop.IsCancellationRequested) return false;
-        signal.Consume(observed);
-        return true;
+        return await _signals.WaitAsync(queue, timeout, cancellationToken).ConfigureAwait(false);
     }
 
     private Task EnsureStarted()
@@ -114,12 +101,9 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
         _firstAttempt.TrySetResult();
     }
 
-    private void Signal(string queue) => _signals.GetOrAdd(queue, static _ => new QueueSignal()).Set();
+    private void Signal(string queue) => _signals.Signal(queue);
 
-    private void SignalAll()
-    {
-        foreach (var signal in _signals.Values) signal.Set();
-    }
+    private void SignalAll() => _signals.SignalAll();
 
     public async ValueTask DisposeAsync()
     {
@@ -130,42 +114,10 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
             _disposed = true;
             loop = _loop;
         }
+        // Close wakes every waiter with false, so none outlives the store.
+        _signals.Close();
         await _stop.CancelAsync().ConfigureAwait(false);
         if (loop is not null) await loop.ConfigureAwait(false);
         // _stop is not disposed: waiters still in flight read it, and without a timer it holds nothing to free.
-    }
-
-    /// <summary>
-    /// A latched, debounced signal: any number of notifications complete the current task once; the waiter that
-    /// sees it completed consumes it (every waiter woken by the same task returns true).
-    /// </summary>
-    private sealed class QueueSignal
-    {
-        private readonly Lock _gate = new();
-        private TaskCompletionSource _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task Current
-        {
-            get
-            {
-                lock (_gate) return _tcs.Task;
-            }
-        }
-
-        public void Set()
-        {
-            // Inside the lock: a Consume racing with this must not swap in a fresh task after we picked the old one.
-            // Continuations run asynchronously, so completing here never runs a waiter under the lock.
-            lock (_gate) _tcs.TrySetResult();
-        }
-
-        public void Consume(Task observed)
-        {
-            lock (_gate)
-            {
-                if (ReferenceEquals(_tcs.Task, observed))
-                    _tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
     }
 }
