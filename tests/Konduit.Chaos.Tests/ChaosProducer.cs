@@ -35,14 +35,24 @@ internal sealed class ChaosProducer : IAsyncDisposable
 
     public IReadOnlyCollection<Guid> AcknowledgedIds => [.. _acknowledged];
 
-    public void Start() => _loop = Task.Run(LoopAsync);
+    public void Start() => _loop = Task.Run(async () =>
+    {
+        try
+        {
+            await LoopAsync();
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Stopped mid-call: that call is not acknowledged.
+        }
+    });
 
     /// <summary>Offer <paramref name="tasksPerSecond"/> whatever the backlog; 0 goes back to keeping the backlog.</summary>
     public void Offer(double tasksPerSecond) => Volatile.Write(ref _offeredRate, tasksPerSecond);
 
     public async Task StopAsync()
     {
-        await _stop.CancelAsync();
+        if (!_stop.IsCancellationRequested) await _stop.CancelAsync();
         if (_loop is not null) await _loop;
     }
 

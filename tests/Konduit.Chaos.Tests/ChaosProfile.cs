@@ -25,7 +25,7 @@ internal sealed record ChaosProfile(
                 Before: TimeSpan.FromSeconds(20), Fault: TimeSpan.FromMinutes(3), Window: TimeSpan.FromSeconds(5),
                 RecoveryDeadline: TimeSpan.FromSeconds(60), DrainDeadline: TimeSpan.FromMinutes(3), MinimumTasksForKills: 20_000)
             : new ChaosProfile("ci", Workers: 3, Concurrency: 4, Work: TimeSpan.FromMilliseconds(50),
-                Before: TimeSpan.FromSeconds(3), Fault: TimeSpan.FromSeconds(4), Window: TimeSpan.FromSeconds(2),
+                Before: TimeSpan.FromSeconds(3), Fault: TimeSpan.FromSeconds(3), Window: TimeSpan.FromSeconds(2),
                 RecoveryDeadline: TimeSpan.FromSeconds(20), DrainDeadline: TimeSpan.FromSeconds(60), MinimumTasksForKills: 2_000);
 
     /// <summary>What the fleet can drain when nothing is wrong: every slot busy with one unit of work.</summary>

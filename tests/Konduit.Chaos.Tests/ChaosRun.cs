@@ -65,10 +65,25 @@ internal static class ChaosRun
         producer.Start();
         // Warm up (JIT, pools) until completions flow, then measure the rate before the fault.
         await Await.UntilAsync(async ct => (await target.FinishedTimesAsync(ct)).Count > 0, TimeSpan.FromSeconds(60), "the first completion", cancellationToken);
-        await Task.Delay(TimeSpan.FromSeconds(1) + profile.Before, cancellationToken);
+        // Then until the rate is steady (two consecutive complete seconds within 30 % of each other), so that the
+        // window before the fault measures the fleet at work, not its start-up; bounded, a starved machine may never settle.
+        var steady = await Await.TryUntilAsync(async ct =>
+        {
+            var times = await target.FinishedTimesAsync(ct);
+            var now = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(500);
+            var last = RateAnalysis.RecentRate(times, now, TimeSpan.FromSeconds(1));
+            var previous = RateAnalysis.RecentRate(times, now - TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            return last > 0 && previous > 0 && Math.Min(last, previous) / Math.Max(last, previous) >= 0.7;
+        }, TimeSpan.FromSeconds(30), cancellationToken);
+        if (!steady) log($"{scenario.Name}/{target.StoreName}: the completion rate did not settle within 30 s");
+        await Task.Delay(profile.Before, cancellationToken);
 
         var context = new FaultContext(target, fleet, producer, profile, postgresProxy, redisProxy, log);
         var faultStart = DateTimeOffset.UtcNow;
+        // The rate before the fault is read now: a fault may take the rows with it (Redis wiped). The window ends
+        // half a second back, so completions still being committed at this instant cannot shorten it.
+        var beforeEnd = faultStart - TimeSpan.FromMilliseconds(500);
+        var beforeRate = RateAnalysis.RecentRate(await target.FinishedTimesAsync(cancellationToken), beforeEnd, profile.Before);
         log($"{scenario.Name}/{target.StoreName}: fault starts after {producer.Acknowledged} acknowledged enqueues");
         var faults = await scenario.Apply(context, cancellationToken);
         producer.Offer(0);
@@ -77,14 +92,14 @@ internal static class ChaosRun
 
         // Recovery: poll the server's finish times until a window reaches the ratio, or the deadline passes. Scenarios
         // with kills also go on until the run has covered the minimum task count.
-        var rates = new RateAnalysis(0, null, null, 0);
+        var rates = new RateAnalysis(beforeRate, null, null, 0);
         var recoveryLimit = faultEnd + profile.RecoveryDeadline + profile.Window + TimeSpan.FromSeconds(1);
         while (DateTimeOffset.UtcNow < recoveryLimit)
         {
             try
             {
                 var times = await target.FinishedTimesAsync(cancellationToken);
-                rates = RateAnalysis.Analyze(times, faultStart, faultEnd, profile.Before, profile.Window, DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(500));
+                rates = RateAnalysis.Analyze(times, beforeRate, faultEnd, profile.Window, DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(500));
                 if (rates.Recovered && (fleet.Kills == 0 || producer.Acknowledged >= profile.MinimumTasksForKills)) break;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -93,6 +108,11 @@ internal static class ChaosRun
             }
             await Task.Delay(500, cancellationToken);
         }
+        if (fleet.Kills > 0)
+        {
+            // "K worker processes over ≥ N tasks": keep the backlog up until the run has covered them.
+            await Await.TryUntilAsync(_ => Task.FromResult(producer.Acknowledged >= profile.MinimumTasksForKills), profile.DrainDeadline, cancellationToken);
+        }
         await producer.StopAsync();
 
         // Drain: every acknowledged task must reach a final state while the workers still run (nothing stuck Running).
@@ -100,7 +120,7 @@ internal static class ChaosRun
         if (!drained) log($"{scenario.Name}/{target.StoreName}: backlog not drained within {profile.DrainDeadline.TotalSeconds:0} s");
         var counts = await target.CountAsync(producer.AcknowledgedIds, cancellationToken);
         var final = await target.FinishedTimesAsync(cancellationToken);
-        var analysis = RateAnalysis.Analyze(final, faultStart, faultEnd, profile.Before, profile.Window, faultEnd + profile.RecoveryDeadline + profile.Window);
+        var analysis = RateAnalysis.Analyze(final, beforeRate, faultEnd, profile.Window, faultEnd + profile.RecoveryDeadline + profile.Window);
         // The final read sees every completion of the recovery period; it can only confirm or improve the live verdict.
         if (!analysis.Recovered && rates.Recovered) analysis = rates;
         return new ChaosResult(scenario.Name, target.StoreName, counts, faults, fleet.Kills, producer.Errors, analysis, profile.RecoveryDeadline, clock.Elapsed);

@@ -13,14 +13,13 @@ internal sealed record RateAnalysis(double BeforeRate, double? RecoveredRate, Ti
     public double Ratio => RecoveredRate is { } r && BeforeRate > 0 ? r / BeforeRate : BestRatio;
 
     /// <param name="times">finish times (any order)</param>
+    /// <param name="beforeRate">the completion rate over the window before the fault</param>
     /// <param name="horizon">windows ending after this are not complete yet and are not considered</param>
     public static RateAnalysis Analyze(
-        IReadOnlyCollection<DateTimeOffset> times, DateTimeOffset faultStart, DateTimeOffset faultEnd,
-        TimeSpan before, TimeSpan window, DateTimeOffset horizon)
+        IReadOnlyCollection<DateTimeOffset> times, double beforeRate, DateTimeOffset faultEnd, TimeSpan window, DateTimeOffset horizon)
     {
         var sorted = times.Select(t => t.UtcTicks).Order().ToArray();
         long Count(DateTimeOffset from, DateTimeOffset to) => Lower(sorted, to.UtcTicks) - Lower(sorted, from.UtcTicks);
-        var beforeRate = Count(faultStart - before, faultStart) / before.TotalSeconds;
         var best = 0.0;
         for (var start = faultEnd; start + window <= horizon; start += Step)
         {

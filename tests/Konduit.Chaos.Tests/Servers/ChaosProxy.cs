@@ -71,7 +71,8 @@ public sealed class ChaosProxy : IAsyncDisposable
     {
         try
         {
-            client.Client.LingerState = new LingerOption(true, 0);
+            // Null once the pump closed it: nothing left to reset.
+            if (client.Client is { } socket) socket.LingerState = new LingerOption(true, 0);
             client.Close();
         }
         catch (ObjectDisposedException)
