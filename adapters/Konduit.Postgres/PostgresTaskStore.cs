@@ -17,7 +17,7 @@ namespace Konduit.Postgres;
 /// <para>Wake-up holds one connection for LISTEN from the first <see cref="WaitForWorkAsync"/> until the store
 /// is disposed; the data source must therefore not use multiplexing.</para>
 /// </remarks>
-public class PostgresTaskStore : ITaskStore
+public partial class PostgresTaskStore : ITaskStore
 {
     // Bounded so that a pathological loop (keys purged and re-won over and over) surfaces instead of spinning.
     private const int MaxKeyRounds = 16;

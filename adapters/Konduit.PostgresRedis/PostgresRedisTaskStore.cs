@@ -25,7 +25,7 @@ namespace Konduit.PostgresRedis;
 /// <para>Everything except enqueue and lease (heartbeat, complete, fail, reclaim, cancel, redrive, get, query,
 /// stats, purge, migrate, wake-up by LISTEN/NOTIFY) is the inner Postgres store's.</para>
 /// </remarks>
-public sealed class PostgresRedisTaskStore : ITaskStore
+public sealed partial class PostgresRedisTaskStore : ITaskStore
 {
     /// <summary>The consumer group of every dispatch stream.</summary>
     internal const string GroupName = "konduit";
