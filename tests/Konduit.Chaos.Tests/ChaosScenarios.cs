@@ -134,6 +134,25 @@ internal static class ChaosScenarios
         return 1;
     });
 
+    /// <summary>
+    /// A simulated host crash: the AOF is cut back by the last second of writes (what <c>appendfsync everysec</c> may
+    /// lose), then redis-server restarts from it. Rolls the Redis store's task hashes back (issue 13, hole 1).
+    /// </summary>
+    public static readonly ChaosScenario RedisHostCrash = new("redis_host_crash", async (c, ct) =>
+    {
+        var redis = c.Target.Redis ?? throw new InvalidOperationException("redis host crash on a store without Redis");
+        var cut = redis.AofLength();
+        // The second of acknowledged writes the crash takes with it.
+        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        await redis.KillAsync();
+        var lost = redis.AofLength() - cut;
+        redis.TruncateAof(cut);
+        c.Log($"  redis-server SIGKILLed, AOF cut back by {lost} bytes (the last second of writes)");
+        await redis.RestartAsync(ct);
+        c.Log("  redis answers again");
+        return 1;
+    });
+
     /// <summary>The proxies between the workers and the servers cut every connection, or stall all traffic 0.5–5 s, at random.</summary>
     public static readonly ChaosScenario NetworkFaults = new("network_faults", (c, ct) =>
         c.RepeatForAsync(c.Profile.Fault * 1.6, async token =>

@@ -3,7 +3,7 @@ using Konduit.Chaos.Tests.Servers;
 namespace Konduit.Chaos.Tests;
 
 /// <summary>What a store is not asked to do yet: each relaxation names the hole of issue 13 that owns it.</summary>
-internal sealed record Relaxations(string? LossIsHole = null, string? TokenReuseIsHole = null)
+internal sealed record Relaxations(string? LossIsHole = null, string? TokenReuseIsHole = null, string? RollbackIsHole = null)
 {
     public static Relaxations None { get; } = new();
 }
@@ -55,13 +55,23 @@ public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output)
         Check(c.Pending == 0, $"tasks still Pending after the drain deadline ({profile.DrainDeadline.TotalSeconds:0} s): {c.Pending}");
         Check(c.Failed == 0, $"tasks Failed or Canceled (each had 100 attempts): {c.Failed}");
         Check(c.AttemptsNotCounted is null or 0, $"tasks whose attempts differ from the leases the server recorded: {c.AttemptsNotCounted}");
-        Check(c.AttemptsBelowRuns == 0, $"tasks with fewer attempts than handler runs (a reclaim not counted): {c.AttemptsBelowRuns}");
-        Check(c.AcceptedWithoutEffect == 0, $"tasks completed under a lease no handler ran under: {c.AcceptedWithoutEffect}");
+        if (relaxations.RollbackIsHole is { } rollbackHole)
+        {
+            output.WriteLine($"NOT ASSERTED ({rollbackHole}): {c.AttemptsBelowRuns} tasks with fewer attempts than handler runs, " +
+                $"{c.AcceptedWithoutEffect} completed under a lease no handler ran under.");
+        }
+        else
+        {
+            Check(c.AttemptsBelowRuns == 0, $"tasks with fewer attempts than handler runs (a reclaim not counted): {c.AttemptsBelowRuns}");
+            Check(c.AcceptedWithoutEffect == 0, $"tasks completed under a lease no handler ran under: {c.AcceptedWithoutEffect}");
+        }
         if (relaxations.TokenReuseIsHole is { } tokenHole)
             output.WriteLine($"NOT ASSERTED ({tokenHole}): {c.TokenReused} handler runs under a fencing token already used.");
         else
             Check(c.TokenReused == 0, $"handler runs under a fencing token already used (issue 13, hole 1): {c.TokenReused}");
-        Check(result.Rates.Recovered,
+        Check(result.Rates.BeforeRate > 0,
+            $"no completion in the {profile.Before.TotalSeconds:0} s before the fault although the backlog was full: the fleet stalled before any fault (see the worker log)");
+        Check(result.Rates.Recovered || result.Rates.BeforeRate == 0,
             $"completion rate did not reach {ChaosProfile.RecoveryRatio:P0} of {result.Rates.BeforeRate:0}/s within {profile.RecoveryDeadline.TotalSeconds:0} s after the fault (best window {result.Rates.BestRatio:0.00})");
         if (result.Kills > 0)
             Check(c.Acknowledged >= profile.MinimumTasksForKills, $"only {c.Acknowledged} tasks ran under kills (want ≥ {profile.MinimumTasksForKills})");
@@ -115,6 +125,9 @@ public sealed class PostgresRedisChaosTests(ChaosServers servers, ITestOutputHel
 
     [Fact(Timeout = Timeout)]
     public Task Redis_outage_with_data_wiped_loses_nothing() => RunAsync(ChaosScenarios.RedisOutage(wipe: true), TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public Task Redis_host_crash_losing_a_second_of_aof_loses_nothing() => RunAsync(ChaosScenarios.RedisHostCrash, TestContext.Current.CancellationToken);
 }
 
 public sealed class RedisChaosTests(ChaosServers servers, ITestOutputHelper output) : ChaosTests(servers, output)
@@ -133,4 +146,13 @@ public sealed class RedisChaosTests(ChaosServers servers, ITestOutputHelper outp
         RunAsync(ChaosScenarios.RedisOutage(wipe: true), TestContext.Current.CancellationToken, new Relaxations(
             LossIsHole: "issue 13 hole 1: the Redis store's promise under data loss",
             TokenReuseIsHole: "issue 13 hole 1: tokens after a rollback"));
+
+    // A host crash inside appendfsync everysec rolls task hashes back a second: the next lease may compute a token
+    // already handed out. Reported, not asserted, until hole 1 (server-clock tokens, the ADR's promise) lands.
+    [Fact(Timeout = Timeout)]
+    public Task Redis_host_crash_losing_a_second_of_aof_is_reported() =>
+        RunAsync(ChaosScenarios.RedisHostCrash, TestContext.Current.CancellationToken, new Relaxations(
+            LossIsHole: "issue 13 hole 1: the Redis store's promise under data loss",
+            TokenReuseIsHole: "issue 13 hole 1: tokens after a rollback",
+            RollbackIsHole: "issue 13 hole 1: attempts and tokens rolled back with the task hash"));
 }

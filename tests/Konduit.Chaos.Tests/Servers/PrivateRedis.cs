@@ -59,6 +59,22 @@ public sealed class PrivateRedis : IAsyncDisposable
 
     public Task RestartAsync(CancellationToken cancellationToken) => StartProcessAsync(cancellationToken);
 
+    /// <summary>Length of the AOF's current increment file (Redis 7 multi-part AOF under appendonlydir/).</summary>
+    public long AofLength() => new FileInfo(IncrementFile()).Length;
+
+    /// <summary>
+    /// Cuts the AOF back to <paramref name="length"/> (the server must be stopped): what a host crash inside
+    /// <c>appendfsync everysec</c> loses. A command cut in half is dropped on load (<c>aof-load-truncated</c>, the default).
+    /// </summary>
+    public void TruncateAof(long length)
+    {
+        using var file = new FileStream(IncrementFile(), FileMode.Open, FileAccess.Write);
+        file.SetLength(Math.Min(length, file.Length));
+    }
+
+    private string IncrementFile() =>
+        Directory.GetFiles(Path.Combine(_directory, "appendonlydir"), "*.incr.aof").OrderBy(File.GetLastWriteTimeUtc).Last();
+
     private async Task StartProcessAsync(CancellationToken cancellationToken)
     {
         var start = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true };
