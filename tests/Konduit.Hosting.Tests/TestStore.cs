@@ -19,6 +19,9 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     private int _heartbeatCalls;
     private int _heartbeatManyCalls;
     private int _failCalls;
+    private int _heartbeatFaults;
+    private int _completeCalls;
+    private int _completeManyCalls;
 
     /// <summary>Heartbeats (single and batched) wait until <see cref="ResumeHeartbeats"/>.</summary>
     public void StallHeartbeats() => _heartbeatGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -36,6 +39,15 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     /// <summary>The next <paramref name="count"/> Fail calls throw <see cref="StoreUnavailableException"/> without reaching the store.</summary>
     public void FaultFails(int count) => Volatile.Write(ref _failFaults, count);
 
+    /// <summary>The next <paramref name="count"/> batched heartbeat calls throw <see cref="StoreUnavailableException"/> without reaching the store.</summary>
+    public void FaultHeartbeats(int count) => Volatile.Write(ref _heartbeatFaults, count);
+
+    /// <summary>CompleteAsync calls made (including faulted ones).</summary>
+    public int CompleteCalls => Volatile.Read(ref _completeCalls);
+
+    /// <summary>CompleteManyAsync calls made (including faulted ones).</summary>
+    public int CompleteManyCalls => Volatile.Read(ref _completeManyCalls);
+
     /// <summary>Tasks handed out by LeaseAsync so far.</summary>
     public int Leased => Volatile.Read(ref _leased);
 
@@ -48,7 +60,7 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     /// <summary>Single-lease heartbeat calls that reached the store.</summary>
     public int HeartbeatCalls => Volatile.Read(ref _heartbeatCalls);
 
-    /// <summary>Batched heartbeat calls that reached the store.</summary>
+    /// <summary>Batched heartbeat calls made (including faulted ones).</summary>
     public int HeartbeatManyCalls => Volatile.Read(ref _heartbeatManyCalls);
 
     /// <summary>Fail calls made (including faulted ones).</summary>
@@ -68,6 +80,7 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
 
     public override async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
+        Interlocked.Increment(ref _completeCalls);
         if (_completionGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
         ThrowIfFaulted(ref _completionFaults, "complete");
         await Inner.CompleteAsync(lease, result, cancellationToken);
@@ -76,6 +89,7 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
 
     public override async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
+        Interlocked.Increment(ref _completeManyCalls);
         if (_completionGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
         ThrowIfFaulted(ref _completionFaults, "complete");
         var lost = await Inner.CompleteManyAsync(completions, cancellationToken);
@@ -101,6 +115,7 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     {
         if (_heartbeatGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
         Interlocked.Increment(ref _heartbeatManyCalls);
+        ThrowIfFaulted(ref _heartbeatFaults, "heartbeat");
         return await Inner.HeartbeatManyAsync(leases, extension, cancellationToken);
     }
 
