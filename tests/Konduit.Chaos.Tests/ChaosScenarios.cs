@@ -155,7 +155,8 @@ internal static class ChaosScenarios
 
     /// <summary>The proxies between the workers and the servers cut every connection, or stall all traffic 0.5–5 s, at random.</summary>
     public static readonly ChaosScenario NetworkFaults = new("network_faults", (c, ct) =>
-        c.RepeatForAsync(c.Profile.Fault * 1.6, async token =>
+        // Three fault times: a stall alone may last 5 s, and the schedule must land several cuts and stalls.
+        c.RepeatForAsync(c.Profile.Fault * 3, async token =>
         {
             await c.PauseAsync(0.3, 1.5, token);
             var proxies = new[] { c.PostgresProxy, c.RedisProxy }.OfType<Servers.ChaosProxy>().ToArray();
