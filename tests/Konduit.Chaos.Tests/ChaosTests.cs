@@ -1,0 +1,158 @@
+using Konduit.Chaos.Tests.Servers;
+
+namespace Konduit.Chaos.Tests;
+
+/// <summary>What a store is not asked to do yet: each relaxation names the hole of issue 13 that owns it.</summary>
+internal sealed record Relaxations(string? LossIsHole = null, string? TokenReuseIsHole = null, string? RollbackIsHole = null)
+{
+    public static Relaxations None { get; } = new();
+}
+
+/// <summary>
+/// The chaos scenarios of issue 13 against one store, each a real run: K worker processes, private servers, loopback
+/// only, bounded in time. Every verdict is read from the server (store rows, a history trigger, the effects table).
+/// Shared scenarios live here; store-specific ones in the subclasses.
+/// </summary>
+public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output)
+{
+    /// <summary>Per scenario: the CI profile's run is ~20–40 s; the long one minutes.</summary>
+    protected const int Timeout = 600_000;
+
+    protected ChaosServers Servers { get; } = servers;
+
+    private protected abstract Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public virtual Task Repeated_kills_of_worker_processes_lose_nothing_and_finish_each_task_once() =>
+        RunAsync(ChaosScenarios.RepeatedKills, TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public virtual Task Network_faults_cutting_and_stalling_connections_lose_nothing_and_finish_each_task_once() =>
+        RunAsync(ChaosScenarios.NetworkFaults, TestContext.Current.CancellationToken);
+
+    private protected async Task RunAsync(ChaosScenario scenario, CancellationToken cancellationToken, Relaxations? relaxations = null)
+    {
+        relaxations ??= Relaxations.None;
+        var profile = ChaosProfile.Current;
+        await using var target = await TargetAsync(scenario.Name, cancellationToken);
+        var result = await ChaosRun.RunAsync(target, scenario, profile, output.WriteLine, ChaosReport.Directory, cancellationToken);
+        ChaosReport.Append(result);
+        output.WriteLine(ChaosReport.Header);
+        output.WriteLine(ChaosReport.Row(result));
+
+        var c = result.Counts;
+        var failures = new List<string>();
+        void Check(bool ok, string what)
+        {
+            if (!ok) failures.Add(what);
+        }
+        if (relaxations.LossIsHole is { } lossHole)
+            output.WriteLine($"NOT ASSERTED ({lossHole}): {c.Lost} of {c.Acknowledged} acknowledged enqueues lost.");
+        else
+            Check(c.Lost == 0, $"acknowledged enqueues lost: {c.Lost} of {c.Acknowledged}");
+        Check(c.DoubleAccepted is null or 0, $"completions accepted twice (tasks with two committed transitions to Succeeded): {c.DoubleAccepted}");
+        Check(c.Running == 0, $"tasks stuck Running after the run: {c.Running}");
+        Check(c.Pending == 0, $"tasks still Pending after the drain deadline ({profile.DrainDeadline.TotalSeconds:0} s): {c.Pending}");
+        Check(c.Failed == 0, $"tasks Failed or Canceled (each had 100 attempts): {c.Failed}");
+        Check(c.AttemptsNotCounted is null or 0, $"tasks whose attempts differ from the leases the server recorded: {c.AttemptsNotCounted}");
+        if (relaxations.RollbackIsHole is { } rollbackHole)
+        {
+            output.WriteLine($"NOT ASSERTED ({rollbackHole}): {c.AttemptsBelowRuns} tasks with fewer attempts than handler runs, " +
+                $"{c.AcceptedWithoutEffect} completed under a lease no handler ran under.");
+        }
+        else
+        {
+            Check(c.AttemptsBelowRuns == 0, $"tasks with fewer attempts than handler runs (a reclaim not counted): {c.AttemptsBelowRuns}");
+            Check(c.AcceptedWithoutEffect == 0, $"tasks completed under a lease no handler ran under: {c.AcceptedWithoutEffect}");
+        }
+        if (relaxations.TokenReuseIsHole is { } tokenHole)
+            output.WriteLine($"NOT ASSERTED ({tokenHole}): {c.TokenReused} handler runs under a fencing token already used.");
+        else
+            Check(c.TokenReused == 0, $"handler runs under a fencing token already used (issue 13, hole 1): {c.TokenReused}");
+        Check(result.Rates.BeforeRate > 0,
+            $"no completion in the {profile.Before.TotalSeconds:0} s before the fault although the backlog was full: the fleet stalled before any fault (see the worker log)");
+        Check(result.Rates.Recovered || result.Rates.BeforeRate == 0,
+            $"completion rate did not reach {ChaosProfile.RecoveryRatio:P0} of {result.Rates.BeforeRate:0}/s within {profile.RecoveryDeadline.TotalSeconds:0} s after the fault (best window {result.Rates.BestRatio:0.00})");
+        if (result.Kills > 0)
+            Check(c.Acknowledged >= profile.MinimumTasksForKills, $"only {c.Acknowledged} tasks ran under kills (want ≥ {profile.MinimumTasksForKills})");
+        if (failures.Count > 0)
+            Assert.Fail($"{scenario.Name} on {target.StoreName}:\n- {string.Join("\n- ", failures)}\n{ChaosReport.Header}\n{ChaosReport.Row(result)}");
+    }
+}
+
+/// <summary>Stores whose tasks live in PostgreSQL: the server faults of Postgres apply.</summary>
+public abstract class PostgresRowsChaosTests(ChaosServers servers, ITestOutputHelper output) : ChaosTests(servers, output)
+{
+    [Fact(Timeout = Timeout)]
+    public virtual Task Postgres_restart_keeps_every_acknowledged_enqueue_and_clients_recover_without_restarting() =>
+        RunAsync(ChaosScenarios.PostgresRestart, TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public virtual Task Pg_backend_kill_of_the_library_sessions_loses_nothing_and_throughput_recovers() =>
+        RunAsync(ChaosScenarios.PgBackendKill, TestContext.Current.CancellationToken);
+}
+
+public sealed class PostgresChaosTests(ChaosServers servers, ITestOutputHelper output) : PostgresRowsChaosTests(servers, output)
+{
+    private protected override async Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken) =>
+        new PostgresTarget(await Servers.PostgresAsync(cancellationToken), scenario);
+
+    [Fact(Timeout = Timeout)]
+    public Task Pool_exhaustion_by_idle_sessions_loses_nothing_and_throughput_recovers() =>
+        RunAsync(ChaosScenarios.PoolExhaustion, TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public Task Idle_in_tx_pinning_the_xmin_horizon_loses_nothing_and_throughput_recovers() =>
+        RunAsync(ChaosScenarios.IdleInTransaction, TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public Task Active_readers_in_repeatable_read_lose_nothing_and_throughput_recovers() =>
+        RunAsync(ChaosScenarios.ActiveReaders, TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public Task Sustained_high_load_at_one_and_a_half_times_the_drain_loses_nothing_and_throughput_holds() =>
+        RunAsync(ChaosScenarios.SustainedHighLoad, TestContext.Current.CancellationToken);
+}
+
+public sealed class PostgresRedisChaosTests(ChaosServers servers, ITestOutputHelper output) : PostgresRowsChaosTests(servers, output)
+{
+    private protected override async Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken) =>
+        new PostgresRedisTarget(await Servers.PostgresAsync(cancellationToken), await Servers.RedisAsync(cancellationToken), scenario);
+
+    // PostgreSQL decides every state change of the hybrid, so a Redis outage, even one that loses Redis's data, must lose nothing.
+    [Fact(Timeout = Timeout)]
+    public Task Redis_outage_with_data_kept_loses_nothing() => RunAsync(ChaosScenarios.RedisOutage(wipe: false), TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public Task Redis_outage_with_data_wiped_loses_nothing() => RunAsync(ChaosScenarios.RedisOutage(wipe: true), TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = Timeout)]
+    public Task Redis_host_crash_losing_a_second_of_aof_loses_nothing() => RunAsync(ChaosScenarios.RedisHostCrash, TestContext.Current.CancellationToken);
+}
+
+public sealed class RedisChaosTests(ChaosServers servers, ITestOutputHelper output) : ChaosTests(servers, output)
+{
+    private protected override async Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken) =>
+        new RedisTarget(await Servers.PostgresAsync(cancellationToken), await Servers.RedisAsync(cancellationToken), scenario);
+
+    // SIGKILL of redis-server keeps what it wrote to the AOF (the page cache survives a process kill), so nothing acknowledged may go.
+    [Fact(Timeout = Timeout)]
+    public Task Redis_outage_with_data_kept_loses_nothing() => RunAsync(ChaosScenarios.RedisOutage(wipe: false), TestContext.Current.CancellationToken);
+
+    // The Redis store keeps its tasks only in Redis: an empty restart loses them, and the ADR of hole 1 states what it
+    // promises under data loss. Reported here, not asserted (issue 13, hole 1, another slice).
+    [Fact(Timeout = Timeout)]
+    public Task Redis_outage_with_data_wiped_is_reported() =>
+        RunAsync(ChaosScenarios.RedisOutage(wipe: true), TestContext.Current.CancellationToken, new Relaxations(
+            LossIsHole: "issue 13 hole 1: the Redis store's promise under data loss",
+            TokenReuseIsHole: "issue 13 hole 1: tokens after a rollback"));
+
+    // A host crash inside appendfsync everysec rolls task hashes back a second: the next lease may compute a token
+    // already handed out. Reported, not asserted, until hole 1 (server-clock tokens, the ADR's promise) lands.
+    [Fact(Timeout = Timeout)]
+    public Task Redis_host_crash_losing_a_second_of_aof_is_reported() =>
+        RunAsync(ChaosScenarios.RedisHostCrash, TestContext.Current.CancellationToken, new Relaxations(
+            LossIsHole: "issue 13 hole 1: the Redis store's promise under data loss",
+            TokenReuseIsHole: "issue 13 hole 1: tokens after a rollback",
+            RollbackIsHole: "issue 13 hole 1: attempts and tokens rolled back with the task hash"));
+}
