@@ -152,8 +152,9 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             while ((start = Interlocked.Add(ref next, 1000) - 1000) < count)
                 await t.EnqueueBatchAsync(queue, start, (int)Math.Min(1000, count - start), t.SupportsCopy, ct);
         }));
-        // Fresh rows: let the planner see them like a long-running queue would (autovacuum would analyze too).
-        if (t.IsPostgres) await Task.Delay(10, ct);
+        // Fresh rows: let a table-backed store's planner see them like a long-running queue would (autovacuum would
+        // analyze too). Every target waits, so none needs telling apart.
+        await Task.Delay(10, ct);
     }
 
     // ------------------------------------------------------------------------------------------- burn-down
@@ -358,7 +359,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
     {
         foreach (var t in targets)
         {
-            if (t.Store is null || !t.IsPostgres) continue;
+            if (t.Store is null || !t.MeasuresStorage) continue; // churn is about table bloat
             await t.ResetAsync(ct);
             var store = t.Store!;
             var queue = NewQueue("churn");

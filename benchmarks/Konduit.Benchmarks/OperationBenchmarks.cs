@@ -43,7 +43,7 @@ public class EnqueueBenchmarks
     public Task EnqueueBatch100() => _target.EnqueueBatchAsync(_queue, Interlocked.Add(ref _n, 100), 100, copy: false, CancellationToken.None);
 }
 
-/// <summary>The raw binary COPY of 100 rows (the stores have no COPY path; their batch figure is in <see cref="EnqueueBenchmarks"/>).</summary>
+/// <summary>The raw binary COPY of 100 rows (the stores' batch figure is in <see cref="EnqueueBenchmarks"/>; Konduit.Postgres's own COPY path is the load runner's "enqueue batch 100 (binary COPY)" row).</summary>
 [MemoryDiagnoser]
 public class CopyBenchmarks
 {

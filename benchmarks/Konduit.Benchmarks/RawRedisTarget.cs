@@ -26,7 +26,7 @@ public sealed class RawRedisTarget : IBenchTarget
     public string Where => $"{_keys.Server}, streams `{_keys.Prefix}:*`, group `{Group}`";
     public ITaskStore? Store => null;
     public string? Baseline => null;
-    public bool IsPostgres => false;
+    public bool MeasuresStorage => false;
     public bool SupportsCopy => false;
 
     private RedisKey Stream(string queue) => _keys.Prefix + ":" + queue;

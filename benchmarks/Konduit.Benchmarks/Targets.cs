@@ -1,8 +1,10 @@
 using System.Text;
-using Konduit.InMemory;
 using Konduit.Postgres;
-using Konduit.PostgresRedis;
-using Konduit.Redis;
+using Konduit.Postgres.Tests;
+using Konduit.PostgresRedis.Tests;
+using Konduit.Redis.Tests;
+using Konduit.Testing.Conformance;
+using Konduit.Tests;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -10,7 +12,7 @@ namespace Konduit.Benchmarks;
 
 /// <summary>
 /// One thing the benchmarks drive: a raw baseline (SQL or Redis Streams, no library code) or a store. Every scenario
-/// is written once against this shape, so a new store joins every table by adding one factory to <see cref="Targets.All"/>.
+/// is written once against this shape, so a new store joins every table by adding its conformance fixture to <see cref="Targets.All"/>.
 /// </summary>
 public interface IBenchTarget : IAsyncDisposable
 {
@@ -26,8 +28,8 @@ public interface IBenchTarget : IAsyncDisposable
     /// <summary>The raw target this one is reported as a ratio of (<c>raw-sql</c>, <c>raw-redis</c>), or null.</summary>
     string? Baseline { get; }
 
-    /// <summary>True for targets backed by the PostgreSQL server (WAL and table sizes are measured).</summary>
-    bool IsPostgres { get; }
+    /// <summary>True when <see cref="RelationBytesAsync"/> measures a table (WAL and table sizes are reported; the churn scenario runs).</summary>
+    bool MeasuresStorage { get; }
 
     /// <summary>One task with an idempotency key (the seed's INSERT … ON CONFLICT; raw Redis: one XADD).</summary>
     Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken);
@@ -79,7 +81,7 @@ public sealed record BenchEnvironment(string? Postgres, string? Redis, string? C
     internal const string NoCassandra = "no Cassandra: set KONDUIT_BENCH_CASSANDRA (or source .services/env)";
 }
 
-/// <summary>A named way to build a target (the benchmark-side twin of the conformance fixtures' store factories).</summary>
+/// <summary>A named way to build a target (for a store: its conformance fixture, see <see cref="StoreTarget{TFixture}"/>).</summary>
 public sealed record TargetFactory(string Name, bool Available, string? Why, Func<CancellationToken, Task<IBenchTarget>> Create);
 
 public static class Targets
@@ -99,13 +101,63 @@ public static class Targets
         [
             new("raw-sql", pg is not null, pg is null ? BenchEnvironment.NoPostgres : null, ct => RawSqlTarget.CreateAsync(pg!, ct)),
             new("raw-redis", redis is not null, redis is null ? BenchEnvironment.NoRedis : null, ct => RawRedisTarget.CreateAsync(redis!, ct)),
-            new("postgres", pg is not null, pg is null ? BenchEnvironment.NoPostgres : null, ct => StoreTarget.CreatePostgresAsync(pg!, ct)),
-            new("inmemory", true, null, _ => Task.FromResult<IBenchTarget>(StoreTarget.CreateInMemory())),
-            new("redis", redis is not null, redis is null ? BenchEnvironment.NoRedis : null, ct => StoreTarget.CreateRedisAsync(redis!, ct)),
-            new("postgresredis", pg is not null && redis is not null, pg is null ? BenchEnvironment.NoPostgres : redis is null ? BenchEnvironment.NoRedis : null,
-                ct => StoreTarget.CreatePostgresRedisAsync(pg!, redis!, ct)),
+            // The stores: each built by its conformance fixture (tests/Shared), so whatever passes the suite runs here.
+            Store("postgres", "raw-sql", Needs(env, postgres: true), () => new PostgresStoreFixture(), new StoreHooks<PostgresStoreFixture>
+            {
+                Describe = (f, ct) => PostgresAdmin.DescribeAsync(f.DataSource, f.DataSource.ConnectionString, SchemaPerScenario(f.Schema), ct),
+                RelationBytes = (f, ct) => PostgresAdmin.RelationBytesAsync(f.DataSource, TaskTables(f.Schema), ct),
+                WalPosition = (f, ct) => PostgresAdmin.WalPositionAsync(f.DataSource, ct),
+                // Konduit.Postgres's binary COPY bulk enqueue (the "Konduit.Postgres binary COPY" row): its own API, not ITaskStore's.
+                CopyEnqueue = (store, requests, ct) => ((PostgresTaskStore)store).BulkEnqueueAsync(requests, ct),
+            }),
+            Store("inmemory", null, Needs(env), () => new InMemoryStoreFixture(), new StoreHooks<InMemoryStoreFixture>
+            {
+                Describe = (_, _) => Task.FromResult("in process (no server)"),
+            }),
+            Store("redis", "raw-redis", Needs(env, redis: true), () => new RedisStoreFixture(), new StoreHooks<RedisStoreFixture>
+            {
+                Describe = async (f, _) => $"{await RedisKeys.DescribeAsync(f.Connection)}, a fresh key prefix per scenario (`{{{f.KeyPrefix}*`, …)",
+            }),
+            Store("postgresredis", "raw-sql", Needs(env, postgres: true, redis: true), () => new PostgresRedisStoreFixture(), new StoreHooks<PostgresRedisStoreFixture>
+            {
+                Describe = async (f, ct) => await PostgresAdmin.DescribeAsync(f.DataSource, f.DataSource.ConnectionString, SchemaPerScenario(f.Schema), ct)
+                    + $"; {await RedisKeys.DescribeAsync(f.Redis)}, keys `{{{f.KeyPrefix}*` (one prefix per scenario)",
+                RelationBytes = (f, ct) => PostgresAdmin.RelationBytesAsync(f.DataSource, TaskTables(f.Schema), ct),
+                WalPosition = (f, ct) => PostgresAdmin.WalPositionAsync(f.DataSource, ct),
+            }),
         ];
     }
+
+    /// <summary>A store's entry: its fixture type and optional extras; nothing else about the store is known here.</summary>
+    private static TargetFactory Store<TFixture>(string name, string? baseline, Servers servers, Func<TFixture> newFixture, StoreHooks<TFixture> hooks)
+        where TFixture : TaskStoreFixture =>
+        new(name, servers.Available, servers.Why, ct =>
+        {
+            servers.PointFixtures();
+            return StoreTarget<TFixture>.CreateAsync(name, baseline, newFixture, hooks, ct);
+        });
+
+    private sealed record Servers(bool Available, string? Why, Action PointFixtures);
+
+    /// <summary>
+    /// Whether the servers a target needs are configured, and how to point the fixtures at them: the fixtures read
+    /// KONDUIT_TEST_*, the benchmarks prefer KONDUIT_BENCH_* (docker-compose.bench.yml), so the bench's choice is
+    /// copied into this process's test variables before a fixture looks.
+    /// </summary>
+    private static Servers Needs(BenchEnvironment env, bool postgres = false, bool redis = false)
+    {
+        if (postgres && env.Postgres is null) return new(false, BenchEnvironment.NoPostgres, () => { });
+        if (redis && env.Redis is null) return new(false, BenchEnvironment.NoRedis, () => { });
+        return new(true, null, () =>
+        {
+            if (postgres) Environment.SetEnvironmentVariable(PostgresStoreFixture.EnvironmentVariable, env.Postgres);
+            if (redis) Environment.SetEnvironmentVariable(RedisStoreFixture.EnvironmentVariable, env.Redis);
+        });
+    }
+
+    private static string SchemaPerScenario(string first) => $"a fresh schema per scenario (`{first}`, …)";
+
+    private static string[] TaskTables(string schema) => [$"{schema}.tasks", $"{schema}.task_keys"];
 
     internal static byte[] Payload(long n) => Encoding.UTF8.GetBytes("{\"n\":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}");
 }
@@ -201,7 +253,7 @@ public sealed class RawSqlTarget : IBenchTarget
     public string Where { get; }
     public ITaskStore? Store => null;
     public string? Baseline => null;
-    public bool IsPostgres => true;
+    public bool MeasuresStorage => true;
     public bool SupportsCopy => true;
 
     public async Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken)
@@ -320,159 +372,6 @@ public sealed class RawSqlTarget : IBenchTarget
     }
 }
 
-/// <summary>A Konduit store driven through <see cref="ITaskStore"/> only.</summary>
-public sealed class StoreTarget : IBenchTarget
-{
-    private readonly Func<ITaskStore> _create;
-    private readonly NpgsqlDataSource? _admin;
-    private readonly string? _schema;
-    private readonly RedisKeys? _redisKeys;
-    private ITaskStore _store;
-
-    private StoreTarget(string name, string where, string? baseline, Func<ITaskStore> create, NpgsqlDataSource? admin = null, string? schema = null, RedisKeys? redisKeys = null)
-    {
-        Name = name;
-        Where = where;
-        Baseline = baseline;
-        _create = create;
-        _admin = admin;
-        _schema = schema;
-        _redisKeys = redisKeys;
-        _store = create();
-    }
-
-    public static IBenchTarget CreateInMemory() =>
-        new StoreTarget("inmemory", "in process (no server)", null, () => new InMemoryTaskStore());
-
-    public static async Task<IBenchTarget> CreatePostgresAsync(string connectionString, CancellationToken cancellationToken)
-    {
-        var admin = NpgsqlDataSource.Create(connectionString);
-        var schema = Targets.NewName("pg");
-        var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = connectionString, Schema = schema });
-        await store.MigrateAsync(cancellationToken);
-        var where = await PostgresAdmin.DescribeAsync(admin, connectionString, $"schema `{schema}`", cancellationToken);
-        return new StoreTarget("postgres", where, "raw-sql", () => store, admin, schema);
-    }
-
-    /// <summary>The Redis store with its own key prefix; every key of the prefix is deleted on reset and at the end.</summary>
-    public static async Task<IBenchTarget> CreateRedisAsync(string configuration, CancellationToken cancellationToken)
-    {
-        var keys = await RedisKeys.ConnectAsync(configuration, Targets.NewName("redis"));
-        return new StoreTarget("redis", $"{keys.Server}, keys `{{{keys.Prefix}*`", "raw-redis",
-            () => new RedisTaskStore(new RedisTaskStoreOptions { Configuration = configuration, KeyPrefix = keys.Prefix }), redisKeys: keys);
-    }
-
-    /// <summary>The hybrid (ADR 007): Postgres decides, a Redis stream per queue signals; its own schema and key prefix.</summary>
-    public static async Task<IBenchTarget> CreatePostgresRedisAsync(string connectionString, string redis, CancellationToken cancellationToken)
-    {
-        var admin = NpgsqlDataSource.Create(connectionString);
-        var schema = Targets.NewName("hybrid");
-        var keys = await RedisKeys.ConnectAsync(redis, schema);
-        var store = new PostgresRedisTaskStore(new PostgresRedisTaskStoreOptions
-        {
-            ConnectionString = connectionString,
-            Schema = schema,
-            RedisConfiguration = redis,
-            KeyPrefix = schema,
-        });
-        await store.MigrateAsync(cancellationToken);
-        var where = await PostgresAdmin.DescribeAsync(admin, connectionString, $"schema `{schema}`", cancellationToken) + $"; {keys.Server}, keys `{{{schema}*`";
-        return new StoreTarget("postgresredis", where, "raw-sql", () => store, admin, schema, keys);
-    }
-
-    public string Name { get; }
-    public string Where { get; }
-    public string? Baseline { get; }
-    public ITaskStore? Store => _store;
-    public bool IsPostgres => _admin is not null;
-
-    // Konduit.Postgres enqueues batches by binary COPY through BulkEnqueueAsync (the "Konduit.Postgres binary COPY" row).
-    public bool SupportsCopy => _store is PostgresTaskStore;
-
-    public Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken) =>
-        _store.EnqueueAsync(new EnqueueRequest(queue, Targets.Payload(n)) { IdempotencyKey = queue + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
-
-    public Task EnqueueBatchAsync(string queue, long first, int count, bool copy, CancellationToken cancellationToken)
-    {
-        var requests = new EnqueueRequest[count];
-        for (var i = 0; i < count; i++) requests[i] = new EnqueueRequest(queue, Targets.Payload(first + i));
-        return copy && _store is PostgresTaskStore postgres
-            ? postgres.BulkEnqueueAsync(requests, cancellationToken)
-            : _store.EnqueueManyAsync(requests, cancellationToken);
-    }
-
-    public async Task<int> CycleAsync(string queue, string worker, int max, CancellationToken cancellationToken)
-    {
-        var leases = await _store.LeaseAsync(queue, worker, max, TimeSpan.FromSeconds(30), cancellationToken);
-        if (leases.Count == 0) return 0;
-        if (leases.Count == 1)
-        {
-            await _store.CompleteAsync(leases[0], null, cancellationToken);
-            return 1;
-        }
-        var completions = new TaskCompletion[leases.Count];
-        for (var i = 0; i < completions.Length; i++) completions[i] = new TaskCompletion(leases[i]);
-        await _store.CompleteManyAsync(completions, cancellationToken);
-        return leases.Count;
-    }
-
-    public async Task<IHeartbeats> LeaseForHeartbeatsAsync(string queue, string worker, int count, CancellationToken cancellationToken)
-    {
-        var leases = new List<TaskLease>(count);
-        while (leases.Count < count)
-        {
-            var got = await _store.LeaseAsync(queue, worker, Math.Min(100, count - leases.Count), TimeSpan.FromMinutes(5), cancellationToken);
-            if (got.Count == 0) break;
-            leases.AddRange(got);
-        }
-        return new Beats(_store, [.. leases]);
-    }
-
-    private sealed class Beats(ITaskStore store, TaskLease[] leases) : IHeartbeats
-    {
-        public int Count => leases.Length;
-
-        public async Task BeatAsync(int index, CancellationToken cancellationToken) =>
-            leases[index] = await store.HeartbeatAsync(leases[index], TimeSpan.FromSeconds(30), cancellationToken);
-    }
-
-    public Task<long?> RelationBytesAsync(CancellationToken cancellationToken) =>
-        _admin is null ? Task.FromResult<long?>(null)
-            : PostgresAdmin.RelationBytesAsync(_admin, [$"{_schema}.tasks", $"{_schema}.task_keys"], cancellationToken);
-
-    public Task<long?> WalPositionAsync(CancellationToken cancellationToken) =>
-        _admin is null ? Task.FromResult<long?>(null) : PostgresAdmin.WalPositionAsync(_admin, cancellationToken);
-
-    public async Task ResetAsync(CancellationToken cancellationToken)
-    {
-        if (_admin is not null)
-        {
-            await using var cmd = _admin.CreateCommand($"TRUNCATE {_schema}.tasks, {_schema}.task_keys");
-            await cmd.ExecuteNonQueryAsync(cancellationToken);
-            // The hybrid's dispatch streams stay until the end: the store remembers which groups it created, and every
-            // scenario uses new queues anyway.
-        }
-        else
-        {
-            // A fresh store (in-memory: empty; Redis: the prefix's keys deleted), so every scenario starts empty.
-            await _store.DisposeAsync();
-            if (_redisKeys is not null) await _redisKeys.DeleteAllAsync();
-            _store = _create();
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        if (_admin is not null)
-        {
-            await PostgresAdmin.DropSchemaAsync(_admin, _schema!);
-            await _admin.DisposeAsync();
-        }
-        if (_redisKeys is not null) await _redisKeys.DisposeAsync();
-    }
-}
-
 internal static class PostgresAdmin
 {
     public static async Task<long?> RelationBytesAsync(NpgsqlDataSource dataSource, string[] relations, CancellationToken cancellationToken)
@@ -531,10 +430,16 @@ internal sealed class RedisKeys : IAsyncDisposable
         var options = ConfigurationOptions.Parse(configuration);
         options.AllowAdmin = true;
         var connection = await ConnectionMultiplexer.ConnectAsync(options);
+        return new RedisKeys(connection, prefix, await DescribeAsync(connection));
+    }
+
+    /// <summary>"Redis 7.0.15 at host:port, appendonly …" (INFO needs an admin connection).</summary>
+    public static async Task<string> DescribeAsync(IConnectionMultiplexer connection)
+    {
         var server = connection.GetServers()[0];
         var info = (await server.InfoAsync("persistence")).SelectMany(g => g).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         var aof = info.TryGetValue("aof_enabled", out var a) && a == "1" ? "appendonly yes" : "appendonly no";
-        return new RedisKeys(connection, prefix, $"Redis {server.Version} at {server.EndPoint}, {aof}");
+        return $"Redis {server.Version} at {server.EndPoint}, {aof}";
     }
 
     /// <summary>Deletes every key that starts with the prefix (with or without the hash-tag brace).</summary>

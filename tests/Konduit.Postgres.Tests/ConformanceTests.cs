@@ -3,7 +3,7 @@ using Konduit.Testing.Conformance;
 namespace Konduit.Postgres.Tests;
 
 // The whole store conformance suite against PostgresTaskStore (one schema per test class, see PostgresStoreFixture).
-// Named *ConformanceTests: PostgresEnqueueTests etc. hold the adapter's own, Postgres-specific tests.
+// Named *ConformanceTests to tell them from the adapter's own, Postgres-specific test classes (Postgres*Tests.cs).
 public sealed class PostgresEnqueueConformanceTests(PostgresStoreFixture f) : EnqueueConformance<PostgresStoreFixture>(f);
 public sealed class PostgresIdempotencyConformanceTests(PostgresStoreFixture f) : IdempotencyConformance<PostgresStoreFixture>(f);
 public sealed class PostgresLeaseConformanceTests(PostgresStoreFixture f) : LeaseConformance<PostgresStoreFixture>(f);

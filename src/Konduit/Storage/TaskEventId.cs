@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace Konduit;
+namespace Konduit.Storage;
 
 /// <summary>
 /// Event ids: RFC 9562 UUIDv7 stamped with the event's time. Ids made for the same millisecond by one process

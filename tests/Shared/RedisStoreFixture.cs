@@ -2,14 +2,13 @@ using Konduit.Testing.Conformance;
 using StackExchange.Redis;
 using Xunit;
 
-[assembly: AssemblyFixture(typeof(Konduit.Redis.Tests.RedisTestRun))]
-
 namespace Konduit.Redis.Tests;
 
 /// <summary>
 /// The Redis adapter's conformance fixture: one connection per test process, one fresh key prefix per fixture
-/// instance (<c>kt-&lt;run&gt;-&lt;fixture&gt;</c>, see <see cref="NewKeyPrefix"/>). Every prefix of a test run shares the run's
-/// id, so <see cref="RedisTestRun"/> deletes all of the run's keys with one scan at the end.
+/// instance (<c>kt-&lt;run&gt;-&lt;fixture&gt;</c>, see <see cref="NewKeyPrefix"/>), whose keys are deleted with the fixture.
+/// Every prefix of a test run shares the run's id, so the test project's <c>RedisTestRun</c> also deletes the keys of
+/// tests that used a private prefix, with one scan at the end. Linked into the Redis tests and the benchmarks.
 /// </summary>
 /// <remarks>
 /// The server is, in order: <c>KONDUIT_TEST_REDIS</c> (set by <c>source .services/env</c> after
@@ -71,7 +70,17 @@ public class RedisStoreFixture : TaskStoreFixture
         return keys;
     }
 
-    // DisposeAsync: the base disposes the stores; keys are deleted once for the whole run by RedisTestRun.
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync(); // the stores first, then their keys
+        // This prefix's keys go with the fixture (the benchmarks start a fixture per scenario on a shared server);
+        // the test project's RedisTestRun also sweeps the run's private prefixes at the end.
+        if (_connection is null) return;
+        var keys = await KeysAsync();
+        var db = _connection.GetDatabase();
+        foreach (var chunk in keys.Chunk(500)) await db.KeyDeleteAsync([.. chunk.Select(k => (RedisKey)k)]);
+    }
 
     private static async Task<ConnectionMultiplexer> SharedConnectionAsync()
     {
@@ -95,20 +104,4 @@ public class RedisStoreFixture : TaskStoreFixture
     /// <summary>The connection if one was made (null when no test needed the server).</summary>
     internal static ConnectionMultiplexer? ConnectionIfCreated => s_connection;
 
-}
-
-/// <summary>
-/// Assembly fixture: after the last test, deletes every key of this run (every prefix starts with
-/// <see cref="RedisStoreFixture.RunPrefix"/>), including those of tests that use a private prefix.
-/// </summary>
-public sealed class RedisTestRun : IAsyncDisposable
-{
-    /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        if (RedisStoreFixture.ConnectionIfCreated is not { } connection) return;
-        var keys = await RedisStoreFixture.ScanAsync(connection, "{" + RedisStoreFixture.RunPrefix + "*");
-        var db = connection.GetDatabase();
-        foreach (var chunk in keys.Chunk(500)) await db.KeyDeleteAsync([.. chunk.Select(k => (RedisKey)k)]);
-    }
 }

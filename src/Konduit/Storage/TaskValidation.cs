@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace Konduit;
+namespace Konduit.Storage;
 
 /// <summary>
 /// The argument rules of the contract, shared by every store so that all of them reject the same input with

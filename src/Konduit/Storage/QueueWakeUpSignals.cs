@@ -1,4 +1,4 @@
-namespace Konduit;
+namespace Konduit.Storage;
 
 /// <summary>
 /// Per-queue, latched wake-up signals: the building block of <see cref="ITaskStore.WaitForWorkAsync"/> for stores

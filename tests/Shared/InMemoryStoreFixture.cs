@@ -3,7 +3,7 @@ using Konduit.Testing.Conformance;
 
 namespace Konduit.Tests;
 
-/// <summary>Runs the conformance suite against <see cref="InMemoryTaskStore"/>: every store is a fresh, empty instance.</summary>
+/// <summary>Runs the conformance suite (and the benchmarks) against <see cref="InMemoryTaskStore"/>: every store is a fresh, empty instance.</summary>
 public sealed class InMemoryStoreFixture : TaskStoreFixture
 {
     public override ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null)

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Konduit;
+namespace Konduit.Storage;
 
 /// <summary>
 /// Time-ordered task ids (RFC 9562 UUIDv7). Unlike <see cref="Guid.CreateVersion7()"/>, ids from one process
