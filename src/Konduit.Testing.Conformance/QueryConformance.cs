@@ -152,4 +152,39 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
         Assert.DoesNotContain(names, n => n == $"never-{suffix}");
         Assert.All(await Store.GetStatsAsync(Ct), s => Assert.True(s.Total > 0));
     }
+
+    [Fact]
+    public virtual async Task Query_by_tenant_never_returns_another_tenants_task()
+    {
+        var queues = new[] { Queue(), Queue() };
+        var tenant = $"tenant-{Guid.NewGuid():N}";
+        // Tenants a sloppy filter would confuse with it: case, prefix, suffixes, trailing space, LIKE wildcards, a
+        // character outside the basic plane; and tasks without a tenant.
+        string?[] tenants = [tenant, tenant.ToUpperInvariant(), tenant[..^1], tenant + "x", tenant + " ", tenant + "%", tenant.Replace('-', '_'), tenant + "😀", null];
+        TaskState[] states = [TaskState.Pending, TaskState.Running, TaskState.Succeeded, TaskState.Failed, TaskState.Canceled];
+        var expected = new List<(Guid Id, string Queue, string? Tenant, TaskState State)>();
+        var n = 0;
+        foreach (var queue in queues)
+        {
+            foreach (var t in tenants)
+            {
+                var state = states[n++ % states.Length];
+                expected.Add((await EnqueueInState(queue, state, tenant: t), queue, t, state));
+            }
+        }
+
+        foreach (var t in tenants.OfType<string>())
+        {
+            var mine = expected.Where(e => e.Tenant == t).ToList();
+            Assert.Equal(mine.Select(e => e.Id).Order(), (await QueryAll(new TaskQuery { Tenant = t }, 2)).Order());
+            foreach (var queue in queues)
+                Assert.Equal(mine.Where(e => e.Queue == queue).Select(e => e.Id).Order(), (await QueryAll(new TaskQuery { Tenant = t, Queue = queue }, 1)).Order());
+            foreach (var state in states)
+            {
+                var page = await Store.QueryAsync(new TaskQuery { Tenant = t, States = [state] }, null, Ct);
+                Assert.All(page.Items, item => Assert.Equal(t, item.Tenant));
+                Assert.Equal(mine.Where(e => e.State == state).Select(e => e.Id).Order(), page.Items.Select(i => i.Id).Order());
+            }
+        }
+    }
 }

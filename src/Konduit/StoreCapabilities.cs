@@ -19,4 +19,12 @@ public sealed record StoreCapabilities
     /// run-at.
     /// </summary>
     public bool OrdersByRunAt { get; init; }
+
+    /// <summary>
+    /// <see cref="ITaskStore.EnqueueManyAsync"/> is all-or-nothing for a batch that spans several queues, as it always
+    /// is for a batch within one queue. Without this flag (Redis, whose atomic unit is a queue's slot) a batch
+    /// spanning queues is applied queue by queue: each queue's part is stored whole or not at all, but a failure
+    /// may leave some queues' parts stored, and a reader may see one queue's part before another's.
+    /// </summary>
+    public bool AtomicCrossQueueBatches { get; init; }
 }

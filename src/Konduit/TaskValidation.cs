@@ -31,6 +31,35 @@ public static class TaskValidation
     /// <summary>Largest query page.</summary>
     public const int MaxPageSize = 1000;
 
+    /// <summary>
+    /// Earliest accepted <see cref="EnqueueRequest.RunAt"/>: the Unix epoch. Every store holds instants from here
+    /// to <see cref="MaxRunAt"/> exactly (Redis keeps Unix microseconds).
+    /// </summary>
+    public static readonly DateTimeOffset MinRunAt = DateTimeOffset.UnixEpoch;
+
+    /// <summary>
+    /// Latest accepted <see cref="EnqueueRequest.RunAt"/>: 9999-01-01T00:00:00Z, a year short of
+    /// <see cref="DateTimeOffset.MaxValue"/>, so that no store's conversion (microseconds, rounding) can carry a
+    /// stored run-at past what <see cref="DateTimeOffset"/> reads back.
+    /// </summary>
+    public static readonly DateTimeOffset MaxRunAt = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>
+    /// Longest retry delay (365 days): the bound on <see cref="FailOptions.RetryDelay"/> and on
+    /// <see cref="RetryPolicy.MaxDelay"/> (hence on every delay a policy computes), so that the store clock plus
+    /// any delay is an instant every store can hold and read back.
+    /// </summary>
+    public static readonly TimeSpan MaxRetryDelay = TimeSpan.FromDays(365);
+
+    /// <summary>Longest <see cref="ITaskStore.PurgeAsync"/> age (36,525 days, about 100 years).</summary>
+    public static readonly TimeSpan MaxPurgeAge = TimeSpan.FromDays(36_525);
+
+    /// <summary>
+    /// Longest finite <see cref="ITaskStore.WaitForWorkAsync"/> timeout (one day); <see cref="Timeout.InfiniteTimeSpan"/>
+    /// waits without a limit.
+    /// </summary>
+    public static readonly TimeSpan MaxWaitTimeout = TimeSpan.FromDays(1);
+
     private static readonly SearchValues<char> QueueChars =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
 

@@ -15,3 +15,5 @@ public sealed class HybridQueryConformanceTests(PostgresRedisStoreFixture f) : Q
 public sealed class HybridPurgeConformanceTests(PostgresRedisStoreFixture f) : PurgeConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridValidationConformanceTests(PostgresRedisStoreFixture f) : ValidationConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridCapabilitiesConformanceTests(PostgresRedisStoreFixture f) : CapabilitiesConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridBoundsConformanceTests(PostgresRedisStoreFixture f) : BoundsConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridTextConformanceTests(PostgresRedisStoreFixture f) : TextConformance<PostgresRedisStoreFixture>(f);
