@@ -27,4 +27,12 @@ public sealed record StoreCapabilities
     /// may leave some queues' parts stored, and a reader may see one queue's part before another's.
     /// </summary>
     public bool AtomicCrossQueueBatches { get; init; }
+
+    /// <summary>
+    /// Every lease takes the first due pending tasks in lease order: higher priority first, and among equal
+    /// priorities as <see cref="OrdersByRunAt"/> says. Without it (the hybrid store's opt-in ClaimIds dispatch, ADR
+    /// 007) a lease may return any due pending task ahead of a higher-priority or earlier one; what it returns is
+    /// still sorted in lease order, and fencing, exactly-once and never-twice hold as for every store.
+    /// </summary>
+    public bool StrictLeaseOrder { get; init; }
 }

@@ -18,3 +18,4 @@ public sealed class PostgresValidationConformanceTests(PostgresStoreFixture f) :
 public sealed class PostgresCapabilitiesConformanceTests(PostgresStoreFixture f) : CapabilitiesConformance<PostgresStoreFixture>(f);
 public sealed class PostgresBoundsConformanceTests(PostgresStoreFixture f) : BoundsConformance<PostgresStoreFixture>(f);
 public sealed class PostgresTextConformanceTests(PostgresStoreFixture f) : TextConformance<PostgresStoreFixture>(f);
+public sealed class PostgresModelConformanceTests(PostgresStoreFixture f) : ModelConformance<PostgresStoreFixture>(f);

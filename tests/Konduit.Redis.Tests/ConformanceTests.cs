@@ -18,3 +18,4 @@ public sealed class RedisValidationConformanceTests(RedisStoreFixture f) : Valid
 public sealed class RedisCapabilitiesConformanceTests(RedisStoreFixture f) : CapabilitiesConformance<RedisStoreFixture>(f);
 public sealed class RedisBoundsConformanceTests(RedisStoreFixture f) : BoundsConformance<RedisStoreFixture>(f);
 public sealed class RedisTextConformanceTests(RedisStoreFixture f) : TextConformance<RedisStoreFixture>(f);
+public sealed class RedisModelConformanceTests(RedisStoreFixture f) : ModelConformance<RedisStoreFixture>(f);

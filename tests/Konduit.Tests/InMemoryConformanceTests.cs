@@ -17,3 +17,4 @@ public sealed class InMemoryValidationTests(InMemoryStoreFixture f) : Validation
 public sealed class InMemoryCapabilitiesTests(InMemoryStoreFixture f) : CapabilitiesConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryBoundsTests(InMemoryStoreFixture f) : BoundsConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryTextTests(InMemoryStoreFixture f) : TextConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryModelTests(InMemoryStoreFixture f) : ModelConformance<InMemoryStoreFixture>(f);
