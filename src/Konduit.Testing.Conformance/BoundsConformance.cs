@@ -126,7 +126,10 @@ public abstract class BoundsConformance<TFixture>(TFixture fixture) : TaskStoreC
         var lease = await LeaseOne(queue, TaskValidation.MaxLeaseDuration);
         AssertBetween(lease.ExpiresAt, before + TaskValidation.MaxLeaseDuration, DateTimeOffset.UtcNow + TaskValidation.MaxLeaseDuration, "lease expiry");
         foreach (var extension in new[] { TimeSpan.MaxValue, TaskValidation.MaxLeaseDuration + TimeSpan.FromSeconds(1) })
+        {
             await AssertRejected<ArgumentOutOfRangeException>(() => Store.HeartbeatAsync(lease, extension, Ct), "extension");
+            await AssertRejected<ArgumentOutOfRangeException>(() => Store.HeartbeatManyAsync([lease], extension, Ct), "extension");
+        }
         var renewed = await Store.HeartbeatAsync(lease, TaskValidation.MaxLeaseDuration, Ct);
 
         AssertSameTime(renewed.ExpiresAt, (await Store.GetAsync(lease.TaskId, Ct)).LeaseExpiresAt, "renewed expiry");
