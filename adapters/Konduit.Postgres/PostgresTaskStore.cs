@@ -74,7 +74,7 @@ public class PostgresTaskStore : ITaskStore
     public string Name => "postgres";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = true, PushWakeUp = true, OrdersByRunAt = true };
+    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = true, PushWakeUp = true, OrdersByRunAt = true, StrictLeaseOrder = true, AtomicCrossQueueBatches = true };
 
     /// <summary>
     /// Creates or upgrades the schema's tables to the version this library needs. Idempotent, and safe to run

@@ -100,13 +100,21 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         _probeInterval = options.RedisProbeInterval;
         _rebuildLimit = options.RebuildLimit;
         _dispatch = options.Dispatch;
+        // Postgres decides, so a batch is one transaction across queues; ClaimIds trades exact lease order (ADR 007).
+        var exactOrder = _dispatch == DispatchMode.Signal;
+        Capabilities = new() { TransactionalEnqueue = false, PushWakeUp = true, OrdersByRunAt = exactOrder, StrictLeaseOrder = exactOrder, AtomicCrossQueueBatches = true };
     }
 
     /// <inheritdoc />
     public string Name => "postgresredis";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = false, PushWakeUp = true, OrdersByRunAt = true };
+    /// <remarks>
+    /// With <see cref="DispatchMode.ClaimIds"/>, <see cref="StoreCapabilities.StrictLeaseOrder"/> and
+    /// <see cref="StoreCapabilities.OrdersByRunAt"/> are false: a dispatched task may be leased ahead of a
+    /// higher-priority or earlier one (ADR 007).
+    /// </remarks>
+    public StoreCapabilities Capabilities { get; }
 
     /// <summary>The PostgreSQL store that holds the truth (the same schema and data source).</summary>
     public PostgresTaskStore Postgres => _inner;

@@ -88,8 +88,10 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <remarks>
     /// <see cref="StoreCapabilities.OrdersByRunAt"/> is false: a stream is a log, so equal-priority tasks are handed
     /// out in the order they entered their band's stream (became due), not by run-at (ADR 004).
+    /// <see cref="StoreCapabilities.AtomicCrossQueueBatches"/> is false: a script is atomic in one queue's slot, so a
+    /// batch spanning queues runs one script per queue.
     /// </remarks>
-    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = false };
+    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = false, StrictLeaseOrder = true, AtomicCrossQueueBatches = false };
 
     /// <summary>The key prefix (every key of this store starts with <c>{prefix</c>).</summary>
     public string KeyPrefix => _prefix;

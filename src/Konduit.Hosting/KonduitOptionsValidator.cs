@@ -104,6 +104,9 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
             failures.Add($"{key}:PollInterval must be positive; got {q.PollInterval}.");
         else if (q.MaxPollInterval < q.PollInterval)
             failures.Add($"{key}:MaxPollInterval ({q.MaxPollInterval}) must be at least {key}:PollInterval ({q.PollInterval}).");
+        // The worker waits for work up to this long, and stores refuse longer wait timeouts.
+        else if (q.MaxPollInterval > TaskValidation.MaxWaitTimeout)
+            failures.Add($"{key}:MaxPollInterval must be at most {TaskValidation.MaxWaitTimeout} (one day); got {q.MaxPollInterval}.");
     }
 
     private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);

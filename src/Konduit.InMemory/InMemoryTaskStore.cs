@@ -49,7 +49,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     public string Name => "inmemory";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = true };
+    public StoreCapabilities Capabilities { get; } = new() { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = true, StrictLeaseOrder = true, AtomicCrossQueueBatches = true };
 
     /// <inheritdoc />
     public Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default)

@@ -101,7 +101,8 @@ public abstract class CancelRedriveConformance<TFixture>(TFixture fixture) : Tas
     public virtual async Task Redrive_is_refused_from_pending_running_and_succeeded()
     {
         var queue = Queue();
-        foreach (var state in new[] { TaskState.Pending, TaskState.Running, TaskState.Succeeded })
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
+        foreach (var state in new[] { TaskState.Running, TaskState.Succeeded, TaskState.Pending })
         {
             var id = await EnqueueInState(queue, state);
             var before = await Store.GetAsync(id, Ct);

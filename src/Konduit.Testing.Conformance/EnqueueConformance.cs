@@ -163,4 +163,46 @@ public abstract class EnqueueConformance<TFixture>(TFixture fixture) : TaskStore
         // The valid request's key was not taken by the rejected batch.
         Assert.True((await Store.EnqueueAsync(requests[0], Ct)).Created);
     }
+
+    [Fact]
+    public virtual async Task Enqueue_many_across_queues_stores_every_request()
+    {
+        var queues = new[] { Queue(), Queue(), Queue() };
+        // One key in three queues: keys are per queue, so each of the three is a new task.
+        var requests = Enumerable.Range(0, 12).Select(i => new EnqueueRequest(queues[i % 3], Bytes($"#{i}")) { IdempotencyKey = $"k{i % 4}" }).ToList();
+
+        var results = await Store.EnqueueManyAsync(requests, Ct);
+
+        Assert.All(results, r => Assert.True(r.Created));
+        for (var i = 0; i < results.Count; i++) Assert.Equal(requests[i].Queue, (await Store.GetAsync(results[i].TaskId, Ct)).Queue);
+        foreach (var queue in queues) Assert.Equal(4, (await StatsOf(queue)).Pending);
+    }
+
+    [Fact]
+    public virtual async Task Enqueue_many_across_queues_is_never_seen_half_stored()
+    {
+        if (!Store.Capabilities.AtomicCrossQueueBatches)
+            Assert.Skip($"{Store.Name} does not declare {nameof(StoreCapabilities.AtomicCrossQueueBatches)}");
+        var (a, b) = (Queue(), Queue());
+        var tenant = $"batch-{Guid.NewGuid():N}";
+        const int Batches = 40;
+
+        // One query reads both queues at once; a store that stored the batch queue by queue would show a torn batch.
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; i < Batches; i++)
+                await Store.EnqueueManyAsync([new EnqueueRequest(a, Bytes("a")) { Tenant = tenant }, new EnqueueRequest(b, Bytes("b")) { Tenant = tenant }], Ct);
+        }, Ct);
+        var reads = 0;
+        while (!writer.IsCompleted || reads == 0)
+        {
+            var items = (await Store.QueryAsync(new TaskQuery { Tenant = tenant }, new PageRequest(TaskValidation.MaxPageSize), Ct)).Items;
+            Assert.Equal(items.Count(t => t.Queue == a), items.Count(t => t.Queue == b));
+            reads++;
+        }
+        await writer;
+
+        Assert.Equal(Batches, (await StatsOf(a)).Pending);
+        Assert.Equal(Batches, (await StatsOf(b)).Pending);
+    }
 }

@@ -33,8 +33,8 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
     public virtual async Task Purge_never_deletes_pending_or_running_tasks()
     {
         var queue = Queue();
-        var pending = await EnqueueInState(queue, TaskState.Pending);
         var running = await EnqueueInState(queue, TaskState.Running);
+        var pending = await EnqueueInState(queue, TaskState.Pending);
 
         Assert.Empty(await Store.PurgeAsync(TimeSpan.Zero, null, queue, Ct));
 

@@ -70,17 +70,18 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
     public virtual async Task Query_filters_by_queue_and_state()
     {
         var (queue, other) = (Queue(), Queue());
-        var pending = await EnqueueInState(queue, TaskState.Pending);
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
         var running = await EnqueueInState(queue, TaskState.Running);
         var failed = await EnqueueInState(queue, TaskState.Failed);
         var canceled = await EnqueueInState(queue, TaskState.Canceled);
+        var pending = await EnqueueInState(queue, TaskState.Pending);
         await EnqueueInState(other, TaskState.Failed);
 
         var page = await Store.QueryAsync(new TaskQuery { Queue = queue, States = [TaskState.Failed, TaskState.Canceled] }, null, Ct);
         var any = await Store.QueryAsync(new TaskQuery { Queue = queue, States = [] }, null, Ct);
 
         Assert.Equal([canceled, failed], page.Items.Select(t => t.Id));
-        Assert.Equal([canceled, failed, running, pending], any.Items.Select(t => t.Id));
+        Assert.Equal([pending, canceled, failed, running], any.Items.Select(t => t.Id));
     }
 
     [Fact]
@@ -90,8 +91,8 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
         var (tenant, otherTenant) = ($"x-{Guid.NewGuid():N}", $"y-{Guid.NewGuid():N}");
         var failed1 = await EnqueueInState(queue, TaskState.Failed, tenant: tenant);
         await EnqueueInState(queue, TaskState.Succeeded, tenant: tenant);
-        await EnqueueInState(queue, TaskState.Pending, tenant: tenant);
         await EnqueueInState(queue, TaskState.Failed, tenant: otherTenant);
+        await EnqueueInState(queue, TaskState.Pending, tenant: tenant);
         await EnqueueInState(Queue(), TaskState.Failed);
         var failed2 = await EnqueueInState(Queue(), TaskState.Failed, tenant: tenant);
 
@@ -126,7 +127,7 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
     public virtual async Task Stats_count_tasks_by_state_for_each_queue()
     {
         var (a, b) = (Queue(), Queue());
-        foreach (var state in Enum.GetValues<TaskState>()) await EnqueueInState(a, state);
+        foreach (var state in Enum.GetValues<TaskState>().OrderBy(s => s == TaskState.Pending)) await EnqueueInState(a, state);
         await EnqueueInState(a, TaskState.Pending);
         await EnqueueInState(b, TaskState.Succeeded);
 
@@ -151,5 +152,35 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
         Assert.Equal([$"B-{suffix}", $"a-{suffix}", $"b-{suffix}"], names.Where(n => n.EndsWith(suffix, StringComparison.Ordinal)));
         Assert.DoesNotContain(names, n => n == $"never-{suffix}");
         Assert.All(await Store.GetStatsAsync(Ct), s => Assert.True(s.Total > 0));
+    }
+
+    [Fact]
+    public virtual async Task Query_by_tenant_never_returns_another_tenants_task()
+    {
+        var queues = new[] { Queue(), Queue() };
+        var tenant = $"tenant-{Guid.NewGuid():N}";
+        // Tenants a sloppy filter would confuse with it: case, prefix, suffixes, trailing space, LIKE wildcards, a
+        // character outside the basic plane; and tasks without a tenant.
+        string?[] tenants = [tenant, tenant.ToUpperInvariant(), tenant[..^1], tenant + "x", tenant + " ", tenant + "%", tenant.Replace('-', '_'), tenant + "😀", null];
+        TaskState[] states = [TaskState.Pending, TaskState.Running, TaskState.Succeeded, TaskState.Failed, TaskState.Canceled];
+        var expected = new List<(Guid Id, string Queue, string? Tenant, TaskState State)>();
+        var plan = queues.SelectMany(q => tenants.Select(t => (Queue: q, Tenant: t))).Select((p, n) => (p.Queue, p.Tenant, State: states[n % states.Length]));
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
+        foreach (var (queue, t, state) in plan.OrderBy(p => p.State == TaskState.Pending).ToList())
+            expected.Add((await EnqueueInState(queue, state, tenant: t), queue, t, state));
+
+        foreach (var t in tenants.OfType<string>())
+        {
+            var mine = expected.Where(e => e.Tenant == t).ToList();
+            Assert.Equal(mine.Select(e => e.Id).Order(), (await QueryAll(new TaskQuery { Tenant = t }, 2)).Order());
+            foreach (var queue in queues)
+                Assert.Equal(mine.Where(e => e.Queue == queue).Select(e => e.Id).Order(), (await QueryAll(new TaskQuery { Tenant = t, Queue = queue }, 1)).Order());
+            foreach (var state in states)
+            {
+                var page = await Store.QueryAsync(new TaskQuery { Tenant = t, States = [state] }, null, Ct);
+                Assert.All(page.Items, item => Assert.Equal(t, item.Tenant));
+                Assert.Equal(mine.Where(e => e.State == state).Select(e => e.Id).Order(), page.Items.Select(i => i.Id).Order());
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@ public sealed record EnqueueRequest
     public byte[] Payload { get; init; }
 
     /// <summary>
-    /// Optional idempotency key (≤ 256 characters), unique per queue while the task record exists,
+    /// Optional idempotency key (≤ 256 characters, no NUL or unpaired surrogate), unique per queue while the task record exists,
     /// whatever its state. A second enqueue with the same (queue, key) returns the existing id with
     /// <see cref="EnqueueResult.Created"/> = false and changes nothing.
     /// </summary>
@@ -32,16 +32,19 @@ public sealed record EnqueueRequest
     /// <summary>Higher priorities are leased first. Default 0.</summary>
     public int Priority { get; init; }
 
-    /// <summary>Earliest time the task may be leased (UTC). Null means now (store clock).</summary>
+    /// <summary>
+    /// Earliest time the task may be leased (UTC). Null means now (store clock). Must lie within
+    /// [<see cref="TaskValidation.MinRunAt"/>, <see cref="TaskValidation.MaxRunAt"/>] (1970-01-01 to 9999-01-01 UTC).
+    /// </summary>
     public DateTimeOffset? RunAt { get; init; }
 
     /// <summary>How many times the task may be leased before it is dead-lettered. Default 10; must be ≥ 1.</summary>
     public int MaxAttempts { get; init; } = TaskValidation.DefaultMaxAttempts;
 
-    /// <summary>Optional tenant, for queries (≤ 128 characters).</summary>
+    /// <summary>Optional tenant, for queries (≤ 128 characters, no NUL or unpaired surrogate).</summary>
     public string? Tenant { get; init; }
 
-    /// <summary>Optional string headers (trace context, correlation ids). Keys non-empty.</summary>
+    /// <summary>Optional string headers (trace context, correlation ids). Names non-empty; no NUL or unpaired surrogate in names or values.</summary>
     public IReadOnlyDictionary<string, string>? Headers { get; init; }
 
     /// <summary>Optional retry policy for this task; overrides the store's default when the task fails.</summary>

@@ -36,7 +36,9 @@ public interface ITaskStore : IAsyncDisposable
     Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Enqueues a batch atomically: all requests are validated first, then all are stored or none is. Results
+    /// Enqueues a batch: all requests are validated first, then all are stored or none is — within one queue on
+    /// every store, and across queues on stores that declare <see cref="StoreCapabilities.AtomicCrossQueueBatches"/>
+    /// (elsewhere a batch spanning queues is applied queue by queue, each queue's part whole or not at all). Results
     /// are in request order. A key repeated inside the batch yields the first occurrence's id with
     /// <see cref="EnqueueResult.Created"/> = false for the later ones. An empty batch returns an empty list.
     /// </summary>
@@ -45,14 +47,16 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// Leases up to <paramref name="maxCount"/> due pending tasks of <paramref name="queue"/>, ordered by priority
     /// (descending), run-at, then enqueue order. Each leased task becomes Running, its attempt count and fencing
-    /// token increase by one, and its lease expires <paramref name="leaseDuration"/> from now. Returns an empty
+    /// token increase by one, and its lease expires <paramref name="leaseDuration"/> (at most
+    /// <see cref="TaskValidation.MaxLeaseDuration"/>) from now. Returns an empty
     /// list when nothing is due. Never returns a task that is running, scheduled in the future or terminal; two
     /// concurrent callers never receive the same task.
     /// </summary>
     Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Extends a valid lease so that it expires <paramref name="extension"/> from now (store clock) and returns
+    /// Extends a valid lease so that it expires <paramref name="extension"/> (at most <see cref="TaskValidation.MaxLeaseDuration"/>)
+    /// from now (store clock) and returns
     /// the lease with its new <see cref="TaskLease.ExpiresAt"/>. Throws <see cref="LeaseLostException"/> when the
     /// lease is no longer valid.
     /// </summary>
@@ -83,8 +87,11 @@ public interface ITaskStore : IAsyncDisposable
     /// <summary>
     /// Records a failure of the leased attempt (the error is appended to the task's history). When
     /// <see cref="FailOptions.Retryable"/> and attempts remain, the task returns to Pending, due after the backoff
-    /// (<see cref="FailOptions.ResolveDelay"/>); otherwise it is dead-lettered (Failed). Throws
-    /// <see cref="LeaseLostException"/> when the lease is no longer valid.
+    /// (<see cref="FailOptions.ResolveDelay"/>, at most <see cref="TaskValidation.MaxRetryDelay"/>); otherwise it is
+    /// dead-lettered (Failed). The error text is never a reason to refuse: it is recorded as
+    /// <see cref="TaskValidation.SanitizeErrorText"/> returns it (NUL and unpaired surrogates replaced with U+FFFD,
+    /// cut to <see cref="TaskValidation.MaxErrorLength"/>). Throws <see cref="LeaseLostException"/> when the lease
+    /// is no longer valid.
     /// </summary>
     Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default);
 
@@ -122,7 +129,8 @@ public interface ITaskStore : IAsyncDisposable
     Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Deletes terminal tasks that finished at least <paramref name="olderThan"/> ago (store clock), in
+    /// Deletes terminal tasks that finished at least <paramref name="olderThan"/> (at most
+    /// <see cref="TaskValidation.MaxPurgeAge"/>) ago (store clock), in
     /// <paramref name="states"/> (default: all terminal states) and, when given, in <paramref name="queue"/> only.
     /// Their idempotency keys become free. Returns each task deleted (stores delete in bounded batches
     /// internally; a task appears in exactly one call's result even when purges run on many nodes at once).
@@ -137,7 +145,7 @@ public interface ITaskStore : IAsyncDisposable
     /// spurious wake-ups are allowed (for example after a store reconnects its listener and signals every queue,
     /// since notifications sent during the gap are lost), so callers always lease and re-check. Stores without
     /// <see cref="StoreCapabilities.PushWakeUp"/> simply wait out the timeout and return false. The timeout must
-    /// be zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/> (see <see cref="TaskValidation.ValidateWaitTimeout"/>).
+    /// be from zero to <see cref="TaskValidation.MaxWaitTimeout"/>, or <see cref="Timeout.InfiniteTimeSpan"/> (see <see cref="TaskValidation.ValidateWaitTimeout"/>).
     /// </summary>
     Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default);
 }

@@ -13,7 +13,10 @@ public sealed record RetryPolicy
     /// <summary>Delay after the first failed attempt. Default 1 s; must not be negative.</summary>
     public TimeSpan InitialDelay { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Upper bound on any delay. Default 10 minutes; must be ≥ <see cref="InitialDelay"/>.</summary>
+    /// <summary>
+    /// Upper bound on any delay. Default 10 minutes; must be ≥ <see cref="InitialDelay"/> and at most
+    /// <see cref="TaskValidation.MaxRetryDelay"/> (365 days).
+    /// </summary>
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Growth factor per attempt. Default 2; must be ≥ 1.</summary>
@@ -29,6 +32,9 @@ public sealed record RetryPolicy
             throw new ArgumentOutOfRangeException(nameof(InitialDelay), InitialDelay, "RetryPolicy.InitialDelay must not be negative.");
         if (MaxDelay < InitialDelay)
             throw new ArgumentOutOfRangeException(nameof(MaxDelay), MaxDelay, "RetryPolicy.MaxDelay must be at least InitialDelay.");
+        // Bounds every computed delay, so the store clock plus a delay is always an instant stores can read back.
+        if (MaxDelay > TaskValidation.MaxRetryDelay)
+            throw new ArgumentOutOfRangeException(nameof(MaxDelay), MaxDelay, $"RetryPolicy.MaxDelay must be at most {TaskValidation.MaxRetryDelay.TotalDays:0} days.");
         if (!(Multiplier >= 1.0) || double.IsInfinity(Multiplier))
             throw new ArgumentOutOfRangeException(nameof(Multiplier), Multiplier, "RetryPolicy.Multiplier must be a finite number ≥ 1.");
         if (!(Jitter >= 0.0 && Jitter <= 1.0))
@@ -44,6 +50,9 @@ public sealed record RetryPolicy
         var exponent = Math.Max(0, attempt - 1);
         var raw = InitialDelay.TotalMilliseconds * Math.Pow(Multiplier, exponent);
         var capped = double.IsFinite(raw) ? Math.Min(raw, MaxDelay.TotalMilliseconds) : MaxDelay.TotalMilliseconds;
+        // Clamped as well as validated: a policy stored before the bound, or carried by a hand-made lease, still
+        // yields a delay the store clock can be moved by and read back (issue 13).
+        capped = Math.Min(capped, TaskValidation.MaxRetryDelay.TotalMilliseconds);
         var jittered = capped * (1.0 - (Jitter * Math.Clamp(jitterSample, 0.0, 1.0)));
         return TimeSpan.FromMilliseconds(jittered);
     }
@@ -61,7 +70,7 @@ public sealed record FailOptions
     /// <summary>False sends the task straight to <see cref="TaskState.Failed"/>.</summary>
     public bool Retryable { get; init; } = true;
 
-    /// <summary>An exact delay before the retry; overrides every policy. Must not be negative.</summary>
+    /// <summary>An exact delay before the retry; overrides every policy. From zero to <see cref="TaskValidation.MaxRetryDelay"/> (365 days).</summary>
     public TimeSpan? RetryDelay { get; init; }
 
     /// <summary>

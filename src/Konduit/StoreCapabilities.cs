@@ -19,4 +19,20 @@ public sealed record StoreCapabilities
     /// run-at.
     /// </summary>
     public bool OrdersByRunAt { get; init; }
+
+    /// <summary>
+    /// <see cref="ITaskStore.EnqueueManyAsync"/> is all-or-nothing for a batch that spans several queues, as it always
+    /// is for a batch within one queue. Without this flag (Redis, whose atomic unit is a queue's slot) a batch
+    /// spanning queues is applied queue by queue: each queue's part is stored whole or not at all, but a failure
+    /// may leave some queues' parts stored, and a reader may see one queue's part before another's.
+    /// </summary>
+    public bool AtomicCrossQueueBatches { get; init; }
+
+    /// <summary>
+    /// Every lease takes the first due pending tasks in lease order: higher priority first, and among equal
+    /// priorities as <see cref="OrdersByRunAt"/> says. Without it (the hybrid store's opt-in ClaimIds dispatch, ADR
+    /// 007) a lease may return any due pending task ahead of a higher-priority or earlier one; what it returns is
+    /// still sorted in lease order, and fencing, exactly-once and never-twice hold as for every store.
+    /// </summary>
+    public bool StrictLeaseOrder { get; init; }
 }

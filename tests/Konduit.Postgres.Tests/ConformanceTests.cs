@@ -16,3 +16,6 @@ public sealed class PostgresQueryConformanceTests(PostgresStoreFixture f) : Quer
 public sealed class PostgresPurgeConformanceTests(PostgresStoreFixture f) : PurgeConformance<PostgresStoreFixture>(f);
 public sealed class PostgresValidationConformanceTests(PostgresStoreFixture f) : ValidationConformance<PostgresStoreFixture>(f);
 public sealed class PostgresCapabilitiesConformanceTests(PostgresStoreFixture f) : CapabilitiesConformance<PostgresStoreFixture>(f);
+public sealed class PostgresBoundsConformanceTests(PostgresStoreFixture f) : BoundsConformance<PostgresStoreFixture>(f);
+public sealed class PostgresTextConformanceTests(PostgresStoreFixture f) : TextConformance<PostgresStoreFixture>(f);
+public sealed class PostgresModelConformanceTests(PostgresStoreFixture f) : ModelConformance<PostgresStoreFixture>(f);

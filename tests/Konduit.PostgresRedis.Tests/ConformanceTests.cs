@@ -15,3 +15,24 @@ public sealed class HybridQueryConformanceTests(PostgresRedisStoreFixture f) : Q
 public sealed class HybridPurgeConformanceTests(PostgresRedisStoreFixture f) : PurgeConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridValidationConformanceTests(PostgresRedisStoreFixture f) : ValidationConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridCapabilitiesConformanceTests(PostgresRedisStoreFixture f) : CapabilitiesConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridBoundsConformanceTests(PostgresRedisStoreFixture f) : BoundsConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridTextConformanceTests(PostgresRedisStoreFixture f) : TextConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridModelConformanceTests(PostgresRedisStoreFixture f) : ModelConformance<PostgresRedisStoreFixture>(f);
+
+// The whole suite again in ClaimIds dispatch mode: its capabilities (no StrictLeaseOrder, no OrdersByRunAt) gate the
+// order-dependent tests; everything else is the same contract.
+public sealed class HybridClaimIdsEnqueueConformanceTests(PostgresRedisClaimIdsStoreFixture f) : EnqueueConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsIdempotencyConformanceTests(PostgresRedisClaimIdsStoreFixture f) : IdempotencyConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsLeaseConformanceTests(PostgresRedisClaimIdsStoreFixture f) : LeaseConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsHeartbeatConformanceTests(PostgresRedisClaimIdsStoreFixture f) : HeartbeatConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsFencingConformanceTests(PostgresRedisClaimIdsStoreFixture f) : FencingConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsRetryConformanceTests(PostgresRedisClaimIdsStoreFixture f) : RetryConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsReclaimConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ReclaimConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsCancelRedriveConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CancelRedriveConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsQueryConformanceTests(PostgresRedisClaimIdsStoreFixture f) : QueryConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsPurgeConformanceTests(PostgresRedisClaimIdsStoreFixture f) : PurgeConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsValidationConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ValidationConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsCapabilitiesConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CapabilitiesConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsBoundsConformanceTests(PostgresRedisClaimIdsStoreFixture f) : BoundsConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsTextConformanceTests(PostgresRedisClaimIdsStoreFixture f) : TextConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsModelConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ModelConformance<PostgresRedisClaimIdsStoreFixture>(f);

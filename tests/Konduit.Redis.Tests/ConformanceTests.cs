@@ -16,3 +16,6 @@ public sealed class RedisQueryConformanceTests(RedisStoreFixture f) : QueryConfo
 public sealed class RedisPurgeConformanceTests(RedisStoreFixture f) : PurgeConformance<RedisStoreFixture>(f);
 public sealed class RedisValidationConformanceTests(RedisStoreFixture f) : ValidationConformance<RedisStoreFixture>(f);
 public sealed class RedisCapabilitiesConformanceTests(RedisStoreFixture f) : CapabilitiesConformance<RedisStoreFixture>(f);
+public sealed class RedisBoundsConformanceTests(RedisStoreFixture f) : BoundsConformance<RedisStoreFixture>(f);
+public sealed class RedisTextConformanceTests(RedisStoreFixture f) : TextConformance<RedisStoreFixture>(f);
+public sealed class RedisModelConformanceTests(RedisStoreFixture f) : ModelConformance<RedisStoreFixture>(f);

@@ -349,6 +349,6 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         // Port 1: nothing listens there. Constructing must not try.
         var store = new RedisTaskStore(new RedisTaskStoreOptions { Configuration = "127.0.0.1:1,connectTimeout=200" });
         Assert.Equal("redis", store.Name);
-        Assert.Equal(new StoreCapabilities { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = false }, store.Capabilities);
+        Assert.Equal(new StoreCapabilities { PushWakeUp = true, TransactionalEnqueue = false, OrdersByRunAt = false, StrictLeaseOrder = true, AtomicCrossQueueBatches = false }, store.Capabilities);
     }
 }

@@ -15,3 +15,6 @@ public sealed class InMemoryQueryTests(InMemoryStoreFixture f) : QueryConformanc
 public sealed class InMemoryPurgeTests(InMemoryStoreFixture f) : PurgeConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryValidationTests(InMemoryStoreFixture f) : ValidationConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryCapabilitiesTests(InMemoryStoreFixture f) : CapabilitiesConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryBoundsTests(InMemoryStoreFixture f) : BoundsConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryTextTests(InMemoryStoreFixture f) : TextConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryModelTests(InMemoryStoreFixture f) : ModelConformance<InMemoryStoreFixture>(f);

@@ -118,4 +118,16 @@ public sealed class RetryPolicyTests
         Assert.False(FailOptions.NonRetryable.Retryable);
         Assert.True(FailOptions.Retry.Retryable);
     }
+
+    [Fact]
+    public void A_policy_over_the_retry_delay_bound_is_refused_and_its_delay_still_clamped()
+    {
+        var huge = new RetryPolicy { InitialDelay = TimeSpan.MaxValue, MaxDelay = TimeSpan.MaxValue, Jitter = 0 };
+
+        Assert.Equal(nameof(RetryPolicy.MaxDelay), Assert.Throws<ArgumentOutOfRangeException>(huge.Validate).ParamName);
+        // Stored before the bound or carried by a hand-made lease: the delay is clamped, never an overflow.
+        Assert.Equal(TaskValidation.MaxRetryDelay, huge.ComputeDelay(1, 0));
+        Assert.Equal(TaskValidation.MaxRetryDelay, FailOptions.Retry.ResolveDelay(Lease(3, huge), NoJitter));
+        new RetryPolicy { InitialDelay = TaskValidation.MaxRetryDelay, MaxDelay = TaskValidation.MaxRetryDelay }.Validate();
+    }
 }

@@ -124,4 +124,32 @@ public sealed class TaskValidationTests
     {
         Assert.Equal([TaskState.Succeeded, TaskState.Failed, TaskState.Canceled], Enum.GetValues<TaskState>().Where(s => s.IsTerminal()));
     }
+
+    [Fact]
+    public void Error_text_has_nul_and_unpaired_surrogates_replaced()
+    {
+        // Built in code, not [InlineData]: attribute strings are stored as UTF-8, which cannot carry a lone surrogate.
+        (string Error, string Stored)[] cases =
+        [
+            ("plain", "plain"),
+            ("a\0b", "a\uFFFDb"),
+            ("\uD800x\uDC00", "\uFFFDx\uFFFD"),
+            ("\uDC00\uD800", "\uFFFD\uFFFD"),
+            ("ok 😀 end\uD83D", "ok 😀 end\uFFFD"),
+        ];
+
+        foreach (var (error, stored) in cases) Assert.Equal(stored, TaskValidation.SanitizeErrorText(error));
+    }
+
+    [Fact]
+    public void Error_text_is_cut_to_the_limit_without_splitting_a_pair()
+    {
+        var max = TaskValidation.MaxErrorLength;
+
+        Assert.Equal(new string('e', max), TaskValidation.SanitizeErrorText(new string('e', max + 5)));
+        Assert.Equal(new string('e', max - 1), TaskValidation.SanitizeErrorText(new string('e', max - 1) + "😀"));
+        Assert.Equal(new string('e', max - 2) + "😀", TaskValidation.SanitizeErrorText(new string('e', max - 2) + "😀!"));
+        Assert.Equal(-1, TaskValidation.IndexOfUnstorableChar("ok 😀"));
+        Assert.Equal(3, TaskValidation.IndexOfUnstorableChar("ok \uDC00"));
+    }
 }

@@ -55,8 +55,11 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
     public override ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null) =>
         ValueTask.FromResult<ITaskStore>(CreateHybridStore(configure: configure));
 
-    /// <summary>Options for this fixture's schema and prefix.</summary>
-    public PostgresRedisTaskStoreOptions Options() => new() { Schema = Schema, KeyPrefix = KeyPrefix };
+    /// <summary>The dispatch mode of every store this fixture creates.</summary>
+    protected virtual DispatchMode Dispatch => DispatchMode.Signal;
+
+    /// <summary>Options for this fixture's schema, prefix and dispatch mode.</summary>
+    public PostgresRedisTaskStoreOptions Options() => new() { Schema = Schema, KeyPrefix = KeyPrefix, Dispatch = Dispatch };
 
     /// <summary>A hybrid store over this fixture's servers (or <paramref name="redis"/>), disposed with the fixture.</summary>
     public PostgresRedisTaskStore CreateHybridStore(IConnectionMultiplexer? redis = null, Action<PostgresRedisTaskStoreOptions>? configure = null)
@@ -98,4 +101,10 @@ public class PostgresRedisStoreFixture : TaskStoreFixture
                 $"{variable} is not set: run scripts/services.sh up && source .services/env");
         return value;
     }
+}
+
+/// <summary>The hybrid fixture in its opt-in <see cref="DispatchMode.ClaimIds"/> mode (ADR 007), as River runs its suite per driver mode.</summary>
+public sealed class PostgresRedisClaimIdsStoreFixture : PostgresRedisStoreFixture
+{
+    protected override DispatchMode Dispatch => DispatchMode.ClaimIds;
 }
