@@ -40,6 +40,7 @@ public sealed class DependencyRulesTests
     public static readonly IReadOnlyDictionary<string, Role> Shipped = new Dictionary<string, Role>(StringComparer.Ordinal)
     {
         ["Konduit"] = Role.Core,
+        ["Konduit.Hosting.Abstractions"] = Role.Registration,
         ["Konduit.Hosting"] = Role.Runtime,
         ["Konduit.Testing.Conformance"] = Role.TestKit,
         ["Konduit.InMemory"] = Role.Store | Role.EventLog,
