@@ -44,7 +44,14 @@ public static class KonduitServiceCollectionExtensions
             registry.HasRuntime = true;
             services.AddMetrics();
             services.TryAddSingleton<KonduitMetrics>();
-            services.TryAddSingleton<LocalWakeUp>();
+            // In-process wake-up: the client signals after an enqueue so a local idle worker leases at once, even on
+            // stores without push wake-up. The same per-queue latch the stores use.
+            services.TryAddSingleton(sp => new QueueWakeUpSignals(sp.GetRequiredService<TimeProvider>()));
+            // Lease renewal for workers (issue 11 item 3): the heartbeat channel selected by Konduit:Heartbeats (a
+            // component, ADR 008), else the store's HeartbeatManyAsync.
+            services.TryAddSingleton<ILeaseRenewer>(sp =>
+                sp.GetRequiredService<KonduitComponentHost>().Instance<ILeaseRenewer>(KonduitComponentKind.Heartbeats)
+                ?? new StoreLeaseRenewer(sp.GetRequiredService<ITaskStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
             services.TryAddSingleton<IKonduitClient, KonduitClient>();
             // Initializer first: it runs the store's start-up step (connectivity, migrations) before workers lease.
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitStoreInitializer>());
