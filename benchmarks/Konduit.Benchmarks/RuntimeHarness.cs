@@ -49,7 +49,7 @@ public sealed class RuntimeHarness : IAsyncDisposable
             });
         builder.Services.AddSingleton(probe);
         builder.Services.AddKonduit(builder.Configuration.GetSection("Konduit"))
-            .AddStore("Bench", new KonduitStoreDefinition<BenchStoreOptions> { Factory = (_, _) => bench })
+            .AddComponent(KonduitComponentKind.Store, "Bench", new KonduitComponentDefinition<ITaskStore, BenchStoreOptions> { Factory = (_, _) => bench })
             .AddHandler<NoOpHandler>(queue);
         var host = builder.Build();
         await host.StartAsync(cancellationToken);

@@ -1,7 +1,7 @@
 namespace Konduit.Hosting;
 
 /// <summary>
-/// Works the tasks of one queue. Registered with <see cref="IKonduitBuilder.AddHandler{THandler}(string)"/>;
+/// Works the tasks of one queue. Registered with <see cref="KonduitBuilderExtensions.AddHandler{THandler}(IKonduitBuilder, string)"/>;
 /// resolved from a new DI scope for every task.
 /// </summary>
 /// <remarks>

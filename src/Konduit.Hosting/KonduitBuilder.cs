@@ -18,18 +18,18 @@ internal sealed class KonduitBuilder : IKonduitBuilder
 
     public IConfiguration Configuration { get; }
 
+    public KonduitComponentRegistry Components => Registry.Components;
+
     public KonduitRegistry Registry { get; }
 
-    public IKonduitBuilder AddHandler<THandler>(string queue) where THandler : class, ITaskHandler
-    {
-        Services.TryAddScoped<THandler>();
-        return AddHandlerCore(queue, typeof(THandler),
-            static (services, context, ct) => services.GetRequiredService<THandler>().HandleAsync(context, ct));
-    }
-
-    internal IKonduitBuilder AddHandlerCore(string queue, Type handlerType, Func<IServiceProvider, TaskContext, CancellationToken, Task> invoke)
+    public KonduitBuilder AddHandlerCore(string queue, Type handlerType, Func<IServiceProvider, TaskContext, CancellationToken, Task> invoke)
     {
         TaskValidation.ValidateQueue(queue, nameof(queue));
+        if (!Registry.HasRuntime)
+        {
+            throw new InvalidOperationException(
+                $"Cannot add a handler for queue '{queue}': AddKonduitStore registers the store only, with no workers. Call AddKonduit to run handlers.");
+        }
         if (Registry.Handlers.TryGetValue(queue, out var existing))
         {
             throw new InvalidOperationException(
@@ -41,4 +41,9 @@ internal sealed class KonduitBuilder : IKonduitBuilder
         Services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<QueueWorker>(sp, registration));
         return this;
     }
+
+    public static KonduitBuilder From(IKonduitBuilder builder) =>
+        builder as KonduitBuilder
+        ?? new KonduitBuilder(builder.Services, builder.Configuration,
+            KonduitRegistry.Find(builder.Services) ?? throw new InvalidOperationException("Call AddKonduit before registering handlers."));
 }

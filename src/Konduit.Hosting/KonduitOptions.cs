@@ -25,6 +25,12 @@ public sealed class KonduitOptions
     /// </summary>
     public string? EventLog { get; set; }
 
+    /// <summary>
+    /// The heartbeat channel that renews workers' leases, e.g. <c>Kafka</c> once its adapter exists; null (default)
+    /// renews through the store. Its settings live in <c>Konduit:&lt;Heartbeats&gt;Heartbeats</c> (ADR 008).
+    /// </summary>
+    public string? Heartbeats { get; set; }
+
     /// <summary>The event recorder's buffer settings (<c>Konduit:EventLogBuffer</c>), used when <see cref="EventLog"/> is set.</summary>
     public TaskEventRecorderOptions EventLogBuffer { get; set; } = new();
 
@@ -33,6 +39,12 @@ public sealed class KonduitOptions
     /// Default 5 min. Only used when <see cref="EventLog"/> is set and the log has upkeep to do.
     /// </summary>
     public TimeSpan EventLogMaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How often this node runs the upkeep of selected components other than the event log (which has
+    /// <see cref="EventLogMaintenanceInterval"/>), when they have any. Default 5 min.
+    /// </summary>
+    public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Per-queue settings keyed by queue name. Queues with a handler but no entry use the defaults.</summary>
     public Dictionary<string, KonduitQueueOptions> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);

@@ -21,19 +21,29 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
         var p = _registry.SectionPath;
         var failures = new List<string>();
 
-        if (string.IsNullOrWhiteSpace(options.Store))
+        foreach (var kind in KonduitComponentHost.Kinds)
         {
-            failures.Add($"{p}:Store is required: set it to one of the registered stores: {_registry.RegisteredStoreNames}.");
-        }
-        else if (!_registry.Stores.TryGetValue(options.Store, out var store))
-        {
-            failures.Add(
-                $"{p}:Store = '{options.Store}' is not a registered store. Allowed values: {_registry.RegisteredStoreNames}. " +
-                $"Reference the adapter package (assembly Konduit.{options.Store}) or call its Add{options.Store}Store().");
-        }
-        else
-        {
-            failures.AddRange(store.Validate(_services, $"{p}:{store.Name}"));
+            var selected = KonduitComponentHost.SelectedName(options, kind);
+            if (selected is null)
+            {
+                if (kind.Required)
+                    failures.Add($"{p}:{kind.Key} is required: set it to one of {Choices(_registry, kind)}.");
+                continue;
+            }
+            if (!_registry.Components.TryGet(kind, selected, out var component))
+            {
+                failures.Add(UnknownComponent(_registry, kind, selected));
+                continue;
+            }
+            try
+            {
+                failures.AddRange(component.Validate(_services, $"{p}:{component.SectionName}"));
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The component's options could not be bound (the configuration check names the key first).
+                failures.Add($"{p}:{component.SectionName}: {ex.Message}");
+            }
         }
 
         if (options.SweepInterval <= TimeSpan.Zero)
@@ -42,6 +52,8 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
             failures.Add($"{p}:PurgeFinishedAfter must be zero or positive (or absent to keep finished tasks); got {options.PurgeFinishedAfter}.");
         if (options.EventLogMaintenanceInterval <= TimeSpan.Zero)
             failures.Add($"{p}:EventLogMaintenanceInterval must be positive; got {options.EventLogMaintenanceInterval}.");
+        if (options.MaintenanceInterval <= TimeSpan.Zero)
+            failures.Add($"{p}:MaintenanceInterval must be positive; got {options.MaintenanceInterval}.");
         if (options.ShutdownGracePeriod < TimeSpan.Zero)
             failures.Add($"{p}:ShutdownGracePeriod must not be negative; got {options.ShutdownGracePeriod}.");
         if (options.WorkerId is { Length: 0 or > 80 })
@@ -56,7 +68,7 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
             }
             catch (ArgumentException ex)
             {
-                failures.Add($"{key}: '{queue}' is not a valid queue name: {KonduitStoreRegistrationExtensions.StripParamSuffix(ex)}");
+                failures.Add($"{key}: '{queue}' is not a valid queue name: {KonduitValidation.Describe(ex)}");
             }
             ValidateQueue(key, queueOptions, failures);
         }
@@ -97,7 +109,7 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
             }
             catch (ArgumentException ex)
             {
-                failures.Add($"{key}:Retry:{ex.ParamName}: {KonduitStoreRegistrationExtensions.StripParamSuffix(ex)}");
+                failures.Add($"{key}:Retry:{ex.ParamName}: {KonduitValidation.Describe(ex)}");
             }
         }
         if (q.PollInterval <= TimeSpan.Zero)
@@ -107,6 +119,30 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
         // The worker waits for work up to this long, and stores refuse longer wait timeouts.
         else if (q.MaxPollInterval > TaskValidation.MaxWaitTimeout)
             failures.Add($"{key}:MaxPollInterval must be at most {TaskValidation.MaxWaitTimeout} (one day); got {q.MaxPollInterval}.");
+    }
+
+    /// <summary>The message for a selected name no adapter registered: lists what the application can select.</summary>
+    internal static string UnknownComponent(KonduitRegistry registry, KonduitComponentKind kind, string? name)
+    {
+        var what = kind.Key switch
+        {
+            KonduitComponentKind.StoreKey => "store",
+            KonduitComponentKind.EventLogKey => "event log",
+            KonduitComponentKind.HeartbeatsKey => "heartbeat channel",
+            _ => kind.Key + " component",
+        };
+        return $"{registry.SectionPath}:{kind.Key} = '{name}' is not a registered {what}. Allowed values: {Choices(registry, kind)}. " +
+               $"Reference the adapter package (assembly Konduit.{name}) or call its registration (e.g. Add{name}{(kind.Key == KonduitComponentKind.StoreKey ? "Store" : kind.Key)}()).";
+    }
+
+    /// <summary>The names registered for <paramref name="kind"/> and those the application's Konduit.* assemblies declare.</summary>
+    private static string Choices(KonduitRegistry registry, KonduitComponentKind kind)
+    {
+        var names = registry.Components.NamesOf(kind).Concat(KonduitComponentDiscovery.AvailableNames(kind))
+            .Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToList();
+        return names.Count == 0
+            ? $"(none: the application references no adapter of this kind; add a package such as Konduit.InMemory)"
+            : string.Join(", ", names);
     }
 
     private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);

@@ -6,50 +6,29 @@ using Microsoft.Extensions.Options;
 
 namespace Konduit.Hosting;
 
-/// <summary>Creates the selected store and gates workers until its start-up work has run.</summary>
+/// <summary>Creates the selected store (recorded into the event log when one is selected) and gates workers until its start-up step has run.</summary>
 internal sealed class KonduitStoreHost
 {
-    private readonly KonduitRegistry _registry;
-    private readonly IOptions<KonduitOptions> _options;
+    private readonly KonduitComponentHost _components;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public KonduitStoreHost(KonduitRegistry registry, IOptions<KonduitOptions> options)
-    {
-        _registry = registry;
-        _options = options;
-    }
+    public KonduitStoreHost(KonduitComponentHost components) => _components = components;
 
-    /// <summary>Completes once the store's start-up work succeeded.</summary>
+    /// <summary>Completes once the store's start-up step succeeded.</summary>
     public Task Ready => _ready.Task;
 
-    public StoreRegistration Selected
-    {
-        get
-        {
-            var name = _options.Value.Store;
-            if (name is not null && _registry.Stores.TryGetValue(name, out var registration)) return registration;
-            throw new InvalidOperationException(
-                $"{_registry.SectionPath}:Store = '{name}' is not a registered store. Allowed values: {_registry.RegisteredStoreNames}.");
-        }
-    }
+    public KonduitComponent Selected => _components.Selected(KonduitComponentKind.Store);
+
+    /// <summary>The store itself, without the event recording.</summary>
+    public ITaskStore RawStore => _components.Instance<ITaskStore>(KonduitComponentKind.Store)
+        ?? throw new InvalidOperationException("No store is selected.");
 
     public ITaskStore CreateSelectedStore(IServiceProvider services)
     {
-        var store = Selected.Create(services);
+        var store = RawStore;
         // With "EventLog" configured, every accepted transition is also recorded (issue 6, ADR 005).
-        if (string.IsNullOrWhiteSpace(_options.Value.EventLog)) return store;
+        if (!_components.IsSelected(KonduitComponentKind.EventLog)) return store;
         return new EventRecordingTaskStore(store, services.GetRequiredService<TaskEventRecorder>(), services.GetService<TimeProvider>());
-    }
-
-    public EventLogRegistration SelectedEventLog
-    {
-        get
-        {
-            var name = _options.Value.EventLog;
-            if (name is not null && _registry.EventLogs.TryGetValue(name, out var registration)) return registration;
-            var known = _registry.EventLogs.Count == 0 ? "(none: no event-log adapter is registered)" : string.Join(", ", _registry.EventLogs.Keys.Order(StringComparer.OrdinalIgnoreCase));
-            throw new InvalidOperationException($"{_registry.SectionPath}:EventLog = '{name}' is not a registered event log. Allowed values: {known}.");
-        }
     }
 
     public void MarkReady() => _ready.TrySetResult();
@@ -57,16 +36,65 @@ internal sealed class KonduitStoreHost
     public void MarkFailed(Exception ex) => _ready.TrySetException(ex);
 }
 
-/// <summary>Runs the selected store's start-up work (e.g. migrations) before workers lease.</summary>
-internal sealed partial class KonduitStoreInitializer : IHostedService
+/// <summary>The configured store's start-up step and migration, for the runtime and for operator tools (ADR 008).</summary>
+public interface IKonduitStoreStartup
+{
+    /// <summary>
+    /// Runs the selected store's start-up step: checks that its server answers with the configured credentials and
+    /// migrates when its settings ask for it (e.g. <c>Konduit:Postgres:MigrateOnStartup</c>). AddKonduit runs it before
+    /// any worker leases; a failure is a <see cref="KonduitStartupException"/> naming the key to fix.
+    /// </summary>
+    Task StartAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Creates or upgrades the selected store's schema now, whatever its settings say. False when the store has no schema.</summary>
+    Task<bool> MigrateAsync(CancellationToken cancellationToken = default);
+}
+
+internal sealed class KonduitStoreStartup : IKonduitStoreStartup
 {
     private readonly KonduitStoreHost _host;
     private readonly IServiceProvider _services;
-    private readonly ILogger _logger;
 
-    public KonduitStoreInitializer(KonduitStoreHost host, IServiceProvider services, ILoggerFactory? loggerFactory = null)
+    public KonduitStoreStartup(KonduitStoreHost host, IServiceProvider services)
     {
         _host = host;
+        _services = services;
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        var component = _host.Selected;
+        if (component.Start is { } start) await start(_services, _host.RawStore, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<bool> MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        var component = _host.Selected;
+        if (component.Migrate is not { } migrate) return false;
+        await migrate(_services, _host.RawStore, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+}
+
+/// <summary>Runs the selected store's start-up step (and any selected heartbeat channel's) before workers lease.</summary>
+internal sealed class KonduitStoreInitializer : IHostedService
+{
+    private readonly KonduitStoreHost _host;
+    private readonly KonduitComponentHost _components;
+    private readonly IKonduitStoreStartup _startup;
+    private readonly KonduitRegistry _registry;
+    private readonly IOptions<KonduitOptions> _options;
+    private readonly IServiceProvider _services;
+    private readonly ILogger _logger;
+
+    public KonduitStoreInitializer(KonduitStoreHost host, KonduitComponentHost components, IKonduitStoreStartup startup, KonduitRegistry registry,
+        IOptions<KonduitOptions> options, IServiceProvider services, ILoggerFactory? loggerFactory = null)
+    {
+        _host = host;
+        _components = components;
+        _startup = startup;
+        _registry = registry;
+        _options = options;
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Konduit.Hosting");
     }
@@ -75,11 +103,18 @@ internal sealed partial class KonduitStoreInitializer : IHostedService
     {
         try
         {
-            var registration = _host.Selected;
             var store = _services.GetRequiredService<ITaskStore>();
-            if (registration.Initialize is { } initialize)
-                await initialize(_services, store is EventRecordingTaskStore recording ? recording.Inner : store, cancellationToken).ConfigureAwait(false);
-            Log.StoreReady(_logger, registration.Name, store.Name, store.Capabilities.PushWakeUp);
+            await _startup.StartAsync(cancellationToken).ConfigureAwait(false);
+            // Other kinds whose start-up step must succeed before work starts. The event log's runs in its recorder,
+            // retried in the background: an event log that is down never stops the host (issue 6).
+            foreach (var kind in KonduitComponentHost.Kinds)
+            {
+                if (kind.Equals(KonduitComponentKind.Store) || kind.Equals(KonduitComponentKind.EventLog) || !_components.IsSelected(kind)) continue;
+                if (_components.Selected(kind).Start is { } start)
+                    await start(_services, _components.Instance(kind), cancellationToken).ConfigureAwait(false);
+            }
+            Log.StoreReady(_logger, _host.Selected.Name, store.Name, store.Capabilities.PushWakeUp);
+            WarnAboutQueuesWithoutHandler();
             _host.MarkReady();
         }
         catch (Exception ex)
@@ -94,5 +129,15 @@ internal sealed partial class KonduitStoreInitializer : IHostedService
         // Workers waiting for readiness of a host that never started must not hang.
         _host.MarkFailed(new OperationCanceledException("The host stopped before the Konduit store was ready."));
         return Task.CompletedTask;
+    }
+
+    private void WarnAboutQueuesWithoutHandler()
+    {
+        // Settings for a queue nobody handles here: a typo in the queue name, or a producer-only node (then harmless).
+        foreach (var queue in _options.Value.Queues.Keys.Order(StringComparer.Ordinal))
+        {
+            if (!_registry.Handlers.Keys.Any(h => string.Equals(h, queue, StringComparison.OrdinalIgnoreCase)))
+                Log.QueueWithoutHandler(_logger, $"{_registry.SectionPath}:Queues:{queue}", queue);
+        }
     }
 }

@@ -65,9 +65,12 @@ internal static partial class Log
     [LoggerMessage(23, LogLevel.Error, "Worker on queue {Queue} could not start: the Konduit store did not become ready")]
     public static partial void StoreNotReady(ILogger logger, Exception exception, string queue);
 
-    [LoggerMessage(24, LogLevel.Warning, "Event-log upkeep failed on {Log}; retrying at the next interval")]
-    public static partial void EventLogMaintenanceFailed(ILogger logger, Exception exception, string log);
+    [LoggerMessage(24, LogLevel.Warning, "Upkeep of {Kind} {Component} failed; retrying at the next interval")]
+    public static partial void MaintenanceFailed(ILogger logger, Exception exception, string kind, string component);
 
     [LoggerMessage(25, LogLevel.Information, "Sweeper purged {Count} finished task(s) in store {Store}")]
     public static partial void Purged(ILogger logger, int count, string store);
+
+    [LoggerMessage(26, LogLevel.Warning, "{Key} is configured but this node has no handler for queue {Queue}: no worker runs it here (a typo in the queue name, or a producer-only node)")]
+    public static partial void QueueWithoutHandler(ILogger logger, string key, string queue);
 }

@@ -54,7 +54,7 @@ public static class TestKit
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         var konduit = builder.Services.AddKonduit(builder.Configuration.GetSection("Konduit"));
         if (store is not null)
-            konduit.AddStore("Test", new KonduitStoreDefinition<TaskStoreOptions> { Factory = (_, _) => store });
+            konduit.AddComponent(KonduitComponentKind.Store, "Test", new KonduitComponentDefinition<ITaskStore, TaskStoreOptions> { Factory = (_, _) => store });
         configure(konduit);
         services?.Invoke(builder.Services);
         return builder.Build();

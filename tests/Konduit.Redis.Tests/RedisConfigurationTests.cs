@@ -71,4 +71,49 @@ public sealed class RedisConfigurationTests
         Assert.IsType<RedisTaskStore>(host.Services.GetRequiredService<ITaskStore>());
         multiplexer.Dispose();
     }
+
+    [Fact]
+    public async Task An_unreachable_server_fails_start_up_in_one_line_naming_the_configuration_key()
+    {
+        // Nothing listens on port 1 of the loopback. Today's store connects lazily, so the host would report ready.
+        using var host = BuildHost(new()
+        {
+            ["Konduit:Store"] = "Redis",
+            ["Konduit:Redis:Configuration"] = "127.0.0.1:1,connectTimeout=300,password=secret-pw",
+        });
+
+        var ex = await Assert.ThrowsAsync<KonduitStartupException>(() => host.StartAsync(Ct));
+
+        Assert.Equal("Konduit:Redis:Configuration", ex.ConfigurationKey);
+        Assert.StartsWith("Konduit:Redis:Configuration: cannot reach Redis at 127.0.0.1:1", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', ex.Message);
+        Assert.DoesNotContain("secret-pw", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_malformed_configuration_string_fails_start_up_naming_the_key()
+    {
+        using var host = BuildHost(new() { ["Konduit:Store"] = "Redis", ["Konduit:Redis:Configuration"] = "127.0.0.1:6379,connectTimeout=soon" });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+
+        Assert.Contains("Konduit:Redis:Configuration is not a valid StackExchange.Redis configuration string", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_reachable_server_passes_the_start_up_check()
+    {
+        var configuration = Environment.GetEnvironmentVariable("KONDUIT_TEST_REDIS") is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException("KONDUIT_TEST_REDIS is not set: run scripts/services.sh up && source .services/env");
+        using var host = BuildHost(new()
+        {
+            ["Konduit:Store"] = "Redis",
+            ["Konduit:Redis:Configuration"] = configuration,
+            ["Konduit:Redis:KeyPrefix"] = "kcfg" + Guid.NewGuid().ToString("N")[..8],
+        });
+
+        await host.StartAsync(Ct);
+        await host.StopAsync(Ct);
+    }
 }

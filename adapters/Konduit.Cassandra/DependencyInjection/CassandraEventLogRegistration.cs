@@ -1,12 +1,13 @@
+using Konduit;
 using Konduit.Cassandra;
 using Konduit.Hosting;
 
 // Lets "Konduit:EventLog": "Cassandra" select this event log with no AddCassandraEventLog() call.
-[assembly: KonduitEventLogAdapter(Microsoft.Extensions.DependencyInjection.CassandraEventLogKonduitBuilderExtensions.EventLogName, typeof(CassandraEventLogAdapter))]
+[assembly: KonduitComponent(KonduitComponentKind.EventLogKey, Microsoft.Extensions.DependencyInjection.CassandraEventLogKonduitBuilderExtensions.EventLogName, typeof(CassandraEventLogAdapter))]
 
 namespace Microsoft.Extensions.DependencyInjection
 {
-    /// <summary>Registers the Cassandra event log with Konduit's hosting runtime.</summary>
+    /// <summary>Registers the Cassandra event log with Konduit.</summary>
     public static class CassandraEventLogKonduitBuilderExtensions
     {
         /// <summary>The name selected by <c>"Konduit:EventLog": "Cassandra"</c>.</summary>
@@ -19,19 +20,21 @@ namespace Microsoft.Extensions.DependencyInjection
         /// at start-up (retried while the cluster is unreachable). Nothing connects until first use. Idempotent.
         /// </summary>
         public static IKonduitBuilder AddCassandraEventLog(this IKonduitBuilder builder) =>
-            builder.AddEventLog(EventLogName, new KonduitEventLogDefinition<CassandraTaskEventLogOptions>
+            builder.AddComponent(KonduitComponentKind.EventLog, EventLogName, new KonduitComponentDefinition<ITaskEventLog, CassandraTaskEventLogOptions>
             {
                 Factory = static (_, options) => new CassandraTaskEventLog(options),
-                InitializeAsync = static (_, log, options, cancellationToken) =>
+                Validate = static (_, options, path) => KonduitValidation.Check(path, options.Validate),
+                StartAsync = static (_, log, options, cancellationToken) =>
                     options.MigrateOnStartup ? ((CassandraTaskEventLog)log).MigrateAsync(cancellationToken) : Task.CompletedTask,
+                MigrateAsync = static (_, log, _, cancellationToken) => ((CassandraTaskEventLog)log).MigrateAsync(cancellationToken),
             });
     }
 }
 
 namespace Konduit.Cassandra
 {
-    /// <summary>Discovery entry point (see <see cref="KonduitEventLogAdapterAttribute"/>).</summary>
-    internal sealed class CassandraEventLogAdapter : IKonduitEventLogAdapter
+    /// <summary>Discovery entry point (see <see cref="KonduitComponentAttribute"/>).</summary>
+    internal sealed class CassandraEventLogAdapter : IKonduitComponentAdapter
     {
         public void Register(IKonduitBuilder builder) => Microsoft.Extensions.DependencyInjection.CassandraEventLogKonduitBuilderExtensions.AddCassandraEventLog(builder);
     }

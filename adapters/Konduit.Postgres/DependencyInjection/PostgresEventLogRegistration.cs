@@ -1,14 +1,15 @@
+using Konduit;
 using Konduit.Hosting;
 using Konduit.Postgres;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
 // Lets "Konduit:EventLog": "Postgres" select this event log with no AddPostgresEventLog() call.
-[assembly: KonduitEventLogAdapter(Microsoft.Extensions.DependencyInjection.PostgresEventLogKonduitBuilderExtensions.EventLogName, typeof(PostgresEventLogAdapter))]
+[assembly: KonduitComponent(KonduitComponentKind.EventLogKey, Microsoft.Extensions.DependencyInjection.PostgresEventLogKonduitBuilderExtensions.EventLogName, typeof(PostgresEventLogAdapter))]
 
 namespace Microsoft.Extensions.DependencyInjection
 {
-    /// <summary>Registers the PostgreSQL event log with Konduit's hosting runtime.</summary>
+    /// <summary>Registers the PostgreSQL event log with Konduit.</summary>
     public static class PostgresEventLogKonduitBuilderExtensions
     {
         /// <summary>The name selected by <c>"Konduit:EventLog": "Postgres"</c>.</summary>
@@ -24,7 +25,7 @@ namespace Microsoft.Extensions.DependencyInjection
         public static IKonduitBuilder AddPostgresEventLog(this IKonduitBuilder builder)
         {
             ArgumentNullException.ThrowIfNull(builder);
-            return builder.AddEventLog(EventLogName, new KonduitEventLogDefinition<PostgresTaskEventLogOptions>
+            return builder.AddComponent(KonduitComponentKind.EventLog, EventLogName, new KonduitComponentDefinition<ITaskEventLog, PostgresTaskEventLogOptions>
             {
                 Factory = static (services, options) =>
                 {
@@ -33,7 +34,8 @@ namespace Microsoft.Extensions.DependencyInjection
                         options.ConnectionString = services.GetService<IOptions<PostgresTaskStoreOptions>>()?.Value.ConnectionString;
                     return new PostgresTaskEventLog(options, dataSource);
                 },
-                InitializeAsync = static (_, log, _, cancellationToken) => ((PostgresTaskEventLog)log).MigrateAsync(cancellationToken),
+                StartAsync = static (_, log, _, cancellationToken) => ((PostgresTaskEventLog)log).MigrateAsync(cancellationToken),
+                MigrateAsync = static (_, log, _, cancellationToken) => ((PostgresTaskEventLog)log).MigrateAsync(cancellationToken),
                 // PostgreSQL has no row TTL: expired events are deleted by the runtime's periodic upkeep.
                 MaintainAsync = static async (_, log, options, cancellationToken) =>
                 {
@@ -46,8 +48,8 @@ namespace Microsoft.Extensions.DependencyInjection
 
 namespace Konduit.Postgres
 {
-    /// <summary>Discovery entry point (see <see cref="KonduitEventLogAdapterAttribute"/>).</summary>
-    internal sealed class PostgresEventLogAdapter : IKonduitEventLogAdapter
+    /// <summary>Discovery entry point (see <see cref="KonduitComponentAttribute"/>).</summary>
+    internal sealed class PostgresEventLogAdapter : IKonduitComponentAdapter
     {
         public void Register(IKonduitBuilder builder) => Microsoft.Extensions.DependencyInjection.PostgresEventLogKonduitBuilderExtensions.AddPostgresEventLog(builder);
     }

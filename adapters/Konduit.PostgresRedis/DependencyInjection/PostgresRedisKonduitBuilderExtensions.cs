@@ -1,3 +1,4 @@
+using Konduit;
 using Konduit.Hosting;
 using Konduit.PostgresRedis;
 using Microsoft.Extensions.Options;
@@ -6,7 +7,7 @@ using StackExchange.Redis;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the Postgres + Redis hybrid store with Konduit's hosting runtime.</summary>
+/// <summary>Registers the Postgres + Redis hybrid store with Konduit.</summary>
 public static class PostgresRedisKonduitBuilderExtensions
 {
     /// <summary>The store name selected by <c>"Konduit:Store": "PostgresRedis"</c>.</summary>
@@ -18,32 +19,55 @@ public static class PostgresRedisKonduitBuilderExtensions
     /// <c>Schema</c>, <c>RedisConfiguration</c>, <c>KeyPrefix</c>, …, plus
     /// <see cref="PostgresRedisKonduitOptions.MigrateOnStartup"/>). An <see cref="NpgsqlDataSource"/> or an
     /// <see cref="IConnectionMultiplexer"/> in the container is used instead of the matching setting. Nothing
-    /// connects until the store is first used. Not needed in code when the application references this package
-    /// and configures <c>"Store": "PostgresRedis"</c>: <c>AddKonduit</c> finds it by name. Idempotent.
+    /// connects until the store is first used or the host starts, whose start-up step checks both servers (a failure
+    /// names <c>ConnectionString</c> or <c>RedisConfiguration</c>) and then migrates when asked to. Not needed in code
+    /// when the application references this package and configures <c>"Store": "PostgresRedis"</c>: <c>AddKonduit</c>
+    /// finds it by name. Idempotent.
     /// </summary>
     public static IKonduitBuilder AddPostgresRedisStore(this IKonduitBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddOptions<PostgresRedisKonduitOptions>().Bind(builder.Configuration.GetSection(StoreName));
-        return builder.AddStore(StoreName, new KonduitStoreDefinition<PostgresRedisTaskStoreOptions>
+        return builder.AddComponent(KonduitComponentKind.Store, StoreName, new KonduitComponentDefinition<ITaskStore, PostgresRedisTaskStoreOptions>
         {
             Factory = static (services, options) => new PostgresRedisTaskStore(
                 options, services.GetService<NpgsqlDataSource>(), services.GetService<IConnectionMultiplexer>()),
-            Validate = static (services, options, path) => ValidateOptions(
-                options, path, services.GetService<NpgsqlDataSource>() is not null, services.GetService<IConnectionMultiplexer>() is not null),
-            InitializeAsync = static (services, store, _, cancellationToken) =>
-                services.GetRequiredService<IOptions<PostgresRedisKonduitOptions>>().Value.MigrateOnStartup && store is PostgresRedisTaskStore hybrid
-                    ? hybrid.MigrateAsync(cancellationToken)
-                    : Task.CompletedTask,
+            Validate = static (services, options, path) =>
+                KonduitValidation.Check(path, options.Validate).Concat(ValidateOptions(
+                    options, path, services.GetService<NpgsqlDataSource>() is not null, services.GetService<IConnectionMultiplexer>() is not null)),
+            StartAsync = static async (context, store, options, cancellationToken) =>
+            {
+                await HybridStartupCheck.ConnectPostgresAsync(context, options.ConnectionString, cancellationToken).ConfigureAwait(false);
+                await HybridStartupCheck.PingRedisAsync(context, options.RedisConfiguration, cancellationToken).ConfigureAwait(false);
+                if (context.Services.GetRequiredService<IOptions<PostgresRedisKonduitOptions>>().Value.MigrateOnStartup)
+                    await ((PostgresRedisTaskStore)store).MigrateAsync(cancellationToken).ConfigureAwait(false);
+            },
+            MigrateAsync = static (_, store, _, cancellationToken) => ((PostgresRedisTaskStore)store).MigrateAsync(cancellationToken),
+            AlsoBoundFromSection = [typeof(PostgresRedisKonduitOptions)],
         });
     }
 
     private static List<string> ValidateOptions(PostgresRedisTaskStoreOptions options, string path, bool hasDataSource, bool hasMultiplexer)
     {
         var errors = new List<string>();
-        var storeKey = path[..path.LastIndexOf(':')] + ":Store";
-        if (string.IsNullOrWhiteSpace(options.ConnectionString) && !hasDataSource)
-            errors.Add($"{path}:ConnectionString is required when {storeKey} is '{StoreName}' (or register an NpgsqlDataSource in the container).");
+        var storeKey = KonduitValidation.SelectorKey(path, KonduitComponentKind.Store);
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            if (!hasDataSource)
+                errors.Add($"{path}:ConnectionString is required when {storeKey} is '{StoreName}' (or register an NpgsqlDataSource in the container).");
+        }
+        else
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+            }
+            catch (ArgumentException ex)
+            {
+                // Npgsql's message names the keyword, never its value (which may be the password).
+                errors.Add($"{path}:ConnectionString is not a valid PostgreSQL connection string: {KonduitValidation.Describe(ex)}.");
+            }
+        }
         if (string.IsNullOrWhiteSpace(options.RedisConfiguration))
         {
             if (!hasMultiplexer)
@@ -57,7 +81,7 @@ public static class PostgresRedisKonduitBuilderExtensions
             }
             catch (ArgumentException ex)
             {
-                errors.Add($"{path}:RedisConfiguration is not a valid StackExchange.Redis configuration string: {ex.Message}");
+                errors.Add($"{path}:RedisConfiguration is not a valid StackExchange.Redis configuration string: {KonduitValidation.Describe(ex)}");
             }
         }
         return errors;
@@ -69,4 +93,79 @@ public sealed class PostgresRedisKonduitOptions
 {
     /// <summary>Run <see cref="PostgresRedisTaskStore.MigrateAsync"/> when the host starts, before any worker leases. Default false.</summary>
     public bool MigrateOnStartup { get; set; }
+}
+
+/// <summary>
+/// The start-up step's connectivity checks: one <c>SELECT 1</c> on PostgreSQL, one PING on Redis. The same checks as the
+/// Postgres and Redis adapters' (this adapter references no Redis adapter, and their DI helpers are internal).
+/// </summary>
+internal static class HybridStartupCheck
+{
+    // The cheapest round trip that proves the server accepted the connection and the credentials.
+    private const string PingSql = "SELECT 1";
+
+    public static async Task ConnectPostgresAsync(KonduitComponentContext context, string? connectionString, CancellationToken cancellationToken)
+    {
+        var dataSource = context.Services.GetService<NpgsqlDataSource>();
+        var target = "the NpgsqlDataSource registered in the container";
+        try
+        {
+            NpgsqlConnection connection;
+            if (dataSource is not null)
+            {
+                connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // Unpooled: the check must not leave an idle connection next to the store's own pool.
+                var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false };
+                target = $"PostgreSQL at {builder.Host}:{builder.Port} as user '{builder.Username}'";
+                connection = new NpgsqlConnection(builder.ConnectionString);
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await using (connection.ConfigureAwait(false))
+            {
+                var ping = new NpgsqlCommand(PingSql, connection);
+                await using (ping.ConfigureAwait(false))
+                    await ping.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new KonduitStartupException(context.Key("ConnectionString"), $"cannot connect to {target}: {ex.Message}", ex);
+        }
+    }
+
+    public static async Task PingRedisAsync(KonduitComponentContext context, string? configuration, CancellationToken cancellationToken)
+    {
+        var shared = context.Services.GetService<IConnectionMultiplexer>();
+        try
+        {
+            if (shared is not null)
+            {
+                await shared.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            var options = ConfigurationOptions.Parse(configuration!);
+            // Fail on the first refused or rejected connection instead of retrying in the background.
+            options.AbortOnConnectFail = true;
+            var connection = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+                await connection.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Host and port only: the configuration string may hold a password.
+            var where = shared is not null
+                ? "the IConnectionMultiplexer registered in the container"
+                : "Redis at " + string.Join(", ", ConfigurationOptions.Parse(configuration!).EndPoints.Select(e => e.ToString()));
+            throw new KonduitStartupException(context.Key("RedisConfiguration"), $"cannot reach {where}: {Describe(ex)}", ex);
+        }
+    }
+
+    // The client's connect message ends in advice to set abortConnect=false, which is wrong here: keep the failure kind and first sentence.
+    private static string Describe(Exception ex) =>
+        ex is RedisConnectionException connection
+            ? $"{connection.FailureType}: {ex.Message.Split(". ", 2)[0].TrimEnd('.')}{(ex.InnerException is { } inner ? " (" + inner.Message + ")" : "")}"
+            : ex.Message;
 }

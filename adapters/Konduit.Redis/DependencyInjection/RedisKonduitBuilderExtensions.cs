@@ -1,10 +1,11 @@
+using Konduit;
 using Konduit.Hosting;
 using Konduit.Redis;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the Redis store with Konduit's hosting runtime.</summary>
+/// <summary>Registers the Redis store with Konduit.</summary>
 public static class RedisKonduitBuilderExtensions
 {
     /// <summary>The store name selected by <c>"Konduit:Store": "Redis"</c>.</summary>
@@ -14,36 +15,80 @@ public static class RedisKonduitBuilderExtensions
     /// Registers the store <c>Redis</c>: a <see cref="RedisTaskStore"/> configured by <c>Konduit:Redis</c>
     /// (<see cref="RedisTaskStoreOptions"/>: <c>Configuration</c>, <c>KeyPrefix</c>, …). When the container has an
     /// <see cref="IConnectionMultiplexer"/> the store uses it and <c>Configuration</c> may be omitted. Nothing
-    /// connects until the store is first used. Not needed in code when the application references this package
-    /// and configures <c>"Store": "Redis"</c>: <c>AddKonduit</c> finds it by name. Idempotent.
+    /// connects until the store is first used or the host starts, whose start-up step checks that Redis answers
+    /// (a failure names <c>Konduit:Redis:Configuration</c>). Not needed in code when the application references this
+    /// package and configures <c>"Store": "Redis"</c>: <c>AddKonduit</c> finds it by name. Idempotent.
     /// </summary>
     public static IKonduitBuilder AddRedisStore(this IKonduitBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        return builder.AddStore(StoreName, new KonduitStoreDefinition<RedisTaskStoreOptions>
+        return builder.AddComponent(KonduitComponentKind.Store, StoreName, new KonduitComponentDefinition<ITaskStore, RedisTaskStoreOptions>
         {
             Factory = static (services, options) => new RedisTaskStore(options, services.GetService<IConnectionMultiplexer>()),
-            Validate = static (services, options, path) => ValidateOptions(options, path, services.GetService<IConnectionMultiplexer>() is not null),
+            Validate = static (services, options, path) =>
+                KonduitValidation.Check(path, options.Validate)
+                    .Concat(ValidateConnection(options.Configuration, path, "Configuration", services.GetService<IConnectionMultiplexer>() is not null)),
+            StartAsync = static (context, _, options, cancellationToken) =>
+                RedisStartupCheck.PingAsync(context, options.Configuration, "Configuration", cancellationToken),
         });
     }
 
-    private static IEnumerable<string> ValidateOptions(RedisTaskStoreOptions options, string path, bool hasMultiplexer)
+    internal static IEnumerable<string> ValidateConnection(string? configuration, string path, string setting, bool hasMultiplexer)
     {
-        if (string.IsNullOrWhiteSpace(options.Configuration))
+        if (string.IsNullOrWhiteSpace(configuration))
         {
             if (!hasMultiplexer)
-                yield return $"{path}:Configuration is required when {path[..path.LastIndexOf(':')]}:Store is '{StoreName}' (or register an IConnectionMultiplexer in the container).";
+                yield return $"{path}:{setting} is required when {KonduitValidation.SelectorKey(path, KonduitComponentKind.Store)} is '{path[(path.LastIndexOf(':') + 1)..]}' (or register an IConnectionMultiplexer in the container).";
             yield break;
         }
         string? error = null;
         try
         {
-            ConfigurationOptions.Parse(options.Configuration);
+            ConfigurationOptions.Parse(configuration);
         }
         catch (ArgumentException ex)
         {
-            error = $"{path}:Configuration is not a valid StackExchange.Redis configuration string: {ex.Message}";
+            error = $"{path}:{setting} is not a valid StackExchange.Redis configuration string: {KonduitValidation.Describe(ex)}";
         }
         if (error is not null) yield return error;
     }
+}
+
+/// <summary>The start-up step's connectivity check: one PING, on the container's multiplexer or a short-lived connection.</summary>
+internal static class RedisStartupCheck
+{
+    public static async Task PingAsync(KonduitComponentContext context, string? configuration, string setting, CancellationToken cancellationToken)
+    {
+        var key = context.Key(setting);
+        var shared = context.Services.GetService<IConnectionMultiplexer>();
+        try
+        {
+            if (shared is not null)
+            {
+                await shared.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            var options = ConfigurationOptions.Parse(configuration!);
+            // Fail on the first refused or rejected connection instead of retrying in the background.
+            options.AbortOnConnectFail = true;
+            var connection = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+                await connection.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            var where = shared is not null ? "the IConnectionMultiplexer registered in the container" : "Redis at " + Endpoints(configuration);
+            throw new KonduitStartupException(key, $"cannot reach {where}: {Describe(ex)}", ex);
+        }
+    }
+
+    // Host and port only: the configuration string may hold a password.
+    private static string Endpoints(string? configuration) =>
+        string.Join(", ", ConfigurationOptions.Parse(configuration!).EndPoints.Select(e => e.ToString()));
+
+    // The client's connect message ends in advice to set abortConnect=false, which is wrong here: keep the failure kind and first sentence.
+    private static string Describe(Exception ex) =>
+        ex is RedisConnectionException connection
+            ? $"{connection.FailureType}: {ex.Message.Split(". ", 2)[0].TrimEnd('.')}{(ex.InnerException is { } inner ? " (" + inner.Message + ")" : "")}"
+            : ex.Message;
 }

@@ -3,11 +3,11 @@ using Konduit.Hosting;
 using Konduit.InMemory;
 
 // Lets "Konduit:EventLog": "InMemory" select this event log with no AddInMemoryEventLog() call.
-[assembly: KonduitEventLogAdapter(Microsoft.Extensions.DependencyInjection.InMemoryEventLogKonduitBuilderExtensions.EventLogName, typeof(InMemoryEventLogAdapter))]
+[assembly: KonduitComponent(KonduitComponentKind.EventLogKey, Microsoft.Extensions.DependencyInjection.InMemoryEventLogKonduitBuilderExtensions.EventLogName, typeof(InMemoryEventLogAdapter))]
 
 namespace Microsoft.Extensions.DependencyInjection
 {
-    /// <summary>Registers the in-memory event log with Konduit's hosting runtime.</summary>
+    /// <summary>Registers the in-memory event log with Konduit.</summary>
     public static class InMemoryEventLogKonduitBuilderExtensions
     {
         /// <summary>The name selected by <c>"Konduit:EventLog": "InMemory"</c>.</summary>
@@ -15,7 +15,7 @@ namespace Microsoft.Extensions.DependencyInjection
 
         /// <summary>Registers the event log <c>InMemory</c> (<see cref="InMemoryTaskEventLog"/>, options from <c>Konduit:InMemoryEventLog</c>). Idempotent.</summary>
         public static IKonduitBuilder AddInMemoryEventLog(this IKonduitBuilder builder) =>
-            builder.AddEventLog(EventLogName, new KonduitEventLogDefinition<InMemoryTaskEventLogOptions>
+            builder.AddComponent(KonduitComponentKind.EventLog, EventLogName, new KonduitComponentDefinition<ITaskEventLog, InMemoryTaskEventLogOptions>
             {
                 Factory = static (services, options) => new InMemoryTaskEventLog(options, services.GetService<TimeProvider>()),
             });
@@ -24,8 +24,8 @@ namespace Microsoft.Extensions.DependencyInjection
 
 namespace Konduit.InMemory
 {
-    /// <summary>Discovery entry point (see <see cref="KonduitEventLogAdapterAttribute"/>).</summary>
-    internal sealed class InMemoryEventLogAdapter : IKonduitEventLogAdapter
+    /// <summary>Discovery entry point (see <see cref="KonduitComponentAttribute"/>).</summary>
+    internal sealed class InMemoryEventLogAdapter : IKonduitComponentAdapter
     {
         public void Register(IKonduitBuilder builder) => Microsoft.Extensions.DependencyInjection.InMemoryEventLogKonduitBuilderExtensions.AddInMemoryEventLog(builder);
     }

@@ -4,7 +4,7 @@ using Konduit.InMemory;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the in-memory store with Konduit's hosting runtime.</summary>
+/// <summary>Registers the in-memory store with Konduit.</summary>
 public static class InMemoryKonduitBuilderExtensions
 {
     /// <summary>The store name selected by <c>"Konduit:Store": "InMemory"</c>.</summary>
@@ -17,8 +17,9 @@ public static class InMemoryKonduitBuilderExtensions
     /// <c>AddKonduit</c> finds it by name. Idempotent.
     /// </summary>
     public static IKonduitBuilder AddInMemoryStore(this IKonduitBuilder builder) =>
-        builder.AddStore(StoreName, new KonduitStoreDefinition<InMemoryTaskStoreOptions>
+        builder.AddComponent(KonduitComponentKind.Store, StoreName, new KonduitComponentDefinition<ITaskStore, InMemoryTaskStoreOptions>
         {
             Factory = static (services, options) => new InMemoryTaskStore(options, services.GetService<TimeProvider>()),
+            Validate = static (_, options, path) => KonduitValidation.Check(path, options.Validate),
         });
 }
