@@ -13,6 +13,9 @@
 --   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
 --   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f<state> terminal ids by finish time (purge)
 --   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
+-- and, under KEYS[2] = I = `{prefix#n}`, a base chosen so that it hashes to the queue's slot (ADR 004, "Finding a
+-- task by id"): I:ids  hash id -> queue of every task whose id carries that slot (the id's last 14 bits). Only the
+-- scripts that create or delete tasks (Enqueue, Purge) are given I.
 --
 -- A pending due task has exactly one undelivered stream entry; a running task has exactly one entry in the
 -- group's pending entries list (PEL), whose delivery time is set to (lease expiry - ARGV pel_base_ms) by XCLAIM
@@ -166,8 +169,13 @@ end
 -- Idempotency entry, task hash, indexes and the stream entry (or delayed-set entry) are written in one script,
 -- so a key never names a half-made task and a task is never visible without its entry. One HSET per task; the
 -- id indexes and counts take one command per batch.
+-- An idempotency key whose task hash is gone (deleted by any route but Purge, e.g. a manual DEL) counts as free
+-- (issue 13, item 7). The id -> queue entry goes into I:ids in the same script, so a created task is always
+-- findable by id. Returns {id, created, ...} and last 1 when the queue held no task before (its counts hash did
+-- not exist): the caller then registers the queue again, since a purge may have unregistered it.
 -- ARGV: wake channel, queue, n, then per task: id, key, priority, run_at_us ('' = now), max, tenant, headers, payload, retry
 local now = now_us()
+local fresh = redis.call('EXISTS', B .. ':c') == 0 and 1 or 0
 local snow = fmt(now)
 local out = {}
 local made = {}
@@ -177,6 +185,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   local id, key, prio, runat = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
   local existing = false
   if key ~= '' then existing = redis.call('HGET', B .. ':ik', key) end
+  if existing and redis.call('EXISTS', tkey(existing)) == 0 then existing = false end
   if existing then
     out[#out + 1] = existing
     out[#out + 1] = 0
@@ -211,6 +220,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       redis.call('ZADD', B .. ':d', runat, id)
     end
     redis.call(unpack(h))
+    redis.call('HSET', KEYS[2] .. ':ids', id, ARGV[2])
     made[#made + 1] = id
     out[#out + 1] = id
     out[#out + 1] = 1
@@ -221,6 +231,7 @@ if #made > 0 then
   redis.call('HINCRBY', B .. ':c', 0, #made)
   redis.call('PUBLISH', ARGV[1], ARGV[2])
 end
+out[#out + 1] = fresh
 return out
 
 -- name: Lease
@@ -259,7 +270,10 @@ for _, p in ipairs(bands) do
       local t = tkey(id)
       local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'm', 'pl', 'tn', 'hd', 'rp', 'ca', 'ra')
       if f[1] == '0' and f[2] == eid then
-        local a, tk = fmt(tonumber(f[3]) + 1), fmt(tonumber(f[4]) + 1)
+        -- The token is max(stored + 1, TIME in µs): if the server loses acknowledged writes (fsync window,
+        -- failover to a lagging replica) and the hash rolls back, the clock has still moved on, so a token is
+        -- never handed out twice (issue 13, item 1; ADR 004 "What the store promises under data loss").
+        local a, tk = fmt(tonumber(f[3]) + 1), fmt(math.max(tonumber(f[4]) + 1, now))
         if f[5] then
           redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
         else
@@ -314,6 +328,43 @@ local exp = now + tonumber(ARGV[3])
 redis.call('HSET', t, 'le', fmt(exp))
 pel_expiry(f[4], f[5], f[6], exp, ARGV[4])
 return {1, fmt(exp)}
+
+-- name: HeartbeatMany
+-- Heartbeat for a batch of one queue's leases: each is judged on its own (token, Running, unexpired); the
+-- renewed ones get one expiry, and their PEL entries are re-stamped with one XCLAIM per (band, worker).
+-- ARGV: n, extension_us, pel_base_ms, then per lease: id, token
+-- Returns {expiry_us, then per lease: 1 (renewed) or 0 (lost)}.
+local now = now_us()
+local exp = now + tonumber(ARGV[2])
+local sexp = fmt(exp)
+local out = {sexp}
+local groups, order = {}, {}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local id, token = ARGV[4 + i * 2], ARGV[5 + i * 2]
+  local t = tkey(id)
+  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'o', 'se')
+  if lease_check(f, token, now) then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', t, 'le', sexp)
+    if f[6] then
+      local g = f[4] .. '|' .. f[5]
+      local list = groups[g]
+      if not list then
+        list = {p = f[4], o = f[5]}
+        groups[g] = list
+        order[#order + 1] = g
+      end
+      list[#list + 1] = f[6]
+    end
+    out[#out + 1] = 1
+  end
+end
+for _, g in ipairs(order) do
+  local list = groups[g]
+  pel_expiry_many(list.p, list.o, list, exp, ARGV[3])
+end
+return out
 
 -- name: Complete
 -- Each completion is judged on its own (token, Running, unexpired); 100 = accepted, else the state it was found
@@ -523,6 +574,7 @@ for i = 3, #ARGV do
     if f[1] and redis.call('HGET', B .. ':ik', f[1]) == id then redis.call('HDEL', B .. ':ik', f[1]) end
     if f[2] then redis.call('ZREM', B .. ':n:' .. f[2], id) end
     redis.call('DEL', t, ekey(id))
+    redis.call('HDEL', KEYS[2] .. ':ids', id)
     redis.call('ZREM', sset(s), id)
     redis.call('ZREM', B .. ':f' .. s, id)
     redis.call('HINCRBY', B .. ':c', s, -1)

@@ -140,7 +140,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         var reclaimed = await ReclaimAsync(survivor, 5);
 
         Assert.Equal(5, reclaimed.Count);
-        Assert.All(reclaimed, r => Assert.Equal((queue, 1, 1L, "crashed-worker"), (r.Queue, r.Attempt, r.LeaseToken, r.WorkerId)));
+        Assert.All(reclaimed, r => Assert.Equal((queue, 1, held.Single(h => h.TaskId == r.TaskId).LeaseToken, "crashed-worker"), (r.Queue, r.Attempt, r.LeaseToken, r.WorkerId)));
         Assert.Equal(retried.Order(), reclaimed.Where(r => r.State == TaskState.Pending).Select(r => r.TaskId).Order());
         var dead = Assert.Single(reclaimed, r => r.State == TaskState.Failed);
         Assert.Equal((lastChance, "acme"), (dead.TaskId, dead.Tenant));
@@ -153,7 +153,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
 
         var again = await survivor.LeaseAsync(queue, "survivor", 10, TimeSpan.FromMinutes(1), Ct);
         Assert.Equal(retried, again.Select(l => l.TaskId));
-        Assert.All(again, l => Assert.Equal((2, 2L), (l.Attempt, l.LeaseToken)));
+        Assert.All(again, l => Assert.Equal((2, true), (l.Attempt, l.LeaseToken > held.Single(h => h.TaskId == l.TaskId).LeaseToken)));
         // The crashed holder's leases are fenced off: every one of its completions is refused.
         Assert.Equal(5, (await survivor.CompleteManyAsync([.. held.Select(l => new TaskCompletion(l))], Ct)).Count);
         Assert.Empty(await survivor.CompleteManyAsync([.. again.Select(l => new TaskCompletion(l))], Ct));
@@ -248,7 +248,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         Assert.Equal(tasks, leased.Count);
         Assert.Equal(tasks, leased.Select(l => l.Id).Distinct().Count());
         Assert.True(enqueued.Select(r => r.TaskId).ToHashSet().SetEquals(leased.Select(l => l.Id)));
-        Assert.All(leased, l => Assert.Equal((1L, 1), (l.Token, l.Attempt)));
+        Assert.All(leased, l => Assert.Equal((true, 1), (l.Token > 0, l.Attempt)));
         Assert.Empty(lost);
         var stats = Assert.Single(await fixture.CreateRedisStore(prefix).GetStatsAsync(Ct));
         Assert.Equal(new QueueStats(queue, 0, 0, tasks, 0, 0), stats);
@@ -336,6 +336,8 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         Assert.Contains(queueKeys, k => k.EndsWith(":d", StringComparison.Ordinal));
         Assert.True(queueKeys.Count >= 10, string.Join(", ", queueKeys));
         Assert.Single(queueKeys.Select(k => fixture.Connection.HashSlot(k)).Distinct());
+        // The id -> queue map of the queue's tasks is in that slot too (ADR 004, "Finding a task by id").
+        Assert.Equal(fixture.Connection.HashSlot(queueKeys[0]), fixture.Connection.HashSlot(store.IdsKey(store.QueueSlot("q"))));
     }
 
     [Fact]
