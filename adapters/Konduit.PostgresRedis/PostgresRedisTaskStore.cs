@@ -25,7 +25,7 @@ namespace Konduit.PostgresRedis;
 /// <para>Everything except enqueue and lease (heartbeat, complete, fail, reclaim, cancel, redrive, get, query,
 /// stats, purge, migrate, wake-up by LISTEN/NOTIFY) is the inner Postgres store's.</para>
 /// </remarks>
-public sealed class PostgresRedisTaskStore : ITaskStore
+public sealed partial class PostgresRedisTaskStore : ITaskStore
 {
     /// <summary>The consumer group of every dispatch stream.</summary>
     internal const string GroupName = "konduit";
@@ -422,7 +422,13 @@ public sealed class PostgresRedisTaskStore : ITaskStore
         _inner.FailAsync(lease, error, options, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => _inner.ReclaimExpiredAsync(cancellationToken);
+    /// <remarks>Also prunes idle consumers of the dispatch streams (see <see cref="PruneIdleConsumersAsync"/>).</remarks>
+    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        var reclaimed = await _inner.ReclaimExpiredAsync(cancellationToken).ConfigureAwait(false);
+        await PruneIdleConsumersAsync(cancellationToken).ConfigureAwait(false);
+        return reclaimed;
+    }
 
     /// <inheritdoc />
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.CancelAsync(taskId, cancellationToken);
@@ -441,8 +447,13 @@ public sealed class PostgresRedisTaskStore : ITaskStore
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => _inner.GetStatsAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) =>
-        _inner.PurgeAsync(olderThan, states, queue, cancellationToken);
+    /// <remarks>Also deletes the dispatch streams of the queues left with no pending task (see <see cref="DropIdleDispatchStreamsAsync"/>).</remarks>
+    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    {
+        var purged = await _inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
+        await DropIdleDispatchStreamsAsync(queue, purged, cancellationToken).ConfigureAwait(false);
+        return purged;
+    }
 
     /// <inheritdoc />
     /// <remarks>Woken by the inner store's LISTEN/NOTIFY, which works whether Redis is up or not.</remarks>
