@@ -66,7 +66,8 @@ public sealed class HybridRedisUpkeepTests(PostgresRedisStoreFixture fixture) : 
         // Failed before: every worker id stayed a consumer forever (one more per queue on each process restart).
         var store = fixture.CreateHybridStore();
         var queue = "consumers-" + Guid.NewGuid().ToString("N")[..8];
-        await store.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+        // One hint per worker, so each worker's read makes it a consumer.
+        await store.EnqueueManyAsync([new EnqueueRequest(queue, [1]), new EnqueueRequest(queue, [2]), new EnqueueRequest(queue, [3])], Ct);
         for (var i = 0; i < 3; i++) await store.LeaseAsync(queue, "restarted-" + i.ToString(CultureInfo.InvariantCulture), 1, TimeSpan.FromMinutes(1), Ct);
         var db = fixture.Redis.GetDatabase();
         Assert.Equal(3, (await db.StreamConsumerInfoAsync(store.StreamKey(queue), PostgresRedisTaskStore.GroupName)).Length);
