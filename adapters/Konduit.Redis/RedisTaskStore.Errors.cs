@@ -24,5 +24,27 @@ public sealed partial class RedisTaskStore
         || message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
         || message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal);
 
-    private StoreUnavailableException Unavailable(string operation, Exception inner) => new(Name, operation, inner);
+    private long _lastTopologyRefresh;
+
+    private StoreUnavailableException Unavailable(string operation, Exception inner)
+    {
+        if (inner is RedisConnectionException) RefreshTopology();
+        return new StoreUnavailableException(Name, operation, inner);
+    }
+
+    /// <summary>
+    /// After a connection failure, asks the multiplexer to re-read the server topology (at most once a second):
+    /// on a cluster whose master died, that is how commands for its slots find the promoted replica without
+    /// waiting for the next periodic check or a MOVED reply (issue 16). Fire and forget: the caller already has
+    /// its error, and the next call uses whatever the refresh found.
+    /// </summary>
+    private void RefreshTopology()
+    {
+        if (Volatile.Read(ref _multiplexer) is not { } multiplexer) return;
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastTopologyRefresh);
+        if (now - last < 1000 || Interlocked.CompareExchange(ref _lastTopologyRefresh, now, last) != last) return;
+        _ = multiplexer.ConfigureAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
 }

@@ -28,8 +28,9 @@ public sealed partial class RedisTaskStore : ITaskStore
     private static readonly TaskState[] RedriveStates = [TaskState.Failed, TaskState.Canceled];
 
     /// <summary>
-    /// The PEL encodes lease expiry: lease and heartbeat set an entry's delivery time to <c>expiry − this</c>
-    /// (never in the future, since no lease is longer), so its idle time reaches this value exactly at expiry.
+    /// The idle window of PEL entries owned by a consumer whose name carries no lease length (<c>worker</c> rather
+    /// than <c>worker|ms</c>): entries stamped by an older version of the store with <c>expiry − this</c>, whose idle
+    /// time reaches this value exactly at expiry. Current leases are owned by <c>worker|lease ms</c> (ADR 004).
     /// </summary>
     internal static readonly long PelBaseMilliseconds = (long)TaskValidation.MaxLeaseDuration.TotalMilliseconds;
 
@@ -49,6 +50,7 @@ public sealed partial class RedisTaskStore : ITaskStore
     private readonly RetryPolicy _defaultRetryPolicy;
     private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
     private readonly bool _ownsConnection;
+    private IConnectionMultiplexer? _multiplexer;
 
     /// <summary>Creates a store. Nothing is sent to the server until the first operation.</summary>
     /// <param name="options">Settings; validated here and copied, so later changes do not affect the store.</param>
@@ -73,6 +75,8 @@ public sealed partial class RedisTaskStore : ITaskStore
             config.SyncTimeout = timeout;
             config.ConnectTimeout = timeout;
             config.BacklogPolicy = BacklogPolicy.FailFast;
+            // Re-read the topology every 5 s (default 60): a promoted replica is found soon after a failover.
+            config.ConfigCheckSeconds = 5;
             _connection = new Lazy<Task<IConnectionMultiplexer>>(async () =>
                 await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false));
             _ownsConnection = true;
@@ -212,7 +216,7 @@ public sealed partial class RedisTaskStore : ITaskStore
             cancellationToken.ThrowIfCancellationRequested();
             var db = await DatabaseAsync().ConfigureAwait(false);
             var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue,
-                [workerId, maxCount, Micros(leaseDuration), PelBaseMilliseconds]).ConfigureAwait(false))!;
+                [workerId, maxCount, Micros(leaseDuration)]).ConfigureAwait(false))!;
             // {expiry, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}.
             const int Width = 11;
             var count = (reply.Length - 1) / Width;
@@ -275,7 +279,7 @@ public sealed partial class RedisTaskStore : ITaskStore
             if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
             var db = await DatabaseAsync().ConfigureAwait(false);
             var reply = (RedisResult[])(await EvalAsync(db, _scripts.Heartbeat, lease.Queue,
-                [Hex(lease.TaskId), lease.LeaseToken, Micros(extension), PelBaseMilliseconds]).ConfigureAwait(false))!;
+                [Hex(lease.TaskId), lease.LeaseToken, Micros(extension)]).ConfigureAwait(false))!;
             if ((int)reply[0] != 1) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1]));
             return lease with { ExpiresAt = Time((string?)reply[1]) };
         }
@@ -311,7 +315,7 @@ public sealed partial class RedisTaskStore : ITaskStore
                 // A lease naming a queue that cannot exist cannot be valid: lost.
                 if (!IsValidQueue(group.Key)) continue;
                 var indexes = group.ToArray();
-                var args = new List<RedisValue>(3 + (indexes.Length * 2)) { indexes.Length, Micros(extension), PelBaseMilliseconds };
+                var args = new List<RedisValue>(3 + (indexes.Length * 2)) { indexes.Length, Micros(extension) };
                 foreach (var i in indexes)
                 {
                     args.Add(Hex(leases[i].TaskId));
@@ -414,9 +418,13 @@ public sealed partial class RedisTaskStore : ITaskStore
             var delay = TimeSpan.Zero;
             if (options.Retryable)
             {
-                var stored = await db.HashGetAsync(QueueBase(lease.Queue).Append(":t:" + id), ["rp", "a"]).ConfigureAwait(false);
+                var stored = await db.HashGetAsync(QueueBase(lease.Queue).Append(":t:" + id), ["rp", "a", "x"]).ConfigureAwait(false);
                 var attempt = stored[1].IsNull ? lease.Attempt : (int)(long)stored[1];
-                delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = RedisJson.ReadRetryPolicy(stored[0]) }, _defaultRetryPolicy);
+                var policy = stored[0];
+                // A retry policy longer than 64 bytes lives in its own key (RedisScripts.lua, "B:x:<id>:<f>").
+                if (!stored[2].IsNull && ((string)stored[2]!).Split(',').Contains("rp"))
+                    policy = await db.StringGetAsync(QueueBase(lease.Queue).Append(":x:" + id + ":rp")).ConfigureAwait(false);
+                delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = RedisJson.ReadRetryPolicy(policy) }, _defaultRetryPolicy);
             }
             var reply = (RedisResult[])(await EvalAsync(db, _scripts.Fail, lease.Queue,
                 [id, lease.LeaseToken, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel]).ConfigureAwait(false))!;
@@ -563,6 +571,7 @@ public sealed partial class RedisTaskStore : ITaskStore
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var connection = await _connection.Value.ConfigureAwait(false);
+        Volatile.Write(ref _multiplexer, connection);
         return connection.GetDatabase();
     }
 

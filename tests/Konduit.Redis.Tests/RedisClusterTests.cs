@@ -78,6 +78,7 @@ public sealed class RedisClusterTests(RedisClusterStoreFixture fixture) : IClass
 
         var accepted = new ConcurrentDictionary<Guid, int>();
         var unavailable = 0;
+        string? lastUnavailable = null;
         var completedAfterFailover = 0;
         var failedOver = false;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
@@ -103,10 +104,22 @@ public sealed class RedisClusterTests(RedisClusterStoreFixture fixture) : IClass
                         if (Volatile.Read(ref failedOver) && queue == queues[0]) Interlocked.Increment(ref completedAfterFailover);
                     }
                 }
-                catch (StoreUnavailableException)
+                catch (StoreUnavailableException ex)
                 {
                     Interlocked.Increment(ref unavailable);
-                    await Task.Delay(100, stop.Token); // back off while the cluster fails over
+                    lastUnavailable = ex.InnerException?.Message ?? ex.Message;
+                    try
+                    {
+                        await Task.Delay(100, stop.Token); // back off while the cluster fails over
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
                 }
             }
         }
@@ -119,7 +132,7 @@ public sealed class RedisClusterTests(RedisClusterStoreFixture fixture) : IClass
         await cluster.WaitForClusterOkAsync(TimeSpan.FromSeconds(30));
         var promotedAfter = DateTime.UtcNow - killedAt;
         await Task.WhenAll(workers);
-        Assert.False(stop.IsCancellationRequested, "the run drained before its deadline");
+        Assert.False(stop.IsCancellationRequested, $"the run drained before its deadline ({accepted.Count} of {acknowledged.Count} done; {unavailable} refused, last: {lastUnavailable})");
 
         // Counted from the store: every acknowledged task that still exists is Succeeded; the rest are what the
         // failover lost (asynchronous replication: writes the master acknowledged but had not yet sent).

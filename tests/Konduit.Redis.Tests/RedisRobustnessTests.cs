@@ -13,7 +13,7 @@ namespace Konduit.Redis.Tests;
 public sealed class RedisRobustnessTests(RedisStoreFixture fixture) : IClassFixture<RedisStoreFixture>
 {
     /// <summary>This class's private server (the redis slice's port range, see <see cref="PrivateRedis"/>).</summary>
-    private const int OutagePort = 26410;
+    private const int OutagePort = 26410, MemoryPort = 26431;
 
     private static readonly TimeSpan LongLease = TimeSpan.FromMinutes(5);
 
@@ -201,5 +201,83 @@ public sealed class RedisRobustnessTests(RedisStoreFixture fixture) : IClassFixt
             }
         }, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100), "the store answers again after the restart");
         Assert.NotEmpty(await store.GetStatsAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Task_hashes_stay_listpack_encoded_with_long_values_which_still_read_back_whole()
+    {
+        // Failed before: one value over hash-max-listpack-value (64 bytes), e.g. a trace-context header, turned the
+        // hash into a hashtable (312 -> 1,110 bytes by MEMORY USAGE on Redis 7.0).
+        var prefix = RedisStoreFixture.NewKeyPrefix();
+        var store = fixture.CreateRedisStore(prefix);
+        var headers = new Dictionary<string, string> { ["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+        var payload = Bytes(new string('p', 500));
+        var retry = new RetryPolicy { InitialDelay = TimeSpan.FromMinutes(3), MaxDelay = TimeSpan.FromHours(2), Multiplier = 3, Jitter = 0 };
+        var id = (await store.EnqueueAsync(new EnqueueRequest("q", payload) { Headers = headers, RetryPolicy = retry, MaxAttempts = 3 }, Ct)).TaskId;
+        var small = (await store.EnqueueAsync(new EnqueueRequest("q", Bytes("{\"order\":1}")), Ct)).TaskId;
+        var hash = "{" + prefix + ":q}:t:" + RedisTaskStore.Hex(id);
+
+        Assert.Equal("listpack", (string?)await Db.ExecuteAsync("OBJECT", "ENCODING", hash));
+        var leases = await store.LeaseAsync("q", "w", 10, TimeSpan.FromMinutes(1), Ct);
+        var lease = leases.Single(l => l.TaskId == id);
+        Assert.Equal(payload, lease.Payload);
+        Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", lease.Headers["traceparent"]);
+        Assert.Equal(retry, lease.RetryPolicy);
+        // The stored policy decides the backoff: 3 minutes, read from its own key.
+        var failed = await store.FailAsync(lease, "boom", null, Ct);
+        Assert.InRange(failed.NextRunAt!.Value, DateTimeOffset.UtcNow.AddMinutes(2.9), DateTimeOffset.UtcNow.AddMinutes(3.1));
+        var result = Bytes(new string('r', 300));
+        await store.CompleteAsync(leases.Single(l => l.TaskId == small), result, Ct);
+
+        Assert.Equal("listpack", (string?)await Db.ExecuteAsync("OBJECT", "ENCODING", hash));
+        var snapshot = await store.GetAsync(id, Ct);
+        Assert.Equal(payload, snapshot.Payload);
+        Assert.Equal(headers["traceparent"], snapshot.Headers["traceparent"]);
+        Assert.Equal(result, (await store.GetAsync(small, Ct)).Result);
+        Assert.Equal("listpack", (string?)await Db.ExecuteAsync("OBJECT", "ENCODING", "{" + prefix + ":q}:t:" + RedisTaskStore.Hex(small)));
+
+        // Purging removes the spilled values with their tasks.
+        await store.CancelAsync(id, Ct);
+        Assert.Equal(2, (await store.PurgeAsync(TimeSpan.Zero, null, null, Ct)).Count);
+        Assert.Empty(await fixture.KeysAsync(prefix));
+    }
+
+    [Fact]
+    public async Task Bytes_per_task_barely_grow_with_a_trace_context_header()
+    {
+        // Measured on a private server (the shared one's memory moves with other test runs): used_memory before and
+        // after N enqueues, per task, with and without one traceparent header. Before values over 64 bytes left the
+        // hash, the header alone took a task from ~0.4 KB to ~1.2 KB.
+        const int tasks = 2000;
+        await using var server = await PrivateRedis.StartAsync(MemoryPort);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(server.Configuration + ",allowAdmin=true");
+        var admin = connection.GetServers().Single();
+        await using var store = new RedisTaskStore(new RedisTaskStoreOptions { KeyPrefix = "mem" }, connection);
+        async Task<double> BytesPerTaskAsync(string queue, IReadOnlyDictionary<string, string>? headers, bool leased)
+        {
+            var before = await UsedMemoryAsync(admin);
+            for (var i = 0; i < tasks; i += 500)
+                await store.EnqueueManyAsync([.. Enumerable.Range(i, 500).Select(n => new EnqueueRequest(queue, Bytes($"{{\"order\":{n},\"sku\":\"A-1\"}}")) { Headers = headers })], Ct);
+            if (leased)
+                for (var i = 0; i < tasks; i += 500) await store.LeaseAsync(queue, "worker-1", 500, TimeSpan.FromMinutes(5), Ct);
+            return (await UsedMemoryAsync(admin) - before) / (double)tasks;
+        }
+        var trace = new Dictionary<string, string> { ["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+
+        var plain = await BytesPerTaskAsync("plain", null, leased: false);
+        var traced = await BytesPerTaskAsync("traced", trace, leased: false);
+        var plainRunning = await BytesPerTaskAsync("plain-running", null, leased: true);
+        var tracedRunning = await BytesPerTaskAsync("traced-running", trace, leased: true);
+
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"bytes per task (used_memory delta / {tasks}): pending {plain:F0}, pending + traceparent {traced:F0}, running {plainRunning:F0}, running + traceparent {tracedRunning:F0}");
+        Assert.True(traced < plain * 1.6, $"a traceparent header costs {traced:F0} B/task against {plain:F0}");
+        Assert.True(tracedRunning < plainRunning * 1.6, $"running: {tracedRunning:F0} against {plainRunning:F0}");
+    }
+
+    private static async Task<long> UsedMemoryAsync(IServer server)
+    {
+        var info = await server.InfoAsync("memory");
+        return long.Parse(info.SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, System.Globalization.CultureInfo.InvariantCulture);
     }
 }
