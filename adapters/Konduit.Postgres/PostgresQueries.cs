@@ -18,7 +18,7 @@ internal sealed class PostgresQueries
     /// <summary>Rows reclaimed or purged per statement: keeps each transaction and its lock set short.</summary>
     public const int SweepBatchSize = 500;
 
-    // The snapshot column list; PostgresTaskStore reads it by ordinal (see PostgresTaskStore.ReadSnapshot).
+    // The snapshot column list; read by ordinal (see PostgresRows.ReadSnapshot).
     private const string SnapshotColumns =
         "id, queue, state, priority, attempts, max_attempts, lease_token, run_at, created_at, updated_at, " +
         "started_at, finished_at, lease_owner, lease_expires_at, idempotency_key, tenant, headers, payload, result, errors";
@@ -161,8 +161,20 @@ internal sealed class PostgresQueries
             WHERE $7::text IS NULL OR EXISTS (SELECT FROM keys)
             RETURNING id
             """;
-        // The winner of a key race lost by EnqueueOne (none: the key has been purged since, so it is free again).
-        ExistingKey = $"SELECT task_id FROM {s}.task_keys WHERE queue = $1 AND idempotency_key = $2";
+        // The winner of a key race lost by EnqueueOne (none: the key is free again). A key whose task row is gone
+        // by a route other than PurgeAsync (a manual DELETE, a dropped partition) is deleted here and reads as free,
+        // so the enqueue goes round once more (issue 13 item 7). Only the taken-key path runs this: the common path
+        // (no key, fresh key) pays nothing, and this one pays a primary-key probe inside its existing round trip.
+        // The outer SELECT reads the snapshot from before the CTE's DELETE, hence the NOT EXISTS on `stale`.
+        ExistingKey = $"""
+            WITH stale AS (
+                DELETE FROM {s}.task_keys k
+                WHERE k.queue = $1 AND k.idempotency_key = $2 AND NOT EXISTS (SELECT FROM {s}.tasks t WHERE t.id = k.task_id)
+                RETURNING k.task_id
+            )
+            SELECT k.task_id FROM {s}.task_keys k
+            WHERE k.queue = $1 AND k.idempotency_key = $2 AND NOT EXISTS (SELECT FROM stale)
+            """;
         // Bulk enqueue: binary COPY straight into tasks (keyless requests only: COPY cannot skip a taken key).
         // run_at is listed only when every row has one; omitted columns take their defaults (now(), 0, '[]').
         CopyTasks = $"COPY {s}.tasks (id, queue, state, priority, max_attempts, tenant, headers, retry_policy, payload) FROM STDIN (FORMAT BINARY)";
@@ -186,16 +198,26 @@ internal sealed class PostgresQueries
             FROM (SELECT set_config('synchronous_commit', 'off', true)) AS c, unnest($2::text[]) AS q
             """;
         // The losers of key races: read the winner's id in a new statement (READ COMMITTED sees the committed winner).
+        // As in ExistingKey, keys whose task row is gone are deleted and left out (free again: issue 13 item 7).
         ExistingKeys = $"""
+            WITH wanted AS (
+                SELECT * FROM unnest($1::text[], $2::text[]) AS i(queue, idempotency_key)
+            ),
+            stale AS (
+                DELETE FROM {s}.task_keys k USING wanted w
+                WHERE k.queue = w.queue AND k.idempotency_key = w.idempotency_key
+                  AND NOT EXISTS (SELECT FROM {s}.tasks t WHERE t.id = k.task_id)
+                RETURNING k.queue, k.idempotency_key
+            )
             SELECT k.queue, k.idempotency_key, k.task_id
             FROM {s}.task_keys k
-            JOIN unnest($1::text[], $2::text[]) AS i(queue, idempotency_key)
-              ON k.queue = i.queue AND k.idempotency_key = i.idempotency_key
+            JOIN wanted w ON k.queue = w.queue AND k.idempotency_key = w.idempotency_key
+            WHERE NOT EXISTS (SELECT FROM stale d WHERE d.queue = k.queue AND d.idempotency_key = k.idempotency_key)
             """;
 
         // The lease update for the rows a `picked` CTE ($3 worker, $4 duration) selected, read back by
-        // PostgresTaskStore.ReadLease; shared with the Postgres+Redis hybrid, which picks dispatched ids instead.
-        LeasePicked = $"""
+        // PostgresRows.ReadLease; shared by Lease (the queue's head) and LeaseByIds (ids a dispatcher names).
+        var leasePicked = $"""
             UPDATE {s}.tasks t
             SET state = 1, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
                 lease_expires_at = now() + $4, started_at = coalesce(t.started_at, now()), updated_at = now()
@@ -215,7 +237,28 @@ internal sealed class PostgresQueries
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             )
-            {LeasePicked}
+            {leasePicked}
+            """;
+        // The dispatcher seam (PostgresTaskStore.LeaseByIdsAsync): the same fenced lease update over named ids ($1)
+        // instead of the queue's head. Only rows still pending and due in the queue are taken (claimed, terminal or
+        // not-yet-due ids fall out here); SKIP LOCKED + the FOR UPDATE re-check keep two claimers of one id from both
+        // winning.
+        LeaseByIds = $"""
+            WITH picked AS (
+                SELECT id FROM {s}.tasks
+                WHERE id = ANY($1) AND queue = $2 AND state = 0 AND run_at <= now()
+                ORDER BY priority DESC, run_at, id
+                FOR UPDATE SKIP LOCKED
+            )
+            {leasePicked}
+            """;
+        // The dispatcher seam (PostgresTaskStore.ReadDueIdsAsync): the queue's pending, due ids in lease order, for a
+        // dispatcher rebuilding its hints; tasks_pending_idx serves it in exactly this order.
+        DueIds = $"""
+            SELECT id FROM {s}.tasks
+            WHERE queue = $1 AND state = 0 AND run_at <= now()
+            ORDER BY priority DESC, run_at, id
+            LIMIT $2
             """;
 
         // The lease-validity predicate ($1 id, $2 token) shared by heartbeat, complete and fail: running, same
@@ -233,6 +276,16 @@ internal sealed class PostgresQueries
             UPDATE {s}.tasks SET lease_expires_at = now() + $3
             WHERE {validLease}
             RETURNING lease_expires_at
+            """;
+        // Batch heartbeat: one statement for all of a worker's leases (issue 11 item 3). unnest pairs each id with its
+        // token and the join applies the heartbeat's validity test per row (fenced like CompleteMany); like the
+        // single heartbeat it sets only lease_expires_at, which no index covers, so every row update stays HOT.
+        // RETURNING the token lets the store tell a renewed lease from a stale copy of the same id.
+        HeartbeatMany = $"""
+            UPDATE {s}.tasks t SET lease_expires_at = now() + $3
+            FROM unnest($1::uuid[], $2::bigint[]) AS h(id, token)
+            WHERE t.id = h.id AND t.lease_token = h.token AND t.{runningFilter} AND t.lease_expires_at > now()
+            RETURNING t.id, t.lease_token, t.lease_expires_at
             """;
         // Leaving Running clears lease_expires_at (snapshots show it only while running); lease_owner is kept.
         Complete = $"""
@@ -329,7 +382,7 @@ internal sealed class PostgresQueries
 
         Get = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1";
 
-        // Query = prefix + one constant fragment per filter present + suffix; see BuildQuery.
+        // Query = prefix + one constant fragment per filter present + suffix; see PostgresAdmin.QueryAsync.
         QueryPrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
 
         // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
@@ -383,10 +436,10 @@ internal sealed class PostgresQueries
     public string Notify { get; }
     public string ExistingKeys { get; }
     public string Lease { get; }
-
-    /// <summary>The lease UPDATE … RETURNING over a preceding <c>picked</c> CTE (see <see cref="Lease"/>).</summary>
-    public string LeasePicked { get; }
+    public string LeaseByIds { get; }
+    public string DueIds { get; }
     public string Heartbeat { get; }
+    public string HeartbeatMany { get; }
     public string Complete { get; }
     public string CompleteMany { get; }
     public string Fail { get; }

@@ -18,11 +18,8 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     private readonly NpgsqlDataSource _dataSource;
     private readonly bool _ownsDataSource;
     private readonly TimeSpan? _timeToLive;
-    private readonly string _migrate;
-    private readonly string _append;
-    private readonly string _history;
-    private readonly string _window;
-    private readonly string _deleteExpired;
+    private readonly PostgresEventLogQueries _sql;
+    private readonly PostgresExecutor _db;
 
     /// <summary>Creates a log. Nothing is sent to the server until the first operation.</summary>
     /// <param name="options">Settings; validated here.</param>
@@ -40,49 +37,11 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         }
         _dataSource = dataSource;
         _timeToLive = options.TimeToLive;
-        // The schema was validated as a plain identifier; it is the only text interpolated.
-        var t = $"\"{options.Schema}\".task_events";
-        _migrate = $"""
-            SELECT pg_advisory_xact_lock({0x4B4E4454}, 6);
-            CREATE SCHEMA IF NOT EXISTS "{options.Schema}";
-            CREATE TABLE IF NOT EXISTS {t} (
-                event_id   uuid        NOT NULL,  -- UUIDv7: time-ordered, client-generated (idempotent re-sends)
-                task_id    uuid        NOT NULL,
-                queue      text        NOT NULL,
-                tenant     text,
-                kind       smallint    NOT NULL,  -- Konduit.TaskEventKind
-                attempt    integer     NOT NULL,
-                token      bigint      NOT NULL,
-                worker     text,
-                error      text,
-                expires_at timestamptz,           -- null: kept until deleted
-                CONSTRAINT task_events_pkey PRIMARY KEY (event_id)
-            );
-            CREATE INDEX IF NOT EXISTS task_events_task_idx ON {t} (task_id, event_id);
-            CREATE INDEX IF NOT EXISTS task_events_queue_idx ON {t} (queue, event_id);
-            CREATE INDEX IF NOT EXISTS task_events_expiry_idx ON {t} (expires_at) WHERE expires_at IS NOT NULL;
-            """;
-        _append = $"""
-            INSERT INTO {t} (event_id, task_id, queue, tenant, kind, attempt, token, worker, error, expires_at)
-            SELECT e.*, now() + $10
-            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::smallint[], $6::integer[], $7::bigint[], $8::text[], $9::text[])
-                 AS e(event_id, task_id, queue, tenant, kind, attempt, token, worker, error)
-            ON CONFLICT (event_id) DO NOTHING
-            """;
-        const string Columns = "event_id, task_id, queue, tenant, kind, attempt, token, worker, error";
-        _history = $"SELECT {Columns} FROM {t} WHERE task_id = $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY event_id";
-        _window = $"""
-            SELECT {Columns} FROM {t}
-            WHERE queue = $1 AND event_id >= $2 AND event_id < $3 AND event_id > $4 AND (expires_at IS NULL OR expires_at > now())
-            ORDER BY event_id
-            LIMIT $5
-            """;
-        // Batched (each batch its own short transaction, so no long lock or huge WAL burst) and SKIP LOCKED, so the
-        // upkeep running on every node splits the work instead of queueing behind each other.
-        _deleteExpired = $"""
-            DELETE FROM {t} WHERE event_id IN (
-                SELECT event_id FROM {t} WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)
-            """;
+        _sql = new PostgresEventLogQueries(options.Schema);
+        // The store's error mapping: transient failures become StoreUnavailableException, a missing table names MigrateAsync.
+        _db = new PostgresExecutor(dataSource, Name,
+            $"The task_events table does not exist in schema '{options.Schema}': run PostgresTaskEventLog.MigrateAsync() before using the log.",
+            prepare: false);
     }
 
     /// <inheritdoc />
@@ -94,8 +53,8 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     /// <summary>Creates the schema (if missing) and the event table and indexes. Idempotent; safe on many nodes at once.</summary>
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
-        using var cmd = _dataSource.CreateCommand(_migrate);
-        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        using var cmd = _dataSource.CreateCommand(_sql.Migrate);
+        await _db.GuardAsync("migrate events", cmd, static (c, ct) => c.ExecuteNonQueryAsync(ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -105,12 +64,12 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     public async Task<long> DeleteExpiredAsync(CancellationToken cancellationToken = default)
     {
         const int BatchSize = 10_000;
-        using var cmd = _dataSource.CreateCommand(_deleteExpired);
+        using var cmd = _dataSource.CreateCommand(_sql.DeleteExpired);
         cmd.Parameters.Add(new NpgsqlParameter { Value = BatchSize, NpgsqlDbType = NpgsqlDbType.Integer });
         long total = 0;
         while (true)
         {
-            var deleted = await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            var deleted = await _db.GuardAsync("delete expired events", cmd, static (c, ct) => c.ExecuteNonQueryAsync(ct), cancellationToken).ConfigureAwait(false);
             total += deleted;
             if (deleted < BatchSize) return total;
         }
@@ -121,7 +80,7 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     {
         TaskEventValidation.ValidateAppend(events);
         if (events.Count == 0) return;
-        using var cmd = _dataSource.CreateCommand(_append);
+        using var cmd = _dataSource.CreateCommand(_sql.Append);
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.EventId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.TaskId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Queue).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
@@ -132,16 +91,16 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.WorkerId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Error).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = _timeToLive is { } ttl ? ttl : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Interval });
-        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await _db.GuardAsync("append events", cmd, static (c, ct) => c.ExecuteNonQueryAsync(ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<TaskEvent>> ReadTaskHistoryAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         TaskEventValidation.ValidateTaskId(taskId);
-        using var cmd = _dataSource.CreateCommand(_history);
+        using var cmd = _dataSource.CreateCommand(_sql.History);
         cmd.Parameters.Add(new NpgsqlParameter { Value = taskId, NpgsqlDbType = NpgsqlDbType.Uuid });
-        return await ReadEventsAsync(cmd, cancellationToken).ConfigureAwait(false);
+        return await _db.GuardAsync("read task history", cmd, static (c, ct) => ReadEventsAsync(c, ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -149,14 +108,14 @@ public sealed class PostgresTaskEventLog : ITaskEventLog
     {
         page = TaskEventValidation.ValidateQueueRead(queue, from, to, page);
         var lower = TaskEventId.MinFor(from);
-        using var cmd = _dataSource.CreateCommand(_window);
+        using var cmd = _dataSource.CreateCommand(_sql.Window);
         cmd.Parameters.Add(new NpgsqlParameter { Value = queue, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = lower, NpgsqlDbType = NpgsqlDbType.Uuid });
         cmd.Parameters.Add(new NpgsqlParameter { Value = TaskEventId.MinFor(to), NpgsqlDbType = NpgsqlDbType.Uuid });
         // "After the cursor": for the first page, anything at or after the window's lower bound (Guid.Empty sorts first).
         cmd.Parameters.Add(new NpgsqlParameter { Value = page.After ?? Guid.Empty, NpgsqlDbType = NpgsqlDbType.Uuid });
         cmd.Parameters.Add(new NpgsqlParameter { Value = page.Limit + 1, NpgsqlDbType = NpgsqlDbType.Integer });
-        var events = await ReadEventsAsync(cmd, cancellationToken).ConfigureAwait(false);
+        var events = await _db.GuardAsync("read queue events", cmd, static (c, ct) => ReadEventsAsync(c, ct), cancellationToken).ConfigureAwait(false);
         if (events.Count <= page.Limit) return new TaskEventPage(events, null);
         events.RemoveAt(events.Count - 1);
         return new TaskEventPage(events, events[^1].EventId);

@@ -42,7 +42,6 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     private readonly TimeSpan _redisTimeout;
     private readonly TimeSpan _probeInterval;
     private readonly int _rebuildLimit;
-    private readonly HybridQueries _sql;
     private readonly DispatchMode _dispatch;
     private readonly ConcurrentDictionary<string, bool> _groupsReady = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _queues = new(StringComparer.Ordinal);
@@ -100,7 +99,6 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         _redisTimeout = options.RedisTimeout;
         _probeInterval = options.RedisProbeInterval;
         _rebuildLimit = options.RebuildLimit;
-        _sql = new HybridQueries(options.Schema);
         _dispatch = options.Dispatch;
     }
 
@@ -209,8 +207,17 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         var leases = await ClaimIdsAsync(queue, workerId, hinted, leaseDuration, cancellationToken).ConfigureAwait(false);
         if (leases.Count < maxCount)
             leases.AddRange(await _inner.LeaseAsync(queue, workerId, maxCount - leases.Count, leaseDuration, cancellationToken).ConfigureAwait(false));
-        leases.Sort(PostgresTaskStore.CompareLeaseOrder);
+        leases.Sort(CompareLeaseOrder);
         return leases;
+    }
+
+    // The contract's lease order (ITaskStore.LeaseAsync): priority descending, run-at, id. Both parts arrive sorted
+    // from PostgreSQL; their merge is sorted here.
+    private static int CompareLeaseOrder(TaskLease a, TaskLease b)
+    {
+        var c = b.Priority.CompareTo(a.Priority);
+        if (c == 0) c = a.RunAt.CompareTo(b.RunAt);
+        return c != 0 ? c : a.TaskId.CompareTo(b.TaskId);
     }
 
     /// <summary>
@@ -240,24 +247,10 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         }
     }
 
+    // The Postgres store's dispatcher seam: claims exactly the hinted ids, fenced, if still pending and due.
     private async Task<List<TaskLease>> ClaimIdsAsync(string queue, string workerId, IReadOnlyList<Guid> ids, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
-        var leases = new List<TaskLease>(ids.Count);
-        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            using var cmd = new NpgsqlCommand(_sql.ClaimIds, connection);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = queue });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = workerId });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = leaseDuration });
-            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    leases.Add(PostgresTaskStore.ReadLease(reader, queue, workerId));
-            }
-        }
+        var leases = new List<TaskLease>(await _inner.LeaseByIdsAsync(queue, ids, workerId, leaseDuration, cancellationToken).ConfigureAwait(false));
         Interlocked.Add(ref _claimedByHint, leases.Count);
         return leases;
     }
@@ -334,19 +327,7 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     // Re-adds the ids of the queue's pending, due rows (in lease order). Duplicated hints are harmless.
     private async Task RebuildQueueAsync(IDatabase db, string queue, CancellationToken cancellationToken)
     {
-        var ids = new List<Guid>();
-        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            using var cmd = new NpgsqlCommand(_sql.PendingIds, connection);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = queue });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = _rebuildLimit });
-            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) ids.Add(reader.GetGuid(0));
-            }
-        }
+        var ids = await _inner.ReadDueIdsAsync(queue, _rebuildLimit, cancellationToken).ConfigureAwait(false);
         if (ids.Count > 0)
         {
             var key = StreamKey(queue);
@@ -408,6 +389,17 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     /// <inheritdoc />
     public Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default) =>
         _inner.HeartbeatAsync(lease, extension, cancellationToken);
+
+    /// <summary>
+    /// Extends every lease in <paramref name="leases"/> in one PostgreSQL statement; see
+    /// <see cref="PostgresTaskStore.HeartbeatManyAsync"/> (Redis plays no part in renewal).
+    /// </summary>
+    /// <param name="leases">The leases to renew; a lease listed twice is renewed once and reported renewed twice.</param>
+    /// <param name="extension">The new time to live of each lease (positive, at most one day).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The renewed leases with their new expiry and the ids of the lost ones, both in input order.</returns>
+    public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default) =>
+        _inner.HeartbeatManyAsync(leases, extension, cancellationToken);
 
     /// <inheritdoc />
     public Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default) =>

@@ -289,20 +289,14 @@ public sealed partial class RedisTaskStore : ITaskStore
         }
     }
 
-    /// <summary>
-    /// Renews many leases in one call: one script per queue (each atomic in its queue's slot), sent together in one
-    /// pipeline. Each lease is judged on its own, like <see cref="HeartbeatAsync"/>; none throws for a lost lease.
-    /// </summary>
-    /// <param name="leases">The leases to renew (a lease listed twice is renewed, and reported renewed, twice).</param>
-    /// <param name="extension">The new lease duration, from now (store clock).</param>
-    /// <param name="cancellationToken">Cancels before anything is sent.</param>
-    /// <returns>The still-valid leases with their new expiry, in input order, and the ids of the lost ones.</returns>
+    /// <inheritdoc />
+    /// <remarks>
+    /// One script per queue (each atomic in its queue's slot), sent together in one pipeline; each lease is judged on
+    /// its own, like <see cref="HeartbeatAsync"/>, and its PEL entry moves with one <c>XCLAIM</c> per band and worker.
+    /// </remarks>
     public async Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(leases);
-        for (var i = 0; i < leases.Count; i++)
-            if (leases[i] is null) throw new ArgumentException($"leases[{i}] is null.", nameof(leases));
-        TaskValidation.ValidateDuration(extension, nameof(extension));
+        TaskValidation.ValidateHeartbeats(leases, extension);
         cancellationToken.ThrowIfCancellationRequested();
         if (leases.Count == 0) return new HeartbeatManyResult([], []);
         try

@@ -95,49 +95,32 @@ internal sealed class NoOpHandler(RuntimeProbe probe) : ITaskHandler
 }
 
 /// <summary>A pass-through store that counts completed tasks, can hide push wake-up, and never disposes the inner store.</summary>
-public sealed class BenchStore(ITaskStore inner, bool push) : ITaskStore
+public sealed class BenchStore(ITaskStore inner, bool push) : DelegatingTaskStore(inner, ownsInner: false) // the target owns the inner store
 {
     private long _completed;
 
     public long Completed => Interlocked.Read(ref _completed);
-    public string Name => inner.Name;
-    public StoreCapabilities Capabilities { get; } = inner.Capabilities with { PushWakeUp = push && inner.Capabilities.PushWakeUp };
+    public override StoreCapabilities Capabilities { get; } = inner.Capabilities with { PushWakeUp = push && inner.Capabilities.PushWakeUp };
 
-    public Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default) => inner.EnqueueAsync(request, cancellationToken);
-    public Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default) => inner.EnqueueManyAsync(requests, cancellationToken);
-    public Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default) => inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
-    public Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default) => inner.HeartbeatAsync(lease, extension, cancellationToken);
-
-    public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
+    public override async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
-        await inner.CompleteAsync(lease, result, cancellationToken);
+        await Inner.CompleteAsync(lease, result, cancellationToken);
         Interlocked.Increment(ref _completed);
     }
 
-    public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
-        var lost = await inner.CompleteManyAsync(completions, cancellationToken);
+        var lost = await Inner.CompleteManyAsync(completions, cancellationToken);
         Interlocked.Add(ref _completed, completions.Count - lost.Count);
         return lost;
     }
 
-    public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) => inner.FailAsync(lease, error, options, cancellationToken);
-    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => inner.ReclaimExpiredAsync(cancellationToken);
-    public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.CancelAsync(taskId, cancellationToken);
-    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.RedriveAsync(taskId, cancellationToken);
-    public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => inner.GetAsync(taskId, cancellationToken);
-    public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => inner.QueryAsync(filter, page, cancellationToken);
-    public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => inner.GetStatsAsync(cancellationToken);
-    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) => inner.PurgeAsync(olderThan, states, queue, cancellationToken);
-
-    public async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public override async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        if (Capabilities.PushWakeUp) return await inner.WaitForWorkAsync(queue, timeout, cancellationToken);
+        if (Capabilities.PushWakeUp) return await Inner.WaitForWorkAsync(queue, timeout, cancellationToken);
         // Push off: the worker's poll timer alone decides when it looks again.
         try { await Task.Delay(timeout, cancellationToken); } catch (OperationCanceledException) { }
         cancellationToken.ThrowIfCancellationRequested();
         return false;
     }
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the target owns the inner store
 }

@@ -9,11 +9,11 @@ internal sealed class KonduitClient : IKonduitClient
     private readonly IServiceProvider _services;
     private readonly IOptions<KonduitOptions> _options;
     private readonly KonduitMetrics _metrics;
-    private readonly LocalWakeUp _wakeUp;
+    private readonly QueueWakeUpSignals _wakeUp;
     private readonly TimeProvider _time;
     private ITaskStore? _store;
 
-    public KonduitClient(IServiceProvider services, IOptions<KonduitOptions> options, KonduitMetrics metrics, LocalWakeUp wakeUp, TimeProvider time)
+    public KonduitClient(IServiceProvider services, IOptions<KonduitOptions> options, KonduitMetrics metrics, QueueWakeUpSignals wakeUp, TimeProvider time)
     {
         _services = services;
         _options = options;
@@ -55,7 +55,7 @@ internal sealed class KonduitClient : IKonduitClient
             if (result.Created)
             {
                 _metrics.Enqueued(request.Queue, store.Name);
-                _wakeUp.Set(request.Queue);
+                _wakeUp.Signal(request.Queue);
             }
             return result;
         }
@@ -86,7 +86,7 @@ internal sealed class KonduitClient : IKonduitClient
             foreach (var (q, count) in created)
             {
                 _metrics.Enqueued(q, store.Name, count);
-                _wakeUp.Set(q);
+                _wakeUp.Signal(q);
             }
             return results;
         }

@@ -50,7 +50,13 @@ public static class KonduitServiceCollectionExtensions
             services.AddMetrics();
             services.TryAddSingleton(TimeProvider.System);
             services.TryAddSingleton<KonduitMetrics>();
-            services.TryAddSingleton<LocalWakeUp>();
+            // In-process wake-up: the client signals after an enqueue so a local idle worker leases at once, even on
+            // stores without push wake-up. The same per-queue latch the stores use.
+            services.TryAddSingleton(sp => new QueueWakeUpSignals(sp.GetRequiredService<TimeProvider>()));
+            // Lease renewal for workers (issue 11 item 3): the store's HeartbeatManyAsync unless a component (e.g. a
+            // heartbeat channel) registered its own ILeaseRenewer.
+            services.TryAddSingleton<ILeaseRenewer>(sp => new StoreLeaseRenewer(sp.GetRequiredService<ITaskStore>(),
+                sp.GetRequiredService<TimeProvider>(), sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
             services.TryAddSingleton<KonduitStoreHost>();
             services.TryAddSingleton<ITaskStore>(sp => sp.GetRequiredService<KonduitStoreHost>().CreateSelectedStore(sp));
             services.TryAddSingleton<IKonduitClient, KonduitClient>();

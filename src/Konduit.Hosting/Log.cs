@@ -35,8 +35,8 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Warning, "Lease lost on task {TaskId} in queue {Queue} (attempt {Attempt}, state {State}): handler canceled, result discarded")]
     public static partial void LeaseLost(ILogger logger, Guid taskId, string queue, int attempt, TaskState? state);
 
-    [LoggerMessage(15, LogLevel.Warning, "Heartbeat for task {TaskId} on queue {Queue} failed (attempt {Attempt}); retrying")]
-    public static partial void HeartbeatFailed(ILogger logger, Exception exception, Guid taskId, string queue, int attempt);
+    [LoggerMessage(15, LogLevel.Warning, "Heartbeat of {Count} lease(s) (lease {Lease}) failed; retrying in {Delay}")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, int count, TimeSpan lease, TimeSpan delay);
 
     [LoggerMessage(16, LogLevel.Information, "Task {TaskId} on queue {Queue} (attempt {Attempt}) abandoned at shutdown; its lease is left to expire")]
     public static partial void TaskAbandoned(ILogger logger, Guid taskId, string queue, int attempt);
@@ -46,6 +46,12 @@ internal static partial class Log
 
     [LoggerMessage(18, LogLevel.Debug, "Leasing from queue {Queue} paused: {Outstanding} leased task(s) still await their recorded outcome")]
     public static partial void LeasingPaused(ILogger logger, string queue, int outstanding);
+
+    [LoggerMessage(19, LogLevel.Warning, "Lease lost on task {TaskId} in queue {Queue} (attempt {Attempt}, state {State}) after its handler finished: the outcome was not recorded")]
+    public static partial void OutcomeRefused(ILogger logger, Guid taskId, string queue, int attempt, TaskState? state);
+
+    [LoggerMessage(26, LogLevel.Warning, "Recording the outcome of task {TaskId} on queue {Queue} (attempt {Attempt}) failed; retrying in {Delay} while the lease is valid")]
+    public static partial void OutcomeRetrying(ILogger logger, Exception exception, Guid taskId, string queue, int attempt, TimeSpan delay);
 
     [LoggerMessage(20, LogLevel.Error, "Leasing from queue {Queue} failed; backing off {Delay}")]
     public static partial void LeaseFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);

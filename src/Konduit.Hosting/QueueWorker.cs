@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -10,8 +8,10 @@ using Microsoft.Extensions.Options;
 namespace Konduit.Hosting;
 
 /// <summary>
-/// The hosted worker of one queue: leases in batches up to its free concurrency, runs handlers concurrently,
-/// heartbeats each running task, completes (batched) or fails it, and backs off when the queue is empty.
+/// The hosted worker of one queue, and its lease loop: leases in batches up to its free concurrency, hands each task
+/// to a <see cref="TaskExecution"/> (which runs the handler, keeps the lease renewed through the
+/// <see cref="ILeaseRenewer"/> until the outcome is recorded, and records it, completions through the
+/// <see cref="CompletionBatcher"/>), and backs off when the queue is empty.
 /// </summary>
 /// <remarks>
 /// Shutdown: leasing stops, running handlers get <see cref="KonduitOptions.ShutdownGracePeriod"/> to finish and are
@@ -20,14 +20,14 @@ namespace Konduit.Hosting;
 /// </remarks>
 internal sealed class QueueWorker : IHostedService, IDisposable
 {
-    internal const int MaxCompletionBatch = 256;
+    internal const int MaxCompletionBatch = CompletionBatcher.MaxBatch;
 
     private readonly HandlerRegistration _registration;
     private readonly IServiceProvider _services;
     private readonly IServiceScopeFactory _scopes;
     private readonly KonduitStoreHost _storeHost;
     private readonly KonduitMetrics _metrics;
-    private readonly LocalWakeUp _wakeUp;
+    private readonly QueueWakeUpSignals _wakeUp;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _queue;
@@ -48,13 +48,12 @@ internal sealed class QueueWorker : IHostedService, IDisposable
     private readonly CancellationTokenSource _abandon = new();
     private readonly CancellationTokenSource _hardStop = new();
     private readonly ConcurrentDictionary<long, Task> _running = new();
-    private readonly Channel<PendingCompletion> _completions =
-        Channel.CreateUnbounded<PendingCompletion>(new UnboundedChannelOptions { SingleReader = true });
 
     private ITaskStore _store = null!;
     private string _storeName = "";
+    private CompletionBatcher _completions = null!;
+    private TaskExecution _execution = null!;
     private Task? _loop;
-    private Task? _completer;
     private long _nextRunId;
 
     public QueueWorker(
@@ -64,7 +63,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         KonduitStoreHost storeHost,
         IOptions<KonduitOptions> options,
         KonduitMetrics metrics,
-        LocalWakeUp wakeUp,
+        QueueWakeUpSignals wakeUp,
         TimeProvider time,
         ILoggerFactory? loggerFactory = null)
     {
@@ -94,8 +93,13 @@ internal sealed class QueueWorker : IHostedService, IDisposable
     {
         _store = _services.GetRequiredService<ITaskStore>();
         _storeName = _store.Name;
+        var renewer = _services.GetRequiredService<ILeaseRenewer>();
+        _completions = new CompletionBatcher(_store, _time, OutcomeBackoff.Default, _hardStop.Token, _logger);
+        _execution = new TaskExecution(_registration, _scopes, _store, renewer, _completions, _metrics, _time, _logger,
+            new ExecutionSettings(_queue, _leaseDuration, _heartbeatInterval, _retryPolicy), OutcomeBackoff.Default,
+            _abandon.Token, _hardStop.Token);
         Log.WorkerStarted(_logger, _workerId, _queue, _options.Concurrency, _leaseDuration, _heartbeatInterval);
-        _completer = Task.Run(CompleteLoopAsync, CancellationToken.None);
+        _completions.Start();
         _loop = Task.Run(LeaseLoopAsync, CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -126,8 +130,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             await Quietly(all.WaitAsync(cancellationToken)).ConfigureAwait(false);
         }
 
-        _completions.Writer.TryComplete();
-        if (_completer is not null) await Quietly(_completer.WaitAsync(cancellationToken)).ConfigureAwait(false);
+        await Quietly(_completions.StopAsync().WaitAsync(cancellationToken)).ConfigureAwait(false);
         Log.WorkerStopped(_logger, _queue);
     }
 
@@ -258,14 +261,16 @@ internal sealed class QueueWorker : IHostedService, IDisposable
     /// <summary>Waits for the store's signal (or its timeout) or a local enqueue, whichever comes first.</summary>
     private async Task WaitForWorkAsync(TimeSpan delay, CancellationToken stop)
     {
-        var local = _wakeUp.WaitAsync(_queue);
-        if (local.IsCompleted) return;
+        if (await _wakeUp.WaitAsync(_queue, TimeSpan.Zero, stop).ConfigureAwait(false)) return;
         // With push wake-up the store signals new work, so the poll timeout is only a safety net.
         var timeout = _store.Capabilities.PushWakeUp ? _options.MaxPollInterval : delay;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        // A local signal that arrives as this wait is canceled is latched again, never lost (QueueWakeUpSignals).
+        var local = _wakeUp.WaitAsync(_queue, Timeout.InfiniteTimeSpan, cts.Token);
         var storeWait = _store.WaitForWorkAsync(_queue, timeout, cts.Token);
         await Task.WhenAny(storeWait, local).ConfigureAwait(false);
         await cts.CancelAsync().ConfigureAwait(false);
+        await Quietly(local).ConfigureAwait(false);
         try
         {
             await storeWait.ConfigureAwait(false);
@@ -273,9 +278,10 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         catch (OperationCanceledException)
         {
         }
+#pragma warning disable CA1031 // The store could not wait (connection trouble): poll on the timer instead of spinning.
         catch (Exception ex)
+#pragma warning restore CA1031
         {
-            // The store could not wait (connection trouble): poll on the timer instead of spinning.
             Log.LeaseFailed(_logger, ex, _queue, delay);
             await Quietly(Task.Delay(delay, _time, stop)).ConfigureAwait(false);
         }
@@ -283,172 +289,25 @@ internal sealed class QueueWorker : IHostedService, IDisposable
 
     private async Task RunAsync(TaskLease lease)
     {
-        var started = _time.GetTimestamp();
         _metrics.InFlight(_queue, _storeName, 1);
-        // Both instants by the store's clock: the lease began ExpiresAt − duration; the task was due at RunAt.
-        _metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - _leaseDuration - lease.RunAt);
-        Log.TaskLeased(_logger, lease.TaskId, _queue, lease.Attempt, lease.MaxAttempts);
-        var state = new LeaseState(lease);
-        var slotHeld = true;
-        try
+        var slotHeld = 1;
+        void HandlerDone()
         {
-            using var execution = CancellationTokenSource.CreateLinkedTokenSource(_abandon.Token);
-            using var heartbeat = new Heartbeat(this, state, execution);
-            using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
-
-            Exception? error = null;
-            byte[]? result = null;
-            bool canceled;
-            try
-            {
-                var scope = _scopes.CreateAsyncScope();
-                await using (scope.ConfigureAwait(false))
-                {
-                    var context = new TaskContext(lease, scope.ServiceProvider);
-                    await _registration.Invoke(scope.ServiceProvider, context, execution.Token).ConfigureAwait(false);
-                    result = context.Result;
-                }
-                canceled = execution.IsCancellationRequested;
-            }
-            catch (Exception ex)
-            {
-                canceled = execution.IsCancellationRequested;
-                error = ex;
-            }
-
-            // No heartbeat starts after this; one in flight completes before complete/fail.
-            await heartbeat.StopAsync().ConfigureAwait(false);
-            var elapsed = _time.GetElapsedTime(started);
-            _metrics.Duration(_queue, _storeName, elapsed);
             // The handler is done: its slot goes to the next task while the outcome is recorded (completions are
             // batched, so holding the slot for the round trip would cap throughput at concurrency / latency).
-            ReleaseSlot(ref slotHeld);
-
-            if (state.Lost)
-            {
-                ReportLeaseLost(lease, state.LostState, activity);
-            }
-            else if (canceled)
-            {
-                // Canceled at shutdown before the handler returned: it did not finish, so the task is neither
-                // completed nor failed. The lease expires and the sweeper hands the task out again.
-                Log.TaskAbandoned(_logger, lease.TaskId, _queue, lease.Attempt);
-                activity?.SetStatus(ActivityStatusCode.Error, "abandoned at shutdown");
-            }
-            else if (error is null)
-            {
-                if (await CompleteAsync(state.Lease, result).ConfigureAwait(false))
-                {
-                    _metrics.Completed(_queue, _storeName);
-                    Log.TaskCompleted(_logger, lease.TaskId, _queue, lease.Attempt, elapsed.TotalMilliseconds);
-                    activity?.SetStatus(ActivityStatusCode.Ok);
-                }
-                else
-                {
-                    ReportLeaseLost(lease, null, activity);
-                }
-            }
-            else
-            {
-                await FailAsync(state.Lease, error, activity).ConfigureAwait(false);
-            }
+            if (Interlocked.Exchange(ref slotHeld, 0) == 0) return;
+            _metrics.InFlight(_queue, _storeName, -1);
+            _slots.Release();
         }
-        catch (LeaseLostException ex)
+        try
         {
-            ReportLeaseLost(lease, ex.CurrentState, null);
-        }
-        catch (Exception ex)
-        {
-            Log.OutcomeFailed(_logger, ex, lease.TaskId, _queue, lease.Attempt);
+            await _execution.RunAsync(lease, HandlerDone).ConfigureAwait(false);
         }
         finally
         {
-            ReleaseSlot(ref slotHeld);
+            HandlerDone();
             // The outcome is recorded (or given up on): the lease loop may take another task.
             _outstanding.Release();
-        }
-    }
-
-    private void ReleaseSlot(ref bool held)
-    {
-        if (!held) return;
-        held = false;
-        _metrics.InFlight(_queue, _storeName, -1);
-        _slots.Release();
-    }
-
-    private void ReportLeaseLost(TaskLease lease, TaskState? state, Activity? activity)
-    {
-        _metrics.LeaseLost(_queue, _storeName);
-        Log.LeaseLost(_logger, lease.TaskId, _queue, lease.Attempt, state);
-        activity?.SetStatus(ActivityStatusCode.Error, "lease lost");
-    }
-
-    private async Task FailAsync(TaskLease lease, Exception error, Activity? activity)
-    {
-        var nonRetryable = error is NonRetryableException;
-        var options = new FailOptions { Retryable = !nonRetryable, RetryPolicy = _retryPolicy };
-        activity?.SetStatus(ActivityStatusCode.Error, error.GetType().Name);
-        activity?.SetTag("error.type", error.GetType().FullName);
-        var outcome = await _store.FailAsync(lease, error.ToString(), options, _hardStop.Token).ConfigureAwait(false);
-        if (outcome.WillRetry)
-        {
-            _metrics.Retried(_queue, _storeName);
-            Log.TaskWillRetry(_logger, error, lease.TaskId, _queue, lease.Attempt, outcome.NextRunAt);
-        }
-        else
-        {
-            _metrics.Failed(_queue, _storeName);
-            Log.TaskDeadLettered(_logger, error, lease.TaskId, _queue, lease.Attempt, nonRetryable);
-        }
-    }
-
-    private async Task<bool> CompleteAsync(TaskLease lease, byte[]? result)
-    {
-        var pending = new PendingCompletion(lease, result);
-        if (!_completions.Writer.TryWrite(pending))
-        {
-            await _store.CompleteAsync(lease, result, _hardStop.Token).ConfigureAwait(false);
-            return true;
-        }
-        return await pending.Outcome.Task.ConfigureAwait(false);
-    }
-
-    /// <summary>Completes finished tasks in batches: what accumulated while the previous round trip ran.</summary>
-    private async Task CompleteLoopAsync()
-    {
-        var reader = _completions.Reader;
-        var batch = new List<PendingCompletion>(MaxCompletionBatch);
-        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            batch.Clear();
-            while (batch.Count < MaxCompletionBatch && reader.TryRead(out var item)) batch.Add(item);
-            if (batch.Count == 0) continue;
-            try
-            {
-                if (batch.Count == 1)
-                {
-                    try
-                    {
-                        await _store.CompleteAsync(batch[0].Lease, batch[0].Result, _hardStop.Token).ConfigureAwait(false);
-                        batch[0].Outcome.TrySetResult(true);
-                    }
-                    catch (LeaseLostException)
-                    {
-                        batch[0].Outcome.TrySetResult(false);
-                    }
-                    continue;
-                }
-                var completions = new TaskCompletion[batch.Count];
-                for (var i = 0; i < batch.Count; i++) completions[i] = new TaskCompletion(batch[i].Lease, batch[i].Result);
-                var lost = await _store.CompleteManyAsync(completions, _hardStop.Token).ConfigureAwait(false);
-                var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
-                foreach (var item in batch) item.Outcome.TrySetResult(lostSet is null || !lostSet.Contains(item.Lease.TaskId));
-            }
-            catch (Exception ex)
-            {
-                foreach (var item in batch) item.Outcome.TrySetException(ex);
-            }
         }
     }
 
@@ -461,131 +320,5 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         catch (OperationCanceledException)
         {
         }
-    }
-
-    /// <summary>
-    /// One running task's heartbeat: a one-shot timer re-armed after each renewal (no loop, delay task or extra
-    /// token source per task; most tasks finish before the first beat). A renewal the store refuses marks the lease
-    /// lost and cancels the handler; failed renewals are retried at half the interval until a whole lease has gone
-    /// by without one. No beat starts once the handler is done or canceled.
-    /// </summary>
-    private sealed class Heartbeat : IDisposable
-    {
-        private readonly QueueWorker _worker;
-        private readonly LeaseState _state;
-        private readonly CancellationTokenSource _execution;
-        private readonly ITimer _timer;
-        private readonly Lock _gate = new();
-        private long _lastRenewed;
-        private bool _stopped;
-        private TaskCompletionSource? _beating;
-
-        public Heartbeat(QueueWorker worker, LeaseState state, CancellationTokenSource execution)
-        {
-            _worker = worker;
-            _state = state;
-            _execution = execution;
-            _lastRenewed = worker._time.GetTimestamp();
-            _timer = worker._time.CreateTimer(static s => ((Heartbeat)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _timer.Change(worker._heartbeatInterval, Timeout.InfiniteTimeSpan);
-        }
-
-        /// <summary>Stops the beats; the returned task completes when a beat in flight has finished.</summary>
-        public Task StopAsync()
-        {
-            Task? beating;
-            lock (_gate)
-            {
-                _stopped = true;
-                beating = _beating?.Task;
-            }
-            _timer.Dispose();
-            return beating ?? Task.CompletedTask;
-        }
-
-        public void Dispose()
-        {
-            lock (_gate) _stopped = true;
-            _timer.Dispose();
-        }
-
-        private void Fire()
-        {
-            lock (_gate)
-            {
-                if (_stopped || _execution.IsCancellationRequested) return;
-                _beating = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-            _ = BeatAsync();
-        }
-
-        private async Task BeatAsync()
-        {
-            var worker = _worker;
-            TimeSpan? next = null;
-            try
-            {
-                // Not canceled when the handler finishes: an in-flight heartbeat completes before complete/fail.
-                _state.Lease = await worker._store.HeartbeatAsync(_state.Lease, worker._leaseDuration, worker._hardStop.Token).ConfigureAwait(false);
-                _lastRenewed = worker._time.GetTimestamp();
-                next = worker._heartbeatInterval;
-            }
-            catch (LeaseLostException ex)
-            {
-                _state.MarkLost(ex.CurrentState);
-                await _execution.CancelAsync().ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (worker._hardStop.IsCancellationRequested)
-            {
-            }
-            catch (Exception ex)
-            {
-                Log.HeartbeatFailed(worker._logger, ex, _state.Lease.TaskId, worker._queue, _state.Lease.Attempt);
-                if (worker._time.GetElapsedTime(_lastRenewed) >= worker._leaseDuration)
-                {
-                    // No renewal for a whole lease: it has expired by now, whoever holds the task.
-                    _state.MarkLost(null);
-                    await _execution.CancelAsync().ConfigureAwait(false);
-                }
-                else
-                {
-                    next = worker._heartbeatInterval / 2;
-                }
-            }
-            finally
-            {
-                TaskCompletionSource? done;
-                lock (_gate)
-                {
-                    done = _beating;
-                    _beating = null;
-                    if (!_stopped && next is { } due) _timer.Change(due, Timeout.InfiniteTimeSpan);
-                }
-                done?.TrySetResult();
-            }
-        }
-    }
-
-    private sealed class LeaseState(TaskLease lease)
-    {
-        private volatile TaskLease _lease = lease;
-        private volatile bool _lost;
-
-        public TaskLease Lease { get => _lease; set => _lease = value; }
-        public bool Lost => _lost;
-        public TaskState? LostState { get; private set; }
-
-        public void MarkLost(TaskState? state)
-        {
-            LostState = state;
-            _lost = true;
-        }
-    }
-
-    private sealed class PendingCompletion(TaskLease lease, byte[]? result)
-    {
-        public TaskLease Lease { get; } = lease;
-        public byte[]? Result { get; } = result;
-        public TaskCompletionSource<bool> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -140,6 +140,33 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateHeartbeats(leases, extension);
+        cancellationToken.ThrowIfCancellationRequested();
+        var renewed = new List<TaskLease>(leases.Count);
+        var lost = new List<Guid>();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var now = _time.GetUtcNow();
+            foreach (var lease in leases)
+            {
+                if (TryGetValidLeaseLocked(lease, now, out var task))
+                {
+                    task.LeaseExpiresAt = now + extension;
+                    renewed.Add(lease with { ExpiresAt = task.LeaseExpiresAt.Value });
+                }
+                else
+                {
+                    lost.Add(lease.TaskId);
+                }
+            }
+        }
+        return Task.FromResult(new HeartbeatManyResult(renewed, lost));
+    }
+
+    /// <inheritdoc />
     public Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);

@@ -1,6 +1,6 @@
 namespace Konduit;
 
-/// <summary>The outcome of a batched renewal (<c>HeartbeatManyAsync</c>).</summary>
-/// <param name="Renewed">The still-valid leases with their new <see cref="TaskLease.ExpiresAt"/>, in input order.</param>
-/// <param name="Lost">The ids of the leases that were no longer valid (expired, reclaimed, finished or canceled).</param>
+/// <summary>The outcome of <see cref="ITaskStore.HeartbeatManyAsync"/>.</summary>
+/// <param name="Renewed">The leases that were still valid, each with its new <see cref="TaskLease.ExpiresAt"/>, in input order.</param>
+/// <param name="Lost">The ids of the tasks whose lease was no longer valid (nothing changed for them), in input order.</param>
 public sealed record HeartbeatManyResult(IReadOnlyList<TaskLease> Renewed, IReadOnlyList<Guid> Lost);

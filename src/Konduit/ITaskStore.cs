@@ -58,6 +58,17 @@ public interface ITaskStore : IAsyncDisposable
     /// </summary>
     Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Extends many leases in one round trip, each to <paramref name="extension"/> from now (store clock). Each lease
+    /// is judged on its own like <see cref="HeartbeatAsync"/>; instead of throwing, the result lists the still-valid
+    /// leases with their new <see cref="TaskLease.ExpiresAt"/> (<see cref="HeartbeatManyResult.Renewed"/>, in input
+    /// order) and the ids of the tasks whose lease was lost (<see cref="HeartbeatManyResult.Lost"/>; nothing changes
+    /// for them). Renewal is idempotent: a lease listed twice is renewed and reported renewed for each copy. An empty
+    /// list returns an empty result. A null entry is refused with <see cref="ArgumentException"/> before anything
+    /// changes.
+    /// </summary>
+    Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default);
+
     /// <summary>Marks the task Succeeded and stores <paramref name="result"/>. Throws <see cref="LeaseLostException"/> when the lease is no longer valid.</summary>
     Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default);
 

@@ -142,6 +142,18 @@ public static class TaskValidation
         }
     }
 
+    /// <summary>A batch heartbeat: not null, no null entry, a valid extension.</summary>
+    public static void ValidateHeartbeats(IReadOnlyList<TaskLease>? leases, TimeSpan extension, string paramName = "leases")
+    {
+        ArgumentNullException.ThrowIfNull(leases, paramName);
+        for (var i = 0; i < leases.Count; i++)
+        {
+            if (leases[i] is null)
+                throw new ArgumentException($"{paramName}[{i}] is null.", paramName);
+        }
+        ValidateDuration(extension, nameof(extension));
+    }
+
     /// <summary>Query filter and page.</summary>
     public static void ValidateQuery(TaskQuery? filter, PageRequest? page)
     {

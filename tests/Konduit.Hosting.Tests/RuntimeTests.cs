@@ -333,6 +333,159 @@ public abstract class RuntimeTests
         Assert.True(store.MaxUnrecorded <= bound, $"{store.MaxUnrecorded} tasks were leased without a recorded outcome (bound {bound})");
     }
 
+    [Fact]
+    public async Task A_completion_that_fails_transiently_is_retried_and_the_task_does_not_run_again()
+    {
+        // Issue 13 item 2: a completion the store could not take (connection cut, restart) was dropped; the lease
+        // then expired and the finished task ran again.
+        var queue = NewQueue();
+        var store = CreateStore();
+        var runs = 0;
+        using var host = BuildHost(Config(queue), store, queue, (_, _) =>
+        {
+            Interlocked.Increment(ref runs);
+            return Task.CompletedTask;
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        store.FaultCompletions(2);
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        var done = await WaitForStateAsync(store, id, TaskState.Succeeded);
+        await host.StopAsync(Ct);
+        Assert.Equal(1, done.Attempts);
+        Assert.Empty(done.Errors);
+        Assert.Equal(1, runs);
+    }
+
+    [Fact]
+    public async Task Heartbeats_go_on_until_the_outcome_is_recorded_so_a_slow_completion_keeps_its_lease()
+    {
+        // Issue 13 item 2: heartbeats stopped when the handler returned, so a completion slower than the lease
+        // found the lease expired and the task was reclaimed and run again.
+        var queue = NewQueue();
+        var store = CreateStore();
+        var runs = 0;
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(Config(queue, extra: [($"Konduit:Queues:{queue}:LeaseSeconds", "1")]), store, queue, (_, _) =>
+        {
+            Interlocked.Increment(ref runs);
+            ran.TrySetResult();
+            return Task.CompletedTask;
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        store.StallCompletions();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await Within(ran.Task, "the handler to run");
+        var firstExpiry = (await store.GetAsync(id, Ct)).LeaseExpiresAt!.Value;
+        // The store's clock passes the lease the task was given while its completion is stalled.
+        await Eventually(() => DateTimeOffset.UtcNow > firstExpiry + TimeSpan.FromMilliseconds(500), "the first lease period to pass");
+        await store.ReclaimExpiredAsync(Ct);
+        var waiting = await store.GetAsync(id, Ct);
+        Assert.Equal(TaskState.Running, waiting.State);
+        Assert.Empty(waiting.Errors);
+        Assert.True(waiting.LeaseExpiresAt > firstExpiry, "the lease was renewed after the handler returned");
+
+        store.ResumeCompletions();
+        var done = await WaitForStateAsync(store, id, TaskState.Succeeded);
+        await host.StopAsync(Ct);
+        Assert.Equal(1, done.Attempts);
+        Assert.Empty(done.Errors);
+        Assert.Equal(1, runs);
+    }
+
+    [Fact]
+    public async Task A_refused_completion_is_logged_as_refused_not_as_a_canceled_handler()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var logs = new LogCollector();
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(Config(queue), store, k => k.AddHandler<DelegateHandler>(queue), s =>
+        {
+            s.AddSingleton(new HandlerBody((_, _) =>
+            {
+                ran.TrySetResult();
+                return Task.CompletedTask;
+            }));
+            s.AddLogging(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
+        });
+        using var metrics = new MetricCollector(host);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        store.StallCompletions();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await Within(ran.Task, "the handler to run");
+        Assert.True(await store.CancelAsync(id, Ct)); // the lease is gone before the completion reaches the store
+        store.ResumeCompletions();
+
+        await Eventually(() => logs.Has(OutcomeRefusedEventId), "the refused outcome to be logged");
+        await host.StopAsync(Ct);
+        Assert.False(logs.Has(LeaseLostWhileRunningEventId), "a finished handler was reported as canceled");
+        Assert.Equal(TaskState.Canceled, (await store.GetAsync(id, Ct)).State);
+        Assert.Equal(1, metrics.Sum("konduit.tasks.lease_lost", queue));
+        Assert.Equal(0, metrics.Sum("konduit.tasks.completed", queue));
+    }
+
+    [Fact]
+    public async Task A_failure_the_store_could_not_record_at_first_is_retried_and_NonRetryableException_is_honoured()
+    {
+        // Issue 13 item 6: a FailAsync that threw was swallowed; the task was later reclaimed as "lease expired",
+        // the real error was lost and NonRetryableException was ignored.
+        var queue = NewQueue();
+        var store = CreateStore();
+        var runs = 0;
+        using var host = BuildHost(Config(queue), store, queue, (_, _) =>
+        {
+            Interlocked.Increment(ref runs);
+            throw new NonRetryableException("bad input");
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        store.FaultFails(2);
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        var failed = await WaitForStateAsync(store, id, TaskState.Failed);
+        await host.StopAsync(Ct);
+        Assert.Equal(1, failed.Attempts);
+        Assert.Contains("bad input", Assert.Single(failed.Errors).Message);
+        Assert.Equal(1, runs);
+        Assert.Equal(3, store.FailCalls);
+    }
+
+    [Fact]
+    public async Task A_failure_whose_error_text_the_store_refuses_is_still_recorded_with_the_real_error()
+    {
+        // Issue 13 item 6: an error text the store cannot hold (a NUL character, refused by PostgreSQL) must not
+        // lose the failure.
+        var queue = NewQueue();
+        var store = CreateStore();
+        using var host = BuildHost(Config(queue), store, queue, (_, _) => throw new NonRetryableException("bad\0input"));
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        var failed = await WaitForStateAsync(store, id, TaskState.Failed);
+        await host.StopAsync(Ct);
+        Assert.Equal(1, failed.Attempts);
+        var error = Assert.Single(failed.Errors).Message;
+        Assert.Contains("NonRetryableException", error);
+        Assert.Contains("bad", error);
+        Assert.Contains("input", error);
+    }
+
+    /// <summary>The id of <c>Log.OutcomeRefused</c>: the handler finished, but its lease was lost before the outcome was recorded.</summary>
+    private const int OutcomeRefusedEventId = 19;
+
+    /// <summary>The id of <c>Log.LeaseLost</c>: the lease was lost while the handler ran, so it was canceled.</summary>
+    private const int LeaseLostWhileRunningEventId = 14;
+
     /// <summary>The id of <c>Log.LeasingPaused</c>.</summary>
     private const int LeasingPausedEventId = 18;
 

@@ -2,30 +2,51 @@ namespace Konduit.Hosting.Tests;
 
 /// <summary>
 /// Forwards to a real store, adding what the runtime tests need to provoke: heartbeats that stall (so a lease
-/// really expires and is reclaimed by the store) and completions that stall (a store whose completions lag), and
-/// counting leases and completions. Disposal does not dispose the inner store (fixtures own it).
+/// really expires and is reclaimed by the store), completions that stall (a store whose completions lag), store
+/// calls that fail transiently (<see cref="StoreUnavailableException"/> before the call reaches the store, as a cut
+/// connection would), and counting leases, completions and heartbeat calls. Disposal does not dispose the inner
+/// store (fixtures own it).
 /// </summary>
-public sealed class TestStore(ITaskStore inner) : ITaskStore
+public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, ownsInner: false)
 {
     private volatile TaskCompletionSource? _heartbeatGate;
     private volatile TaskCompletionSource? _completionGate;
     private int _leased;
     private int _completed;
     private int _maxUnrecorded;
+    private int _completionFaults;
+    private int _failFaults;
+    private int _heartbeatCalls;
+    private int _heartbeatManyCalls;
+    private int _failCalls;
+    private int _heartbeatFaults;
+    private int _completeCalls;
+    private int _completeManyCalls;
 
-    public ITaskStore Inner { get; } = inner;
-
-    /// <summary>Heartbeats wait until <see cref="ResumeHeartbeats"/>.</summary>
+    /// <summary>Heartbeats (single and batched) wait until <see cref="ResumeHeartbeats"/>.</summary>
     public void StallHeartbeats() => _heartbeatGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void ResumeHeartbeats() => Interlocked.Exchange(ref _heartbeatGate, null)?.TrySetResult();
-
-    public int Heartbeats;
 
     /// <summary>Complete and CompleteMany wait until <see cref="ResumeCompletions"/>.</summary>
     public void StallCompletions() => _completionGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void ResumeCompletions() => Interlocked.Exchange(ref _completionGate, null)?.TrySetResult();
+
+    /// <summary>The next <paramref name="count"/> Complete/CompleteMany calls throw <see cref="StoreUnavailableException"/> without reaching the store.</summary>
+    public void FaultCompletions(int count) => Volatile.Write(ref _completionFaults, count);
+
+    /// <summary>The next <paramref name="count"/> Fail calls throw <see cref="StoreUnavailableException"/> without reaching the store.</summary>
+    public void FaultFails(int count) => Volatile.Write(ref _failFaults, count);
+
+    /// <summary>The next <paramref name="count"/> batched heartbeat calls throw <see cref="StoreUnavailableException"/> without reaching the store.</summary>
+    public void FaultHeartbeats(int count) => Volatile.Write(ref _heartbeatFaults, count);
+
+    /// <summary>CompleteAsync calls made (including faulted ones).</summary>
+    public int CompleteCalls => Volatile.Read(ref _completeCalls);
+
+    /// <summary>CompleteManyAsync calls made (including faulted ones).</summary>
+    public int CompleteManyCalls => Volatile.Read(ref _completeManyCalls);
 
     /// <summary>Tasks handed out by LeaseAsync so far.</summary>
     public int Leased => Volatile.Read(ref _leased);
@@ -36,7 +57,16 @@ public sealed class TestStore(ITaskStore inner) : ITaskStore
     /// <summary>The most tasks that were leased at once without a completion (or any other outcome) yet.</summary>
     public int MaxUnrecorded => Volatile.Read(ref _maxUnrecorded);
 
-    public async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    /// <summary>Single-lease heartbeat calls that reached the store.</summary>
+    public int HeartbeatCalls => Volatile.Read(ref _heartbeatCalls);
+
+    /// <summary>Batched heartbeat calls made (including faulted ones).</summary>
+    public int HeartbeatManyCalls => Volatile.Read(ref _heartbeatManyCalls);
+
+    /// <summary>Fail calls made (including faulted ones).</summary>
+    public int FailCalls => Volatile.Read(ref _failCalls);
+
+    public override async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
         var leases = await Inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
         var leased = Interlocked.Add(ref _leased, leases.Count);
@@ -48,41 +78,54 @@ public sealed class TestStore(ITaskStore inner) : ITaskStore
         return leases;
     }
 
-    public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
+    public override async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
+        Interlocked.Increment(ref _completeCalls);
         if (_completionGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
+        ThrowIfFaulted(ref _completionFaults, "complete");
         await Inner.CompleteAsync(lease, result, cancellationToken);
         Interlocked.Increment(ref _completed);
     }
 
-    public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
+        Interlocked.Increment(ref _completeManyCalls);
         if (_completionGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
+        ThrowIfFaulted(ref _completionFaults, "complete");
         var lost = await Inner.CompleteManyAsync(completions, cancellationToken);
         Interlocked.Add(ref _completed, completions.Count - lost.Count);
         return lost;
     }
 
-    public string Name => Inner.Name;
-    public StoreCapabilities Capabilities => Inner.Capabilities;
+    public override async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _failCalls);
+        ThrowIfFaulted(ref _failFaults, "fail");
+        return await Inner.FailAsync(lease, error, options, cancellationToken);
+    }
 
-    public async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
+    public override async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
     {
         if (_heartbeatGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
-        Interlocked.Increment(ref Heartbeats);
+        Interlocked.Increment(ref _heartbeatCalls);
         return await Inner.HeartbeatAsync(lease, extension, cancellationToken);
     }
 
-    public Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default) => Inner.EnqueueAsync(request, cancellationToken);
-    public Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default) => Inner.EnqueueManyAsync(requests, cancellationToken);
-    public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) => Inner.FailAsync(lease, error, options, cancellationToken);
-    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => Inner.ReclaimExpiredAsync(cancellationToken);
-    public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.CancelAsync(taskId, cancellationToken);
-    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.RedriveAsync(taskId, cancellationToken);
-    public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => Inner.GetAsync(taskId, cancellationToken);
-    public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => Inner.QueryAsync(filter, page, cancellationToken);
-    public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => Inner.GetStatsAsync(cancellationToken);
-    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) => Inner.PurgeAsync(olderThan, states, queue, cancellationToken);
-    public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) => Inner.WaitForWorkAsync(queue, timeout, cancellationToken);
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public override async Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
+    {
+        if (_heartbeatGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
+        Interlocked.Increment(ref _heartbeatManyCalls);
+        ThrowIfFaulted(ref _heartbeatFaults, "heartbeat");
+        return await Inner.HeartbeatManyAsync(leases, extension, cancellationToken);
+    }
+
+    private void ThrowIfFaulted(ref int faults, string operation)
+    {
+        int left;
+        while ((left = Volatile.Read(ref faults)) > 0)
+        {
+            if (Interlocked.CompareExchange(ref faults, left - 1, left) == left)
+                throw new StoreUnavailableException(Name, operation, new IOException("injected: connection reset"));
+        }
+    }
 }

@@ -46,4 +46,69 @@ public sealed class PostgresIdempotencyKeyTests(PostgresStoreFixture fixture) : 
         var second = await store.EnqueueAsync(new EnqueueRequest(queue, [2]) { IdempotencyKey = "k" }, Ct);
         Assert.True(second.Created);
     }
+
+    // Issue 13 item 7: a key whose task row was deleted by another route than PurgeAsync (a manual DELETE, a
+    // dropped partition) is free: the next enqueue with it creates a task instead of naming the vanished one.
+
+    private async Task DeleteTaskRowOnlyAsync(Guid taskId) =>
+        await fixture.ScalarAsync<object>($"DELETE FROM \"{fixture.Schema}\".tasks WHERE id = $1", taskId);
+
+    [Fact]
+    public async Task Enqueue_with_a_key_whose_task_row_is_gone_creates_a_new_task()
+    {
+        var store = fixture.CreatePostgresStore();
+        var queue = Queue();
+        var first = await store.EnqueueAsync(new EnqueueRequest(queue, [1]) { IdempotencyKey = "k" }, Ct);
+        await DeleteTaskRowOnlyAsync(first.TaskId);
+
+        var second = await store.EnqueueAsync(new EnqueueRequest(queue, [2]) { IdempotencyKey = "k" }, Ct);
+
+        Assert.True(second.Created);
+        Assert.NotEqual(first.TaskId, second.TaskId);
+        Assert.Equal([2], (await store.GetAsync(second.TaskId, Ct)).Payload);
+        // The key now names the new task, and it is taken again.
+        Assert.Equal(second.TaskId, await fixture.ScalarAsync<Guid>(
+            $"SELECT task_id FROM \"{fixture.Schema}\".task_keys WHERE queue = $1 AND idempotency_key = 'k'", queue));
+        Assert.Equal(new EnqueueResult(second.TaskId, false), await store.EnqueueAsync(new EnqueueRequest(queue, [3]) { IdempotencyKey = "k" }, Ct));
+    }
+
+    [Fact]
+    public async Task EnqueueMany_with_keys_whose_task_rows_are_gone_creates_new_tasks_and_keeps_live_keys()
+    {
+        var store = fixture.CreatePostgresStore();
+        var queue = Queue();
+        var gone = await store.EnqueueAsync(new EnqueueRequest(queue, [1]) { IdempotencyKey = "gone" }, Ct);
+        var live = await store.EnqueueAsync(new EnqueueRequest(queue, [2]) { IdempotencyKey = "live" }, Ct);
+        await DeleteTaskRowOnlyAsync(gone.TaskId);
+
+        var results = await store.EnqueueManyAsync(
+        [
+            new EnqueueRequest(queue, [3]) { IdempotencyKey = "gone" },
+            new EnqueueRequest(queue, [4]) { IdempotencyKey = "live" },
+            new EnqueueRequest(queue, [5]) { IdempotencyKey = "gone" },
+        ], Ct);
+
+        Assert.True(results[0].Created);
+        Assert.NotEqual(gone.TaskId, results[0].TaskId);
+        Assert.Equal(new EnqueueResult(live.TaskId, false), results[1]);
+        Assert.Equal(new EnqueueResult(results[0].TaskId, false), results[2]);
+        Assert.Equal([3], (await store.GetAsync(results[0].TaskId, Ct)).Payload);
+    }
+
+    [Fact]
+    public async Task Transactional_enqueue_with_a_key_whose_task_row_is_gone_creates_a_new_task()
+    {
+        var store = fixture.CreatePostgresStore();
+        var queue = Queue();
+        var first = await store.EnqueueAsync(new EnqueueRequest(queue, [1]) { IdempotencyKey = "k" }, Ct);
+        await DeleteTaskRowOnlyAsync(first.TaskId);
+
+        await using var connection = await fixture.DataSource.OpenConnectionAsync(Ct);
+        await using var tx = await connection.BeginTransactionAsync(Ct);
+        var second = await store.EnqueueAsync(new EnqueueRequest(queue, [2]) { IdempotencyKey = "k" }, tx, Ct);
+        await tx.CommitAsync(Ct);
+
+        Assert.True(second.Created);
+        Assert.Equal(TaskState.Pending, (await store.GetAsync(second.TaskId, Ct)).State);
+    }
 }

@@ -4,7 +4,7 @@ using Xunit;
 namespace Konduit.Postgres.Tests;
 
 /// <summary>
-/// The fenced statements (complete, complete-many, heartbeat, fail) find their rows by primary key whatever the
+/// The fenced statements (complete, complete-many, heartbeat, heartbeat-many, fail) find their rows by primary key whatever the
 /// statistics say. The trap: statistics gathered while every row was pending (autovacuum analyzes right after a
 /// bulk enqueue) put the running rows at ~0, and a predicate that proves the sweeper's partial index
 /// (<c>WHERE state = 1</c>) then makes "scan every running row" look like a one-row plan. A worker that had leased
@@ -41,6 +41,8 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
                     $"'{{{ids}}}', array_fill(1::bigint, ARRAY[256]), array_fill(NULL::bytea, ARRAY[256])"),
                 await PlanAsync(connection, "c1", "uuid, bigint, bytea", sql.Complete, $"'{one}', 1, NULL"),
                 await PlanAsync(connection, "hb", "uuid, bigint, interval", sql.Heartbeat, $"'{one}', 1, '1 minute'"),
+                await PlanAsync(connection, "hm", "uuid[], bigint[], interval", sql.HeartbeatMany,
+                    $"'{{{ids}}}', array_fill(1::bigint, ARRAY[256]), '1 minute'"),
                 await PlanAsync(connection, "f1", "uuid, bigint, boolean, interval, text, text", sql.Fail,
                     $"'{one}', 1, true, '1 second', 'boom', 'none'"),
             ];
@@ -53,7 +55,7 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
                 Assert.Contains("tasks_pkey", plan, StringComparison.Ordinal);
                 Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
             }
-            foreach (var name in new[] { "cm", "c1", "hb", "f1" }) await ExecuteAsync(connection, $"DEALLOCATE {name}");
+            foreach (var name in new[] { "cm", "c1", "hb", "hm", "f1" }) await ExecuteAsync(connection, $"DEALLOCATE {name}");
             await ExecuteAsync(connection, "RESET plan_cache_mode");
         }
         finally

@@ -21,6 +21,7 @@ public class PostgresStoreFixture : TaskStoreFixture
     // One data source for the whole test process, never disposed: fixtures of many test classes share it (one pool
     // instead of one per class keeps the server's connection count bounded), and the process exit closes it.
     private static NpgsqlDataSource? s_dataSource;
+    private static string? s_connectionString;
 
     private NpgsqlDataSource? _dataSource;
 
@@ -37,6 +38,9 @@ public class PostgresStoreFixture : TaskStoreFixture
 
     /// <inheritdoc />
     public override ITransactionalEnqueueHarness? TransactionalEnqueue { get; }
+
+    /// <summary>The test server's connection string (available after <see cref="InitializeAsync"/>), for tests that build their own data source.</summary>
+    public static string ConnectionString => s_connectionString ?? throw new InvalidOperationException("The fixture is not initialized.");
 
     /// <summary>A schema name no other fixture or test uses.</summary>
     public static string NewSchemaName() => "konduit_t_" + Guid.NewGuid().ToString("N")[..8];
@@ -92,6 +96,7 @@ public class PostgresStoreFixture : TaskStoreFixture
             var connectionString = await TestServer.LocateAsync(EnvironmentVariable, "PostgreSQL",
                 "run `scripts/services.sh up && source .services/env`", Konduit.Tests.Shared.PostgresTestContainer.StartAsync);
             s_dataSource = NpgsqlDataSource.Create(connectionString);
+            s_connectionString = connectionString;
             return s_dataSource;
         }
         finally

@@ -34,6 +34,7 @@ public sealed class PostgresStoreOptionsTests(PostgresStoreFixture fixture) : IC
         // Lazy connection: an unreachable server does not stop the store (or a DI container) from being built.
         await using var store = new PostgresTaskStore(new PostgresTaskStoreOptions { ConnectionString = "Host=127.0.0.1;Port=1;Timeout=1" });
         Assert.Equal("postgres", store.Name);
-        await Assert.ThrowsAnyAsync<NpgsqlException>(() => store.GetStatsAsync(Ct));
+        var ex = await Assert.ThrowsAsync<StoreUnavailableException>(() => store.GetStatsAsync(Ct));
+        Assert.IsAssignableFrom<NpgsqlException>(ex.InnerException);
     }
 }

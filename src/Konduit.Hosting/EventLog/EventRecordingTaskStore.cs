@@ -11,9 +11,8 @@ namespace Konduit.Hosting;
 /// <see cref="PurgedTask"/>), so the sweeper on any node records every task it reclaims or purges, whichever
 /// node held the lease: each expired lease and each purged task is reported by exactly one call.</para>
 /// </remarks>
-public sealed class EventRecordingTaskStore : ITaskStore
+public sealed class EventRecordingTaskStore : DelegatingTaskStore
 {
-    private readonly ITaskStore _inner;
     private readonly TaskEventRecorder _recorder;
     private readonly TimeProvider _time;
 
@@ -22,35 +21,25 @@ public sealed class EventRecordingTaskStore : ITaskStore
     /// <param name="recorder">Where events go.</param>
     /// <param name="timeProvider">The clock that stamps events; <see cref="TimeProvider.System"/> when null.</param>
     public EventRecordingTaskStore(ITaskStore inner, TaskEventRecorder recorder, TimeProvider? timeProvider = null)
+        : base(inner)
     {
-        ArgumentNullException.ThrowIfNull(inner);
         ArgumentNullException.ThrowIfNull(recorder);
-        _inner = inner;
         _recorder = recorder;
         _time = timeProvider ?? TimeProvider.System;
     }
 
-    /// <summary>The wrapped store.</summary>
-    public ITaskStore Inner => _inner;
-
     /// <inheritdoc />
-    public string Name => _inner.Name;
-
-    /// <inheritdoc />
-    public StoreCapabilities Capabilities => _inner.Capabilities;
-
-    /// <inheritdoc />
-    public async Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default)
+    public override async Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default)
     {
-        var result = await _inner.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
+        var result = await Inner.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
         if (result.Created) Record(Event(TaskEventKind.Enqueued, result.TaskId, request.Queue, request.Tenant));
         return result;
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
     {
-        var results = await _inner.EnqueueManyAsync(requests, cancellationToken).ConfigureAwait(false);
+        var results = await Inner.EnqueueManyAsync(requests, cancellationToken).ConfigureAwait(false);
         var events = new List<TaskEvent>();
         for (var i = 0; i < results.Count; i++)
             if (results[i].Created) events.Add(Event(TaskEventKind.Enqueued, results[i].TaskId, requests[i].Queue, requests[i].Tenant));
@@ -59,9 +48,9 @@ public sealed class EventRecordingTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
-        var leases = await _inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        var leases = await Inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
         var events = new List<TaskEvent>(leases.Count);
         foreach (var lease in leases) events.Add(FromLease(TaskEventKind.Leased, lease));
         _recorder.Record(events);
@@ -69,24 +58,37 @@ public sealed class EventRecordingTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
+    public override async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
     {
-        var extended = await _inner.HeartbeatAsync(lease, extension, cancellationToken).ConfigureAwait(false);
+        var extended = await Inner.HeartbeatAsync(lease, extension, cancellationToken).ConfigureAwait(false);
         if (_recorder.RecordHeartbeats) Record(FromLease(TaskEventKind.Heartbeat, extended));
         return extended;
     }
 
     /// <inheritdoc />
-    public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
+    public override async Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
     {
-        await _inner.CompleteAsync(lease, result, cancellationToken).ConfigureAwait(false);
+        var result = await Inner.HeartbeatManyAsync(leases, extension, cancellationToken).ConfigureAwait(false);
+        if (_recorder.RecordHeartbeats && result.Renewed.Count > 0)
+        {
+            var events = new List<TaskEvent>(result.Renewed.Count);
+            foreach (var renewed in result.Renewed) events.Add(FromLease(TaskEventKind.Heartbeat, renewed));
+            _recorder.Record(events);
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
+    {
+        await Inner.CompleteAsync(lease, result, cancellationToken).ConfigureAwait(false);
         Record(FromLease(TaskEventKind.Completed, lease));
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
-        var lost = await _inner.CompleteManyAsync(completions, cancellationToken).ConfigureAwait(false);
+        var lost = await Inner.CompleteManyAsync(completions, cancellationToken).ConfigureAwait(false);
         var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
         var events = new List<TaskEvent>(completions.Count);
         foreach (var completion in completions)
@@ -97,17 +99,17 @@ public sealed class EventRecordingTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
+    public override async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var result = await _inner.FailAsync(lease, error, options, cancellationToken).ConfigureAwait(false);
+        var result = await Inner.FailAsync(lease, error, options, cancellationToken).ConfigureAwait(false);
         Record(FromLease(result.WillRetry ? TaskEventKind.Retried : TaskEventKind.Failed, lease) with { Error = Truncate(error) });
         return result;
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
-        var reclaimed = await _inner.ReclaimExpiredAsync(cancellationToken).ConfigureAwait(false);
+        var reclaimed = await Inner.ReclaimExpiredAsync(cancellationToken).ConfigureAwait(false);
         var events = new List<TaskEvent>(reclaimed.Count);
         foreach (var task in reclaimed)
             events.Add(Event(TaskEventKind.Reclaimed, task.TaskId, task.Queue, task.Tenant) with
@@ -122,45 +124,29 @@ public sealed class EventRecordingTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
-    public async Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default)
+    public override async Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
-        var canceled = await _inner.CancelAsync(taskId, cancellationToken).ConfigureAwait(false);
+        var canceled = await Inner.CancelAsync(taskId, cancellationToken).ConfigureAwait(false);
         if (canceled) await RecordFromSnapshotAsync(TaskEventKind.Canceled, taskId, cancellationToken).ConfigureAwait(false);
         return canceled;
     }
 
     /// <inheritdoc />
-    public async Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
+    public override async Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
-        await _inner.RedriveAsync(taskId, cancellationToken).ConfigureAwait(false);
+        await Inner.RedriveAsync(taskId, cancellationToken).ConfigureAwait(false);
         await RecordFromSnapshotAsync(TaskEventKind.Redriven, taskId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.GetAsync(taskId, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default) => _inner.QueryAsync(filter, page, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => _inner.GetStatsAsync(cancellationToken);
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
-        var purged = await _inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
+        var purged = await Inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
         var events = new List<TaskEvent>(purged.Count);
         foreach (var task in purged) events.Add(Event(TaskEventKind.Purged, task.TaskId, task.Queue, task.Tenant));
         _recorder.Record(events);
         return purged;
     }
-
-    /// <inheritdoc />
-    public Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        _inner.WaitForWorkAsync(queue, timeout, cancellationToken);
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => _inner.DisposeAsync();
 
     private async Task RecordFromSnapshotAsync(TaskEventKind kind, Guid taskId, CancellationToken cancellationToken)
     {
@@ -168,7 +154,7 @@ public sealed class EventRecordingTaskStore : ITaskStore
         var eventId = TaskEventId.NewId(_time.GetUtcNow());
         try
         {
-            var task = await _inner.GetAsync(taskId, cancellationToken).ConfigureAwait(false);
+            var task = await Inner.GetAsync(taskId, cancellationToken).ConfigureAwait(false);
             Record(new TaskEvent
             {
                 EventId = eventId,

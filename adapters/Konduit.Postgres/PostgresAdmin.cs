@@ -1,0 +1,152 @@
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Konduit.Postgres;
+
+/// <summary>
+/// Operator and inspection calls: cancel, redrive, get, query, stats, purge, and the due-id read a dispatcher
+/// rebuilds its hints from.
+/// </summary>
+internal sealed class PostgresAdmin
+{
+    private static readonly TaskState[] RedriveStates = [TaskState.Failed, TaskState.Canceled];
+
+    private readonly PostgresExecutor _db;
+    private readonly PostgresQueries _sql;
+
+    public PostgresAdmin(PostgresExecutor db, PostgresQueries sql)
+    {
+        _db = db;
+        _sql = sql;
+    }
+
+    public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken) =>
+        _db.RunAsync("cancel", (Self: this, TaskId: taskId), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.Cancel, c);
+            PostgresExecutor.Add(cmd, s.TaskId);
+            while (true)
+            {
+                var (changed, state) = await PostgresRows.ReadCountAndStateAsync(cmd, ct).ConfigureAwait(false);
+                if (changed > 0) return true;
+                if (state is null) throw new TaskNotFoundException(s.TaskId);
+                if (state.Value.IsTerminal()) return false;
+                // Seen non-terminal yet not updated: a concurrent change finished it in between. Read again.
+            }
+        }, cancellationToken);
+
+    public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken) =>
+        _db.RunAsync("redrive", (Self: this, TaskId: taskId), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.Retry, c);
+            PostgresExecutor.Add(cmd, s.TaskId);
+            PostgresExecutor.Add(cmd, s.Self._sql.Channel);
+            while (true)
+            {
+                var (changed, state) = await PostgresRows.ReadCountAndStateAsync(cmd, ct).ConfigureAwait(false);
+                if (changed > 0) return true;
+                if (state is null) throw new TaskNotFoundException(s.TaskId);
+                if (state.Value is not (TaskState.Failed or TaskState.Canceled))
+                    throw new InvalidTaskStateException(s.TaskId, state.Value, "retry", RedriveStates);
+                // Seen redrivable yet not updated: a concurrent redrive won in between. Read again.
+            }
+        }, cancellationToken);
+
+    public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken) =>
+        _db.RunAsync("get", (Self: this, TaskId: taskId), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.Get, c);
+            PostgresExecutor.Add(cmd, s.TaskId);
+            var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (!await reader.ReadAsync(ct).ConfigureAwait(false)) throw new TaskNotFoundException(s.TaskId);
+                return PostgresRows.ReadSnapshot(reader);
+            }
+        }, cancellationToken);
+
+    public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest page, CancellationToken cancellationToken) =>
+        _db.RunAsync("query", (Self: this, Filter: filter, Page: page), static async (c, s, ct) =>
+        {
+            var (filter, page) = (s.Filter, s.Page);
+            using var cmd = new NpgsqlCommand { Connection = c };
+            // The WHERE clause is composed of constant fragments only; values travel as parameters.
+            var text = new StringBuilder(s.Self._sql.QueryPrefix);
+            if (filter.Queue is not null)
+            {
+                text.Append(PostgresQueries.QueryByQueue);
+                cmd.Parameters.Add(new NpgsqlParameter<string>("queue", filter.Queue));
+            }
+            if (filter.States is { Count: > 0 } states)
+            {
+                text.Append(PostgresQueries.QueryByStates);
+                cmd.Parameters.Add(new NpgsqlParameter<short[]>("states", states.Select(static s => (short)s).ToArray()));
+            }
+            if (filter.Tenant is not null)
+            {
+                text.Append(PostgresQueries.QueryByTenant);
+                cmd.Parameters.Add(new NpgsqlParameter<string>("tenant", filter.Tenant));
+            }
+            if (filter.EnqueuedFrom is { } from)
+            {
+                text.Append(PostgresQueries.QueryCreatedFrom);
+                cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", from.ToUniversalTime()));
+            }
+            if (filter.EnqueuedTo is { } to)
+            {
+                text.Append(PostgresQueries.QueryCreatedTo);
+                cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", to.ToUniversalTime()));
+            }
+            if (page.After is { } after)
+            {
+                text.Append(PostgresQueries.QueryAfter);
+                cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
+            }
+            text.Append(PostgresQueries.QuerySuffix);
+            cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
+            cmd.CommandText = text.ToString();
+
+            var items = new List<TaskSnapshot>(Math.Min(page.Limit + 1, 128));
+            await PostgresRows.ReadAllAsync(cmd, items, PostgresRows.ReadSnapshot, ct).ConfigureAwait(false);
+            if (items.Count <= page.Limit) return new TaskPage(items, null);
+            items.RemoveAt(items.Count - 1);
+            return new TaskPage(items, items[^1].Id);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken) =>
+        _db.RunAsync("stats", this, static async (c, self, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(self._sql.Stats, c);
+            var stats = new List<QueueStats>();
+            await PostgresRows.ReadAllAsync(cmd, stats, PostgresRows.ReadStats, ct).ConfigureAwait(false);
+            return (IReadOnlyList<QueueStats>)stats;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState> states, string? queue, CancellationToken cancellationToken) =>
+        _db.RunAsync("purge", (Self: this, OlderThan: olderThan, States: states, Queue: queue), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.Purge, c);
+            PostgresExecutor.Add(cmd, s.States.Select(static state => (short)state).ToArray());
+            PostgresExecutor.Add(cmd, s.OlderThan);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)s.Queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            PostgresExecutor.Add(cmd, PostgresQueries.SweepBatchSize);
+            var purged = new List<PurgedTask>();
+            // Batches commit one by one, so a large purge neither bloats one transaction nor blocks for long.
+            while (await PostgresRows.ReadAllAsync(cmd, purged, PostgresRows.ReadPurged, ct).ConfigureAwait(false) == PostgresQueries.SweepBatchSize)
+            {
+            }
+            return (IReadOnlyList<PurgedTask>)purged;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<Guid>> ReadDueIdsAsync(string queue, int limit, CancellationToken cancellationToken) =>
+        _db.RunAsync("read due ids", (Self: this, Queue: queue, Limit: limit), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.DueIds, c);
+            PostgresExecutor.Add(cmd, s.Queue);
+            PostgresExecutor.Add(cmd, s.Limit);
+            var ids = new List<Guid>();
+            await PostgresRows.ReadAllAsync(cmd, ids, static r => r.GetGuid(0), ct).ConfigureAwait(false);
+            return (IReadOnlyList<Guid>)ids;
+        }, cancellationToken);
+}

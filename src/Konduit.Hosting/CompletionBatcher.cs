@@ -1,0 +1,171 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Konduit.Hosting;
+
+/// <summary>
+/// Completes finished tasks in batches: what accumulated while the previous round trip ran goes in the next
+/// <see cref="ITaskStore.CompleteManyAsync"/> (one <see cref="ITaskStore.CompleteAsync"/> for a batch of one).
+/// A batch the store could not take (<see cref="StoreUnavailableException"/>, a driver error) is retried with backoff
+/// while each lease is still valid, instead of being dropped (issue 13 item 2: a dropped completion let the lease
+/// expire and the finished task run again).
+/// </summary>
+internal sealed class CompletionBatcher
+{
+    internal const int MaxBatch = 256;
+
+    private readonly ITaskStore _store;
+    private readonly TimeProvider _time;
+    private readonly OutcomeBackoff _backoff;
+    private readonly CancellationToken _hardStop;
+    private readonly ILogger _logger;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private Task? _loop;
+    private int _retries;
+
+    /// <param name="store">Where completions go.</param>
+    /// <param name="time">The clock of the backoff and of the lease-validity check.</param>
+    /// <param name="backoff">Delays between attempts.</param>
+    /// <param name="hardStop">Cancels store calls and backoff waits (the host gave up on shutdown).</param>
+    /// <param name="logger">Where retries are logged.</param>
+    public CompletionBatcher(ITaskStore store, TimeProvider time, OutcomeBackoff backoff, CancellationToken hardStop, ILogger logger)
+    {
+        _logger = logger;
+        _store = store;
+        _time = time;
+        _backoff = backoff;
+        _hardStop = hardStop;
+    }
+
+    /// <summary>Retries so far (counted once each backoff wait has started).</summary>
+    public int Retries => Volatile.Read(ref _retries);
+
+    public void Start() => _loop ??= Task.Run(LoopAsync, CancellationToken.None);
+
+    /// <summary>Stops taking completions and waits for the batches in flight.</summary>
+    public async Task StopAsync()
+    {
+        _queue.Writer.TryComplete();
+        if (_loop is not null) await _loop.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records the completion of <paramref name="lease"/>: true when the store accepted it, false when the lease was
+    /// lost. Throws the store's last error when it gave up: the lease is no longer valid (lost, or expired by the
+    /// local clock), the error cannot be cured by retrying (bad arguments), or the host stopped.
+    /// </summary>
+    public async Task<bool> CompleteAsync(TrackedLease lease, byte[]? result)
+    {
+        var pending = new Pending(lease, result);
+        var delay = _backoff.First;
+        while (true)
+        {
+            Exception error;
+            try
+            {
+                if (!_queue.Writer.TryWrite(pending))
+                {
+                    // Stopped: the batch loop is gone, so this completion goes alone.
+                    await _store.CompleteAsync(lease.Lease, result, _hardStop).ConfigureAwait(false);
+                    return true;
+                }
+                return await pending.Outcome.Task.ConfigureAwait(false);
+            }
+            catch (LeaseLostException)
+            {
+                return false;
+            }
+            catch (Exception ex) when (OutcomeBackoff.IsRetryable(ex, _hardStop))
+            {
+                error = ex;
+            }
+            if (!StillValid(lease, delay)) throw new OutcomeNotRecordedException(error);
+            Log.OutcomeRetrying(_logger, error, lease.TaskId, lease.Lease.Queue, lease.Lease.Attempt, delay);
+            var wait = Task.Delay(delay, _time, _hardStop);
+            Interlocked.Increment(ref _retries);
+            await wait.ConfigureAwait(false);
+            delay = _backoff.Next(delay);
+            pending = new Pending(lease, result);
+        }
+    }
+
+    /// <summary>Whether the lease is still worth a retry after <paramref name="delay"/>: not lost, not expired by then.</summary>
+    private bool StillValid(TrackedLease lease, TimeSpan delay) =>
+        !lease.IsLost && _time.GetUtcNow() + delay < lease.Lease.ExpiresAt;
+
+    private async Task LoopAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<Pending>(MaxBatch);
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var item)) batch.Add(item);
+            if (batch.Count == 0) continue;
+            try
+            {
+                if (batch.Count == 1)
+                {
+                    try
+                    {
+                        await _store.CompleteAsync(batch[0].Lease.Lease, batch[0].Result, _hardStop).ConfigureAwait(false);
+                        batch[0].Outcome.TrySetResult(true);
+                    }
+                    catch (LeaseLostException)
+                    {
+                        batch[0].Outcome.TrySetResult(false);
+                    }
+                    continue;
+                }
+                var completions = new TaskCompletion[batch.Count];
+                for (var i = 0; i < batch.Count; i++) completions[i] = new TaskCompletion(batch[i].Lease.Lease, batch[i].Result);
+                var lost = await _store.CompleteManyAsync(completions, _hardStop).ConfigureAwait(false);
+                var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
+                foreach (var item in batch) item.Outcome.TrySetResult(lostSet is null || !lostSet.Contains(item.Lease.TaskId));
+            }
+#pragma warning disable CA1031 // Each waiting completion gets the error and decides whether to retry.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                foreach (var item in batch) item.Outcome.TrySetException(ex);
+            }
+        }
+    }
+
+    private sealed class Pending(TrackedLease lease, byte[]? result)
+    {
+        public TrackedLease Lease { get; } = lease;
+        public byte[]? Result { get; } = result;
+        public TaskCompletionSource<bool> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>The outcome of a lease could not be recorded: the store kept failing until the lease was no longer valid (or the host stopped).</summary>
+internal sealed class OutcomeNotRecordedException(Exception last) : Exception("The outcome could not be recorded before the lease ran out: " + last.Message, last);
+
+/// <summary>Backoff between attempts to record an outcome, and which errors are worth another attempt.</summary>
+internal sealed class OutcomeBackoff(TimeSpan first, TimeSpan max)
+{
+    /// <summary>The default: 100 ms doubling up to 2 s, so a short outage is bridged many times within a lease.</summary>
+    public static OutcomeBackoff Default { get; } = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
+
+    public TimeSpan First { get; } = first;
+
+    public TimeSpan Next(TimeSpan delay)
+    {
+        var doubled = delay * 2;
+        return doubled > max ? max : doubled;
+    }
+
+    /// <summary>
+    /// Everything but a lost lease (the answer), bad arguments (the same call fails again), a disposed store, and
+    /// cancellation by the host giving up is worth retrying: transient errors arrive as
+    /// <see cref="StoreUnavailableException"/>, but a store may still let a raw driver error through.
+    /// </summary>
+    public static bool IsRetryable(Exception ex, CancellationToken hardStop) => ex switch
+    {
+        LeaseLostException or ArgumentException or ObjectDisposedException => false,
+        OperationCanceledException => !hardStop.IsCancellationRequested,
+        _ => !hardStop.IsCancellationRequested,
+    };
+}

@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Konduit.Hosting;
+
+/// <summary>What a <see cref="TaskExecution"/> needs to know about its queue's worker.</summary>
+internal sealed record ExecutionSettings(string Queue, TimeSpan LeaseDuration, TimeSpan HeartbeatInterval, RetryPolicy? RetryPolicy);
+
+/// <summary>
+/// Runs one leased task: tracks its lease with the <see cref="ILeaseRenewer"/> from lease to recorded outcome, runs
+/// the handler in its own scope, then records the outcome — completed through the <see cref="CompletionBatcher"/>,
+/// or failed with the handler's error — retrying a store that cannot take it while the lease is valid.
+/// </summary>
+/// <remarks>
+/// <para>Heartbeats go on until the outcome is recorded, not only while the handler runs (issue 13 item 2), so a slow
+/// completion does not find its lease expired.</para>
+/// <para>A lease lost while the handler runs cancels it (<see cref="Log.LeaseLost"/>); a lease lost after the handler
+/// finished, or an outcome the store refuses, is logged as such (<see cref="Log.OutcomeRefused"/>).</para>
+/// <para>A failure the store cannot record is retried like a completion; from the second attempt the error text is
+/// made safe for any store (no control characters or unpaired surrogates), so an error text the store cannot hold
+/// never loses the failure or its <see cref="NonRetryableException"/> (issue 13 item 6).</para>
+/// </remarks>
+internal sealed class TaskExecution(
+    HandlerRegistration registration,
+    IServiceScopeFactory scopes,
+    ITaskStore store,
+    ILeaseRenewer renewer,
+    CompletionBatcher completions,
+    KonduitMetrics metrics,
+    TimeProvider time,
+    ILogger logger,
+    ExecutionSettings settings,
+    OutcomeBackoff backoff,
+    CancellationToken abandon,
+    CancellationToken hardStop)
+{
+    private readonly string _queue = settings.Queue;
+    private readonly string _storeName = store.Name;
+
+    /// <summary>Runs the task; <paramref name="handlerDone"/> is called once the handler has returned (its slot may go to the next task).</summary>
+    public async Task RunAsync(TaskLease lease, Action handlerDone)
+    {
+        var started = time.GetTimestamp();
+        // Both instants by the store's clock: the lease began ExpiresAt − duration; the task was due at RunAt.
+        metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - settings.LeaseDuration - lease.RunAt);
+        Log.TaskLeased(logger, lease.TaskId, _queue, lease.Attempt, lease.MaxAttempts);
+        var tracked = new TrackedLease(lease, settings.LeaseDuration, settings.HeartbeatInterval);
+        renewer.Track(tracked);
+        try
+        {
+            using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
+            using var execution = CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken);
+            Exception? error = null;
+            byte[]? result = null;
+            bool canceled;
+            // Past the grace period the handler is abandoned: its lease is left to expire, so renewal stops at once
+            // even for a handler that ignores its token.
+            var abandoned = abandon.Register(() => renewer.Release(tracked));
+            try
+            {
+                var scope = scopes.CreateAsyncScope();
+                await using (scope.ConfigureAwait(false))
+                {
+                    var context = new TaskContext(lease, scope.ServiceProvider);
+                    await registration.Invoke(scope.ServiceProvider, context, execution.Token).ConfigureAwait(false);
+                    result = context.Result;
+                }
+                canceled = execution.IsCancellationRequested;
+            }
+#pragma warning disable CA1031 // The handler's exception is the task's failure, recorded below.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                canceled = execution.IsCancellationRequested;
+                error = ex;
+            }
+            finally
+            {
+                await abandoned.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var elapsed = time.GetElapsedTime(started);
+            metrics.Duration(_queue, _storeName, elapsed);
+            handlerDone();
+
+            if (canceled && tracked.IsLost)
+            {
+                ReportLeaseLost(Log.LeaseLost, lease, tracked.LostState, activity);
+            }
+            else if (canceled)
+            {
+                // Canceled at shutdown before the handler returned: it did not finish, so the task is neither
+                // completed nor failed. The lease expires and the sweeper hands the task out again.
+                Log.TaskAbandoned(logger, lease.TaskId, _queue, lease.Attempt);
+                activity?.SetStatus(ActivityStatusCode.Error, "abandoned at shutdown");
+            }
+            else if (tracked.IsLost)
+            {
+                ReportLeaseLost(Log.OutcomeRefused, lease, tracked.LostState, activity);
+            }
+            else if (error is null)
+            {
+                if (await completions.CompleteAsync(tracked, result).ConfigureAwait(false))
+                {
+                    metrics.Completed(_queue, _storeName);
+                    Log.TaskCompleted(logger, lease.TaskId, _queue, lease.Attempt, elapsed.TotalMilliseconds);
+                    activity?.SetStatus(ActivityStatusCode.Ok);
+                }
+                else
+                {
+                    ReportLeaseLost(Log.OutcomeRefused, lease, null, activity);
+                }
+            }
+            else
+            {
+                await FailAsync(tracked, error, activity).ConfigureAwait(false);
+            }
+        }
+#pragma warning disable CA1031 // Nothing more can be done: the lease expires and the sweeper returns the task.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.OutcomeFailed(logger, ex, lease.TaskId, _queue, lease.Attempt);
+        }
+        finally
+        {
+            renewer.Release(tracked);
+        }
+    }
+
+    private async Task FailAsync(TrackedLease tracked, Exception error, Activity? activity)
+    {
+        var lease = tracked.Lease;
+        var nonRetryable = error is NonRetryableException;
+        var options = new FailOptions { Retryable = !nonRetryable, RetryPolicy = settings.RetryPolicy };
+        activity?.SetStatus(ActivityStatusCode.Error, error.GetType().Name);
+        activity?.SetTag("error.type", error.GetType().FullName);
+        var text = error.ToString();
+        var delay = backoff.First;
+        FailResult outcome;
+        while (true)
+        {
+            try
+            {
+                outcome = await store.FailAsync(tracked.Lease, text, options, hardStop).ConfigureAwait(false);
+                break;
+            }
+            catch (LeaseLostException ex)
+            {
+                ReportLeaseLost(Log.OutcomeRefused, lease, ex.CurrentState, activity);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !hardStop.IsCancellationRequested)
+            {
+                // Whatever the store objected to, the next attempt carries a text every store can hold.
+                var safe = SafeErrorText(text);
+                var cured = !ReferenceEquals(safe, text);
+                text = safe;
+                if (!cured && !OutcomeBackoff.IsRetryable(ex, hardStop)) throw;
+                if (tracked.IsLost || time.GetUtcNow() + delay >= tracked.Lease.ExpiresAt) throw new OutcomeNotRecordedException(ex);
+                Log.OutcomeRetrying(logger, ex, lease.TaskId, _queue, lease.Attempt, delay);
+                await Task.Delay(delay, time, hardStop).ConfigureAwait(false);
+                delay = backoff.Next(delay);
+            }
+        }
+        if (outcome.WillRetry)
+        {
+            metrics.Retried(_queue, _storeName);
+            Log.TaskWillRetry(logger, error, lease.TaskId, _queue, lease.Attempt, outcome.NextRunAt);
+        }
+        else
+        {
+            metrics.Failed(_queue, _storeName);
+            Log.TaskDeadLettered(logger, error, lease.TaskId, _queue, lease.Attempt, nonRetryable);
+        }
+    }
+
+    private void ReportLeaseLost(Action<ILogger, Guid, string, int, TaskState?> log, TaskLease lease, TaskState? state, Activity? activity)
+    {
+        metrics.LeaseLost(_queue, _storeName);
+        log(logger, lease.TaskId, _queue, lease.Attempt, state);
+        activity?.SetStatus(ActivityStatusCode.Error, "lease lost");
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> without what some store cannot hold — control characters other than tab and line
+    /// breaks become '?', unpaired surrogates U+FFFD — cut to <see cref="TaskValidation.MaxErrorLength"/>; the same
+    /// instance when nothing had to change.
+    /// </summary>
+    internal static string SafeErrorText(string text)
+    {
+        StringBuilder? safe = null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            char? replacement = null;
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                safe?.Append(c).Append(text[i + 1]);
+                i++;
+                continue;
+            }
+            if (char.IsSurrogate(c)) replacement = '\uFFFD';
+            else if (char.IsControl(c) && c is not ('\t' or '\n' or '\r')) replacement = '?';
+            if (replacement is { } r)
+            {
+                safe ??= new StringBuilder(text.Length).Append(text, 0, i);
+                safe.Append(r);
+            }
+            else
+            {
+                safe?.Append(c);
+            }
+        }
+        var result = safe?.ToString() ?? text;
+        return result.Length <= TaskValidation.MaxErrorLength ? result : result[..TaskValidation.MaxErrorLength];
+    }
+}
