@@ -55,7 +55,8 @@ public sealed class RedisClusterTests(RedisClusterStoreFixture fixture) : IClass
     public async Task A_killed_master_is_replaced_by_its_replica_and_the_same_store_carries_on()
     {
         var output = TestContext.Current.TestOutputHelper;
-        await using var cluster = await PrivateRedis.StartClusterAsync(FailoverPort, FailoverBusPort, nodeTimeoutMs: 1000);
+        // Node timeout 2 s: on a loaded CI box a 1 s timeout let busy nodes flag each other failing (CLUSTERDOWN for minutes).
+        await using var cluster = await PrivateRedis.StartClusterAsync(FailoverPort, FailoverBusPort, nodeTimeoutMs: 2000);
         await using var admin = await ConnectionMultiplexer.ConnectAsync(cluster.Configuration);
         await using var store = new RedisTaskStore(new RedisTaskStoreOptions
         {
