@@ -20,7 +20,7 @@ namespace Konduit.Postgres;
 /// <para>A dispatcher in front of the store (such as Konduit.PostgresRedis) uses its public seam:
 /// <see cref="LeaseByIdsAsync"/> and <see cref="ReadDueIdsAsync"/>.</para>
 /// </remarks>
-public partial class PostgresTaskStore : ITaskStore
+public class PostgresTaskStore : ITaskStore
 {
     // EnqueueManyAsync switches to binary COPY from this many (keyless) requests; see BulkEnqueueAsync.
     internal const int CopyThreshold = PostgresEnqueue.CopyThreshold;
@@ -234,29 +234,12 @@ public partial class PostgresTaskStore : ITaskStore
         return _leases.HeartbeatAsync(lease, extension, cancellationToken);
     }
 
-    /// <summary>
-    /// Extends every lease in <paramref name="leases"/> by <paramref name="extension"/> from now (server clock), in
-    /// one statement for all of them. A lease is renewed only while it is valid (running, same
-    /// <see cref="TaskLease.LeaseToken"/>, not expired), exactly as <see cref="HeartbeatAsync"/> decides; the
-    /// others are reported, not thrown.
-    /// </summary>
-    /// <param name="leases">The leases to renew; a lease listed twice is renewed once and reported renewed twice.</param>
-    /// <param name="extension">The new time to live of each lease (positive, at most one day).</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>
-    /// The renewed leases with their new <see cref="TaskLease.ExpiresAt"/>, and the ids of the lost ones, both in
-    /// input order. Empty input: an empty result, and nothing is sent.
-    /// </returns>
-    /// <exception cref="ArgumentException">The list or an entry is null, or the extension is out of range; nothing changed.</exception>
-    /// <exception cref="StoreUnavailableException">The server could not be reached or dropped the call.</exception>
+    /// <inheritdoc />
+    /// <remarks>One statement for all the leases (an unnest of ids and tokens), fenced like
+    /// <see cref="CompleteManyAsync"/>; each renewal is a HOT update like <see cref="HeartbeatAsync"/>'s.</remarks>
     public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(leases);
-        for (var i = 0; i < leases.Count; i++)
-        {
-            if (leases[i] is null) throw new ArgumentException($"leases[{i}] is null.", nameof(leases));
-        }
-        TaskValidation.ValidateDuration(extension, nameof(extension));
+        TaskValidation.ValidateHeartbeats(leases, extension);
         ThrowIfDisposed();
         if (leases.Count == 0) return Task.FromResult(new HeartbeatManyResult([], []));
         return _leases.HeartbeatManyAsync(leases, extension, cancellationToken);

@@ -390,14 +390,8 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     public Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default) =>
         _inner.HeartbeatAsync(lease, extension, cancellationToken);
 
-    /// <summary>
-    /// Extends every lease in <paramref name="leases"/> in one PostgreSQL statement; see
-    /// <see cref="PostgresTaskStore.HeartbeatManyAsync"/> (Redis plays no part in renewal).
-    /// </summary>
-    /// <param name="leases">The leases to renew; a lease listed twice is renewed once and reported renewed twice.</param>
-    /// <param name="extension">The new time to live of each lease (positive, at most one day).</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>The renewed leases with their new expiry and the ids of the lost ones, both in input order.</returns>
+    /// <inheritdoc />
+    /// <remarks>The Postgres store's one statement for all the leases; Redis plays no part in renewal.</remarks>
     public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default) =>
         _inner.HeartbeatManyAsync(leases, extension, cancellationToken);
 

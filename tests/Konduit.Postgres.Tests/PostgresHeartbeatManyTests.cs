@@ -99,6 +99,8 @@ public sealed class PostgresHeartbeatManyTests(PostgresStoreFixture fixture) : I
         var sql = new PostgresQueries(fixture.Schema);
         await using var connection = await fixture.DataSource.OpenConnectionAsync(Ct);
         await using var tx = await connection.BeginTransactionAsync(Ct);
+        // Deltas: the backend's pending counters may still hold earlier, unflushed statements of this pooled connection.
+        var (updatedBefore, hotBefore) = await UpdateCountsAsync(connection, tx);
         await using (var beat = new NpgsqlCommand(sql.HeartbeatMany, connection, tx))
         {
             beat.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. leases.Select(l => l.TaskId)] });
@@ -106,15 +108,19 @@ public sealed class PostgresHeartbeatManyTests(PostgresStoreFixture fixture) : I
             beat.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = TimeSpan.FromMinutes(2) });
             Assert.Equal(leases.Count, await beat.ExecuteNonQueryAsync(Ct));
         }
+        var (updated, hot) = await UpdateCountsAsync(connection, tx);
+        Assert.Equal(leases.Count, updated - updatedBefore);
+        Assert.Equal(leases.Count, hot - hotBefore); // every row stayed on its page, no index entries
+        await tx.RollbackAsync(Ct);
+    }
+
+    private async Task<(long Updated, long Hot)> UpdateCountsAsync(NpgsqlConnection connection, NpgsqlTransaction tx)
+    {
         await using var counts = new NpgsqlCommand(
             $"SELECT pg_stat_get_xact_tuples_updated('\"{fixture.Schema}\".tasks'::regclass), pg_stat_get_xact_tuples_hot_updated('\"{fixture.Schema}\".tasks'::regclass)",
             connection, tx);
-        await using (var reader = await counts.ExecuteReaderAsync(Ct))
-        {
-            Assert.True(await reader.ReadAsync(Ct));
-            Assert.Equal(leases.Count, reader.GetInt64(0));
-            Assert.Equal(leases.Count, reader.GetInt64(1)); // every row stayed on its page, no index entries
-        }
-        await tx.RollbackAsync(Ct);
+        await using var reader = await counts.ExecuteReaderAsync(Ct);
+        Assert.True(await reader.ReadAsync(Ct));
+        return (reader.GetInt64(0), reader.GetInt64(1));
     }
 }
