@@ -416,7 +416,13 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         _inner.FailAsync(lease, error, options, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default) => _inner.ReclaimExpiredAsync(cancellationToken);
+    /// <remarks>Also prunes idle consumers of the dispatch streams (see <see cref="PruneIdleConsumersAsync"/>).</remarks>
+    public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
+    {
+        var reclaimed = await _inner.ReclaimExpiredAsync(cancellationToken).ConfigureAwait(false);
+        await PruneIdleConsumersAsync(cancellationToken).ConfigureAwait(false);
+        return reclaimed;
+    }
 
     /// <inheritdoc />
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.CancelAsync(taskId, cancellationToken);
@@ -435,8 +441,13 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default) => _inner.GetStatsAsync(cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default) =>
-        _inner.PurgeAsync(olderThan, states, queue, cancellationToken);
+    /// <remarks>Also deletes the dispatch streams of the queues left with no pending task (see <see cref="DropIdleDispatchStreamsAsync"/>).</remarks>
+    public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
+    {
+        var purged = await _inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
+        await DropIdleDispatchStreamsAsync(queue, purged, cancellationToken).ConfigureAwait(false);
+        return purged;
+    }
 
     /// <inheritdoc />
     /// <remarks>Woken by the inner store's LISTEN/NOTIFY, which works whether Redis is up or not.</remarks>

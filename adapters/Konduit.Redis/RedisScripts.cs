@@ -18,6 +18,7 @@ internal sealed class RedisScripts
         Enqueue = all[nameof(Enqueue)];
         Lease = all[nameof(Lease)];
         Heartbeat = all[nameof(Heartbeat)];
+        HeartbeatMany = all[nameof(HeartbeatMany)];
         Complete = all[nameof(Complete)];
         Fail = all[nameof(Fail)];
         Reclaim = all[nameof(Reclaim)];
@@ -33,6 +34,7 @@ internal sealed class RedisScripts
     public RedisScript Enqueue { get; }
     public RedisScript Lease { get; }
     public RedisScript Heartbeat { get; }
+    public RedisScript HeartbeatMany { get; }
     public RedisScript Complete { get; }
     public RedisScript Fail { get; }
     public RedisScript Reclaim { get; }

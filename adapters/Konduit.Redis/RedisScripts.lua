@@ -10,13 +10,21 @@
 --   B:bands     zset: bands whose stream exists (score = priority)    B:ready  zset: bands that may hold undelivered entries
 --   B:d         zset: pending tasks not yet due (run-at, retry backoff), scored by run-at
 --   B:t:<id>    task hash ('se' = its current stream entry id)       B:e:<id> error list ("attempt|at_us|message")
+--   B:x:<id>:<f> string: the value of field f (pl, hd, rp, rs) when it is longer than 64 bytes; the hash's 'x' lists
+--               those fields ("pl,hd"). Kept out of the hash so that it stays listpack-encoded (hash-max-listpack-value
+--               64: one longer value turns the whole hash into a hashtable, ~3.5x the memory; issue 16, ADR 004).
 --   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
 --   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f<state> terminal ids by finish time (purge)
 --   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
+-- and, under KEYS[2] = I = `{prefix#n}`, a base chosen so that it hashes to the queue's slot (ADR 004, "Finding a
+-- task by id"): I:ids  hash id -> queue of every task whose id carries that slot (the id's last 14 bits). Only the
+-- scripts that create or delete tasks (Enqueue, Purge) are given I.
 --
 -- A pending due task has exactly one undelivered stream entry; a running task has exactly one entry in the
--- group's pending entries list (PEL), whose delivery time is set to (lease expiry - ARGV pel_base_ms) by XCLAIM
--- TIME ... JUSTID on lease and heartbeat, so `XPENDING ... IDLE pel_base_ms` lists exactly the expired leases.
+-- group's pending entries list (PEL), owned by the consumer `<worker>|<lease ms>`: XREADGROUP (lease) and XCLAIM
+-- ... JUSTID (heartbeat, to `<worker>|<extension ms>`) set its delivery time to now, so its idle time reaches the
+-- consumer's lease length exactly at expiry and `XPENDING ... IDLE <ms> - + n <consumer>` lists exactly that
+-- consumer's expired leases (ADR 004). Idle times are true: time since the lease or the last heartbeat.
 -- Finishing (complete, fail, cancel, reclaim) XACKs and XDELs the entry; an emptied stream is deleted.
 
 -- name: Common
@@ -34,6 +42,30 @@ local function fmt(n) return string.format('%.0f', n) end
 local function tkey(id) return B .. ':t:' .. id end
 local function ekey(id) return B .. ':e:' .. id end
 local function skey(p) return B .. ':q:' .. p end
+-- Values longer than this go to their own string key (above), so the task hash stays listpack-encoded.
+local SPILL = 64
+local function xkey(id, f) return B .. ':x:' .. id .. ':' .. f end
+local function spilled(x, f) return x and string.find(',' .. x .. ',', ',' .. f .. ',', 1, true) ~= nil end
+-- The full value of field f, given the hash's value v and spill list x.
+local function full(id, f, v, x)
+  if spilled(x, f) then return redis.call('GET', xkey(id, f)) end
+  return v
+end
+-- Adds field f = v to the HSET argument table h, or writes v to its own key and records f in the spill list xs.
+local function put(h, id, f, v, xs)
+  if #v > SPILL then
+    redis.call('SET', xkey(id, f), v)
+    xs[#xs + 1] = f
+  else
+    h[#h + 1] = f
+    h[#h + 1] = v
+  end
+end
+-- Deletes a task's spilled values.
+local function drop_spilled(id, x)
+  if not x then return end
+  for f in string.gmatch(x, '[^,]+') do redis.call('DEL', xkey(id, f)) end
+end
 -- redis.call(cmd, head..., items[i..], tail...) in chunks of CHUNK items (head and tail are tables).
 local function call_many(head, items, tail)
   local i, n = 1, #items
@@ -142,15 +174,13 @@ local function finish(id, from, to, now)
   redis.call('ZADD', B .. ':f' .. to, now, id)
   move_state(id, from, to)
 end
--- The PEL delivery time that makes an entry's idle time reach pel_base_ms exactly when the lease expires (Redis
--- clamps a delivery time in the future to now; expiry - base is never after now).
-local function pel_time(exp, base_ms) return fmt(math.floor(exp / 1000) - tonumber(base_ms)) end
--- Stamps running tasks' entries of one band with that delivery time (XCLAIM ... TIME ... JUSTID: no delivery
--- counted), one command per chunk of entries.
-local function pel_expiry_many(p, worker, eids, exp, base_ms)
-  call_many({'XCLAIM', skey(p), G, worker, 0}, eids, {'TIME', pel_time(exp, base_ms), 'JUSTID'})
+-- The consumer that holds a lease of `us` microseconds for `worker`: its name carries the lease length in ms.
+local function consumer(worker, us) return worker .. '|' .. fmt(math.floor(tonumber(us) / 1000)) end
+-- Moves running tasks' entries of one band to the consumer of a renewed lease (XCLAIM ... JUSTID: delivery time
+-- now, no delivery counted), one command per chunk of entries.
+local function pel_renew_many(p, name, eids)
+  call_many({'XCLAIM', skey(p), G, name, 0}, eids, {'JUSTID'})
 end
-local function pel_expiry(p, worker, eid, exp, base_ms) pel_expiry_many(p, worker, {eid}, exp, base_ms) end
 -- nil when (token, Running, not expired) holds in f = HMGET(s, tk, le, ...); else the task's state, or -1 when it
 -- does not exist.
 local function lease_check(f, token, now)
@@ -166,8 +196,13 @@ end
 -- Idempotency entry, task hash, indexes and the stream entry (or delayed-set entry) are written in one script,
 -- so a key never names a half-made task and a task is never visible without its entry. One HSET per task; the
 -- id indexes and counts take one command per batch.
+-- An idempotency key whose task hash is gone (deleted by any route but Purge, e.g. a manual DEL) counts as free
+-- (issue 13, item 7). The id -> queue entry goes into I:ids in the same script, so a created task is always
+-- findable by id. Returns {id, created, ...} and last 1 when the queue held no task before (its counts hash did
+-- not exist): the caller then registers the queue again, since a purge may have unregistered it.
 -- ARGV: wake channel, queue, n, then per task: id, key, priority, run_at_us ('' = now), max, tenant, headers, payload, retry
 local now = now_us()
+local fresh = redis.call('EXISTS', B .. ':c') == 0 and 1 or 0
 local snow = fmt(now)
 local out = {}
 local made = {}
@@ -177,6 +212,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   local id, key, prio, runat = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
   local existing = false
   if key ~= '' then existing = redis.call('HGET', B .. ':ik', key) end
+  if existing and redis.call('EXISTS', tkey(existing)) == 0 then existing = false end
   if existing then
     out[#out + 1] = existing
     out[#out + 1] = 0
@@ -184,7 +220,9 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     if runat == '' then runat = snow end
     local t = tkey(id)
     local h = {'HSET', t, 'id', id, 'q', ARGV[2], 's', 0, 'p', prio, 'a', 0, 'm', ARGV[o + 5], 'tk', 0,
-      'ra', runat, 'ca', snow, 'ua', snow, 'pl', ARGV[o + 8]}
+      'ra', runat, 'ca', snow, 'ua', snow}
+    local xs = {}
+    put(h, id, 'pl', ARGV[o + 8], xs)
     if key ~= '' then
       redis.call('HSET', B .. ':ik', key, id)
       h[#h + 1] = 'k'
@@ -195,13 +233,11 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       h[#h + 1] = ARGV[o + 6]
       redis.call('ZADD', B .. ':n:' .. ARGV[o + 6], 0, id)
     end
-    if ARGV[o + 7] ~= '' then
-      h[#h + 1] = 'hd'
-      h[#h + 1] = ARGV[o + 7]
-    end
-    if ARGV[o + 9] ~= '' then
-      h[#h + 1] = 'rp'
-      h[#h + 1] = ARGV[o + 9]
+    if ARGV[o + 7] ~= '' then put(h, id, 'hd', ARGV[o + 7], xs) end
+    if ARGV[o + 9] ~= '' then put(h, id, 'rp', ARGV[o + 9], xs) end
+    if #xs > 0 then
+      h[#h + 1] = 'x'
+      h[#h + 1] = table.concat(xs, ',')
     end
     if tonumber(runat) <= now then
       ensure_band(prio, seen)
@@ -211,6 +247,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       redis.call('ZADD', B .. ':d', runat, id)
     end
     redis.call(unpack(h))
+    redis.call('HSET', KEYS[2] .. ':ids', id, ARGV[2])
     made[#made + 1] = id
     out[#out + 1] = id
     out[#out + 1] = 1
@@ -221,14 +258,15 @@ if #made > 0 then
   redis.call('HINCRBY', B .. ':c', 0, #made)
   redis.call('PUBLISH', ARGV[1], ARGV[2])
 end
+out[#out + 1] = fresh
 return out
 
 -- name: Lease
 -- Moves due delayed tasks into their streams, then reads new entries with XREADGROUP band by band, highest
--- priority first. Each entry read is checked against its task hash, and the fencing token, attempt count, owner
--- and expiry are set in the same script, which also stamps the PEL entries with the expiry (see pel_time, one
--- XCLAIM per band read): no two callers ever receive one task.
--- ARGV: worker, max count, duration_us, pel_base_ms
+-- priority first, as the consumer `<worker>|<duration ms>` (so the PEL itself tells when each lease expires: no
+-- XCLAIM). Each entry read is checked against its task hash, and the fencing token, attempt count, owner and
+-- expiry are set in the same script: no two callers ever receive one task.
+-- ARGV: worker, max count, duration_us
 -- Returns {expiry_us, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}
 -- ('' for an absent tenant, headers or retry policy).
 local now = now_us()
@@ -237,6 +275,7 @@ local want = tonumber(ARGV[2])
 local exp = now + tonumber(ARGV[3])
 local sexp, snow = fmt(exp), fmt(now)
 local worker = ARGV[1]
+local name = consumer(worker, ARGV[3])
 local out = {sexp}
 local leased = {}
 local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
@@ -250,16 +289,19 @@ for _, p in ipairs(bands) do
       break
     end
     local k = want - #leased
-    local r = redis.call('XREADGROUP', 'GROUP', G, worker, 'COUNT', k, 'STREAMS', sk, '>')
+    local r = redis.call('XREADGROUP', 'GROUP', G, name, 'COUNT', k, 'STREAMS', sk, '>')
     local entries = {}
     if r then entries = r[1][2] end
     local claimed, stray = {}, {}
     for _, e in ipairs(entries) do
       local eid, id = e[1], e[2][2]
       local t = tkey(id)
-      local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'm', 'pl', 'tn', 'hd', 'rp', 'ca', 'ra')
+      local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'm', 'pl', 'tn', 'hd', 'rp', 'ca', 'ra', 'x')
       if f[1] == '0' and f[2] == eid then
-        local a, tk = fmt(tonumber(f[3]) + 1), fmt(tonumber(f[4]) + 1)
+        -- The token is max(stored + 1, TIME in µs): if the server loses acknowledged writes (fsync window,
+        -- failover to a lagging replica) and the hash rolls back, the clock has still moved on, so a token is
+        -- never handed out twice (issue 13, item 1; ADR 004 "What the store promises under data loss").
+        local a, tk = fmt(tonumber(f[3]) + 1), fmt(math.max(tonumber(f[4]) + 1, now))
         if f[5] then
           redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
         else
@@ -272,11 +314,11 @@ for _, p in ipairs(bands) do
         out[n + 2] = tk
         out[n + 3] = a
         out[n + 4] = f[6]
-        out[n + 5] = f[7] or ''
+        out[n + 5] = full(id, 'pl', f[7], f[13]) or ''
         out[n + 6] = p
         out[n + 7] = f[8] or ''
-        out[n + 8] = f[9] or ''
-        out[n + 9] = f[10] or ''
+        out[n + 8] = full(id, 'hd', f[9], f[13]) or ''
+        out[n + 9] = full(id, 'rp', f[10], f[13]) or ''
         out[n + 10] = f[11]
         out[n + 11] = f[12]
       else
@@ -284,7 +326,6 @@ for _, p in ipairs(bands) do
         stray[#stray + 1] = eid
       end
     end
-    if #claimed > 0 then pel_expiry_many(p, worker, claimed, exp, ARGV[4]) end
     if #stray > 0 then
       call_many({'XACK', sk, G}, stray)
       call_many({'XDEL', sk}, stray)
@@ -302,9 +343,9 @@ return out
 
 -- name: Heartbeat
 -- Checks the fencing token and expiry and extends the lease atomically: the task hash holds the expiry, and the
--- PEL entry's delivery time is moved with it (XCLAIM TIME JUSTID: no delivery counted), so the sweeper's
--- XPENDING IDLE scan does not see a lease that a heartbeat kept alive.
--- ARGV: id, token, extension_us, pel_base_ms
+-- PEL entry moves to the consumer `<worker>|<extension ms>` with delivery time now (XCLAIM JUSTID: no delivery
+-- counted), so the sweeper's XPENDING IDLE scan does not see a lease that a heartbeat kept alive.
+-- ARGV: id, token, extension_us
 local now = now_us()
 local t = tkey(ARGV[1])
 local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'o', 'se')
@@ -312,8 +353,45 @@ local bad = lease_check(f, ARGV[2], now)
 if bad then return {0, bad} end
 local exp = now + tonumber(ARGV[3])
 redis.call('HSET', t, 'le', fmt(exp))
-pel_expiry(f[4], f[5], f[6], exp, ARGV[4])
+if f[6] then pel_renew_many(f[4], consumer(f[5], ARGV[3]), {f[6]}) end
 return {1, fmt(exp)}
+
+-- name: HeartbeatMany
+-- Heartbeat for a batch of one queue's leases: each is judged on its own (token, Running, unexpired); the
+-- renewed ones get one expiry, and their PEL entries move with one XCLAIM per (band, worker).
+-- ARGV: n, extension_us, then per lease: id, token
+-- Returns {expiry_us, then per lease: 1 (renewed) or 0 (lost)}.
+local now = now_us()
+local exp = now + tonumber(ARGV[2])
+local sexp = fmt(exp)
+local out = {sexp}
+local groups, order = {}, {}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
+  local t = tkey(id)
+  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'o', 'se')
+  if lease_check(f, token, now) then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', t, 'le', sexp)
+    if f[6] then
+      local g = f[4] .. '|' .. f[5]
+      local list = groups[g]
+      if not list then
+        list = {p = f[4], o = f[5]}
+        groups[g] = list
+        order[#order + 1] = g
+      end
+      list[#list + 1] = f[6]
+    end
+    out[#out + 1] = 1
+  end
+end
+for _, g in ipairs(order) do
+  local list = groups[g]
+  pel_renew_many(list.p, consumer(list.o, ARGV[2]), list)
+end
+return out
 
 -- name: Complete
 -- Each completion is judged on its own (token, Running, unexpired); 100 = accepted, else the state it was found
@@ -330,12 +408,15 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   local o = 1 + i * 4
   local id = ARGV[o + 1]
   local t = tkey(id)
-  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se')
+  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se', 'x')
   local bad = lease_check(f, ARGV[o + 2], now)
   if bad then
     out[#out + 1] = bad
   else
-    if ARGV[o + 3] == '1' then
+    if ARGV[o + 3] == '1' and #ARGV[o + 4] > SPILL then
+      redis.call('SET', xkey(id, 'rs'), ARGV[o + 4])
+      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'x', f[6] and (f[6] .. ',rs') or 'rs')
+    elseif ARGV[o + 3] == '1' then
       redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'rs', ARGV[o + 4])
     else
       redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
@@ -387,9 +468,10 @@ finish(id, 1, 3, now)
 return {2, fmt(now)}
 
 -- name: Reclaim
--- The sweeper for one queue. Moves due delayed tasks into their streams; then, band by band, reads the PEL
--- entries idle for at least pel_base_ms (XPENDING IDLE: leases whose expiry, stamped by lease and heartbeat, has
--- passed), re-checks each against its task hash (Running, this entry, expiry <= TIME), XACKs and XDELs it and
+-- The sweeper for one queue. Moves due delayed tasks into their streams; then, band by band and consumer by
+-- consumer, reads the PEL entries idle for at least the consumer's lease length (XPENDING IDLE <ms> ... <consumer>:
+-- the expired leases; a consumer name without a length, from before lengths were encoded, uses pel_base_ms, the
+-- 1-day window of the older expiry stamps), re-checks each against its task hash (Running, this entry, expiry <= TIME), XACKs and XDELs it and
 -- either appends a fresh entry (Pending, due now) or dead-letters the task when its attempts are used up. Idle
 -- consumers without pending entries are removed from the group. Atomic per queue, so concurrent sweepers
 -- reclaim each expired lease exactly once.
@@ -407,7 +489,18 @@ for _, p in ipairs(bands) do
     redis.call('ZREM', B .. ':bands', p)
     redis.call('ZREM', B .. ':ready', p)
   else
-    local pending = redis.call('XPENDING', sk, G, 'IDLE', tonumber(ARGV[4]), '-', '+', limit)
+    local pending = {}
+    local full = false
+    for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', sk, G)) do
+      local info = {}
+      for j = 1, #c, 2 do info[c[j]] = c[j + 1] end
+      if tonumber(info['pending']) > 0 and #pending < limit then
+        local ms = tonumber(string.match(info['name'], '|(%d+)$') or ARGV[4])
+        local got = redis.call('XPENDING', sk, G, 'IDLE', ms, '-', '+', limit - #pending, info['name'])
+        for _, pe in ipairs(got) do pending[#pending + 1] = pe end
+        if #pending >= limit then full = true end
+      end
+    end
     local reclaimed = 0
     for _, pe in ipairs(pending) do
       local eid = pe[1]
@@ -445,7 +538,7 @@ for _, p in ipairs(bands) do
         reclaimed = reclaimed + 1
       end
     end
-    if #pending == limit and reclaimed > 0 then more = 1 end
+    if full and reclaimed > 0 then more = 1 end
     if redis.call('EXISTS', sk) == 1 then
       local consumers = redis.call('XINFO', 'CONSUMERS', sk, G)
       for _, c in ipairs(consumers) do
@@ -500,8 +593,19 @@ return 100
 -- Reads tasks and their error lists in one consistent step (a snapshot never mixes two versions).
 -- ARGV: ids
 local out = {}
+-- Spilled values (B:x:<id>:<f>) are appended to the hash's fields, so a reader sees every field in one list.
 for _, id in ipairs(ARGV) do
-  out[#out + 1] = redis.call('HGETALL', tkey(id))
+  local h = redis.call('HGETALL', tkey(id))
+  for i = 1, #h, 2 do
+    if h[i] == 'x' then
+      for f in string.gmatch(h[i + 1], '[^,]+') do
+        h[#h + 1] = f
+        h[#h + 1] = redis.call('GET', xkey(id, f))
+      end
+      break
+    end
+  end
+  out[#out + 1] = h
   out[#out + 1] = redis.call('LRANGE', ekey(id), 0, -1)
 end
 return out
@@ -519,10 +623,12 @@ for i = 3, #ARGV do
   local ids = redis.call('ZRANGEBYSCORE', B .. ':f' .. s, '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
   for _, id in ipairs(ids) do
     local t = tkey(id)
-    local f = redis.call('HMGET', t, 'k', 'tn')
+    local f = redis.call('HMGET', t, 'k', 'tn', 'x')
+    drop_spilled(id, f[3])
     if f[1] and redis.call('HGET', B .. ':ik', f[1]) == id then redis.call('HDEL', B .. ':ik', f[1]) end
     if f[2] then redis.call('ZREM', B .. ':n:' .. f[2], id) end
     redis.call('DEL', t, ekey(id))
+    redis.call('HDEL', KEYS[2] .. ':ids', id)
     redis.call('ZREM', sset(s), id)
     redis.call('ZREM', B .. ':f' .. s, id)
     redis.call('HINCRBY', B .. ':c', s, -1)

@@ -15,140 +15,159 @@ public sealed partial class RedisTaskStore
     /// <inheritdoc />
     public async Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest? page = null, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidateQuery(filter, page);
-        page ??= PageRequest.First;
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        IEnumerable<string> queues = filter.Queue is { } only
-            ? [only]
-            : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!);
-        var states = filter.States is { Count: > 0 } s ? s.Distinct().ToArray() : null;
-
-        // The most selective secondary index per queue (state sets, else the tenant's set, else every state set), each read
-        // newest first below the cursor; merged by id across queues and states.
-        var sources = new List<IdSource>();
-        foreach (var queue in queues)
+        try
         {
-            var b = QueueBase(queue);
-            // Pending and Running share one set (a lease moves no index entry); the loaded state is filtered below.
-            if (states is not null)
-                foreach (var suffix in states.Select(StateSetSuffix).Distinct()) sources.Add(new IdSource(queue, b.Append(suffix)));
-            else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
-            else
-                foreach (var suffix in AllStateSets) sources.Add(new IdSource(queue, b.Append(suffix)));
-        }
-        var cursor = page.After is { } after ? Hex(after) : null;
-        foreach (var source in sources) source.Cursor = cursor;
-
-        var items = new List<TaskSnapshot>(page.Limit + 1);
-        while (items.Count <= page.Limit)
-        {
+            TaskValidation.ValidateQuery(filter, page);
+            page ??= PageRequest.First;
             cancellationToken.ThrowIfCancellationRequested();
-            // Take the next ids in global (descending) order, then load them per queue in one script each.
-            var want = page.Limit + 1 - items.Count;
-            var next = new List<(string Queue, string Id)>(want);
-            while (next.Count < want)
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            IEnumerable<string> queues = filter.Queue is { } only
+                ? [only]
+                : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!);
+            var states = filter.States is { Count: > 0 } s ? s.Distinct().ToArray() : null;
+
+            // The most selective secondary index per queue (state sets, else the tenant's set, else every state set), each read
+            // newest first below the cursor; merged by id across queues and states.
+            var sources = new List<IdSource>();
+            foreach (var queue in queues)
             {
-                IdSource? best = null;
-                foreach (var source in sources)
+                var b = QueueBase(queue);
+                // Pending and Running share one set (a lease moves no index entry); the loaded state is filtered below.
+                if (states is not null)
+                    foreach (var suffix in states.Select(StateSetSuffix).Distinct()) sources.Add(new IdSource(queue, b.Append(suffix)));
+                else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
+                else
+                    foreach (var suffix in AllStateSets) sources.Add(new IdSource(queue, b.Append(suffix)));
+            }
+            var cursor = page.After is { } after ? Hex(after) : null;
+            foreach (var source in sources) source.Cursor = cursor;
+
+            var items = new List<TaskSnapshot>(page.Limit + 1);
+            while (items.Count <= page.Limit)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                // Take the next ids in global (descending) order, then load them per queue in one script each.
+                var want = page.Limit + 1 - items.Count;
+                var next = new List<(string Queue, string Id)>(want);
+                while (next.Count < want)
                 {
-                    if (!await source.EnsureAsync(db).ConfigureAwait(false)) continue;
-                    if (best is null || string.CompareOrdinal(source.Head, best.Head) > 0) best = source;
+                    IdSource? best = null;
+                    foreach (var source in sources)
+                    {
+                        if (!await source.EnsureAsync(db).ConfigureAwait(false)) continue;
+                        if (best is null || string.CompareOrdinal(source.Head, best.Head) > 0) best = source;
+                    }
+                    if (best is null) break;
+                    var id = best.Take();
+                    // The same id can head two state sources only if it moved between reads: take it once.
+                    foreach (var source in sources)
+                        if (source != best && source.HasHead && source.Head == id) source.Take();
+                    next.Add((best.Queue, id));
                 }
-                if (best is null) break;
-                var id = best.Take();
-                // The same id can head two state sources only if it moved between reads: take it once.
-                foreach (var source in sources)
-                    if (source != best && source.HasHead && source.Head == id) source.Take();
-                next.Add((best.Queue, id));
+                if (next.Count == 0) break;
+                var loaded = new Dictionary<string, TaskSnapshot?>(StringComparer.Ordinal);
+                foreach (var group in next.GroupBy(n => n.Queue, StringComparer.Ordinal))
+                {
+                    var ids = group.Select(g => g.Id).ToArray();
+                    var snapshots = await LoadAsync(db, group.Key, ids).ConfigureAwait(false);
+                    for (var i = 0; i < ids.Length; i++) loaded[ids[i]] = snapshots[i];
+                }
+                foreach (var (_, id) in next)
+                {
+                    if (loaded[id] is not { } task) continue;
+                    if (states is not null && !states.Contains(task.State)) continue;
+                    if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
+                    if (filter.EnqueuedFrom is { } from && task.EnqueuedAt < from) continue;
+                    if (filter.EnqueuedTo is { } to && task.EnqueuedAt >= to) continue;
+                    items.Add(task);
+                }
             }
-            if (next.Count == 0) break;
-            var loaded = new Dictionary<string, TaskSnapshot?>(StringComparer.Ordinal);
-            foreach (var group in next.GroupBy(n => n.Queue, StringComparer.Ordinal))
-            {
-                var ids = group.Select(g => g.Id).ToArray();
-                var snapshots = await LoadAsync(db, group.Key, ids).ConfigureAwait(false);
-                for (var i = 0; i < ids.Length; i++) loaded[ids[i]] = snapshots[i];
-            }
-            foreach (var (_, id) in next)
-            {
-                if (loaded[id] is not { } task) continue;
-                if (states is not null && !states.Contains(task.State)) continue;
-                if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
-                if (filter.EnqueuedFrom is { } from && task.EnqueuedAt < from) continue;
-                if (filter.EnqueuedTo is { } to && task.EnqueuedAt >= to) continue;
-                items.Add(task);
-            }
+            var hasMore = items.Count > page.Limit;
+            if (hasMore) items.RemoveAt(items.Count - 1);
+            return new TaskPage(items, hasMore ? items[^1].Id : null);
         }
-        var hasMore = items.Count > page.Limit;
-        if (hasMore) items.RemoveAt(items.Count - 1);
-        return new TaskPage(items, hasMore ? items[^1].Id : null);
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("query", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var queues = (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-        RedisValue[] fields = ["0", "1", "2", "3", "4"];
-        var counts = await Task.WhenAll(queues.Select(q => db.HashGetAsync(QueueBase(q).Append(":c"), fields))).ConfigureAwait(false);
-        var stats = new List<QueueStats>(queues.Length);
-        for (var i = 0; i < queues.Length; i++)
+        try
         {
-            var c = counts[i].Select(v => v.IsNull ? 0L : (long)v).ToArray();
-            var s = new QueueStats(queues[i], c[0], c[1], c[2], c[3], c[4]);
-            if (s.Total > 0) stats.Add(s);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var queues = (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
+            RedisValue[] fields = ["0", "1", "2", "3", "4"];
+            var counts = await Task.WhenAll(queues.Select(q => db.HashGetAsync(QueueBase(q).Append(":c"), fields))).ConfigureAwait(false);
+            var stats = new List<QueueStats>(queues.Length);
+            for (var i = 0; i < queues.Length; i++)
+            {
+                var c = counts[i].Select(v => v.IsNull ? 0L : (long)v).ToArray();
+                var s = new QueueStats(queues[i], c[0], c[1], c[2], c[3], c[4]);
+                if (s.Total > 0) stats.Add(s);
+            }
+            stats.Sort((a, b) => string.CompareOrdinal(a.Queue, b.Queue));
+            return stats;
         }
-        stats.Sort((a, b) => string.CompareOrdinal(a.Queue, b.Queue));
-        return stats;
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("stats", ex);
+        }
     }
 
     /// <inheritdoc />
     /// <remarks>
     /// Queue by queue, a bounded batch per script (atomic in the queue's slot, so a task is reported by exactly one
-    /// call even when purges race); the id index entries of exactly the deleted tasks are removed after each batch.
+    /// call even when purges race); the script also removes the deleted tasks' id -> queue entries.
     /// </remarks>
     public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
-        var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var queues = queue is not null
-            ? [queue]
-            : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-        var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
-        args.AddRange(purgeStates.Distinct().Select(s => (RedisValue)(int)s));
-        var deleted = new List<PurgedTask>();
-        foreach (var q in queues)
+        try
         {
-            while (true)
+            var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var queues = queue is not null
+                ? [queue]
+                : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
+            var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
+            args.AddRange(purgeStates.Distinct().Select(s => (RedisValue)(int)s));
+            var deleted = new List<PurgedTask>();
+            foreach (var q in queues)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, q, [.. args]).ConfigureAwait(false))!;
-                var remaining = (long)reply[0];
-                var rows = (RedisResult[])reply[1]!;
-                var batch = new RedisValue[rows.Length / 3];
-                for (var i = 0; i + 2 < rows.Length; i += 3)
+                while (true)
                 {
-                    var id = (string)rows[i]!;
-                    batch[i / 3] = id;
-                    deleted.Add(new PurgedTask(ParseHex(id), q, NullIfEmpty((string?)rows[i + 1]), (TaskState)(int)rows[i + 2]));
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, [QueueBase(q), IdsBase(QueueSlot(q))], [.. args]).ConfigureAwait(false))!;
+                    var remaining = (long)reply[0];
+                    var rows = (RedisResult[])reply[1]!;
+                    var batch = new RedisValue[rows.Length / 3];
+                    for (var i = 0; i + 2 < rows.Length; i += 3)
+                    {
+                        var id = (string)rows[i]!;
+                        batch[i / 3] = id;
+                        deleted.Add(new PurgedTask(ParseHex(id), q, NullIfEmpty((string?)rows[i + 1]), (TaskState)(int)rows[i + 2]));
+                    }
+                    if (remaining == 0)
+                    {
+                        // The queue is empty: drop it from the registry, then re-add it if an enqueue raced in (an
+                        // enqueue also registers its queue again after its script, ADR 004).
+                        await db.SetRemoveAsync(_queuesKey, q).ConfigureAwait(false);
+                        if (await db.KeyExistsAsync(QueueBase(q).Append(":c")).ConfigureAwait(false))
+                            await db.SetAddAsync(_queuesKey, q).ConfigureAwait(false);
+                    }
+                    if (batch.Length < PurgeLimit) break;
                 }
-                // The id index entries of the tasks just deleted (the index lives in the store's own slot).
-                if (batch.Length > 0) await db.HashDeleteAsync(_idsKey, batch).ConfigureAwait(false);
-                if (remaining == 0)
-                {
-                    // The queue is empty: drop it from the registry, then re-add it if an enqueue raced in (an
-                    // enqueue also registers its queue again after its script, ADR 004).
-                    await db.SetRemoveAsync(_queuesKey, q).ConfigureAwait(false);
-                    if (await db.KeyExistsAsync(QueueBase(q).Append(":c")).ConfigureAwait(false))
-                        await db.SetAddAsync(_queuesKey, q).ConfigureAwait(false);
-                }
-                if (batch.Length < PurgeLimit) break;
             }
+            return deleted;
         }
-        return deleted;
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("purge", ex);
+        }
     }
 
     /// <summary>One secondary index read newest first, below a cursor, a chunk at a time.</summary>

@@ -14,13 +14,20 @@ public sealed partial class RedisTaskStore
     /// <inheritdoc />
     public async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidateQueue(queue);
-        TaskValidation.ValidateWaitTimeout(timeout);
-        cancellationToken.ThrowIfCancellationRequested();
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        await EnsureSubscribedAsync().ConfigureAwait(false);
+        try
+        {
+            TaskValidation.ValidateQueue(queue);
+            TaskValidation.ValidateWaitTimeout(timeout);
+            cancellationToken.ThrowIfCancellationRequested();
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            await EnsureSubscribedAsync().ConfigureAwait(false);
 
-        return await _signals.WaitAsync(queue, timeout, cancellationToken).ConfigureAwait(false);
+            return await _signals.WaitAsync(queue, timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("wait for work", ex);
+        }
     }
 
     private async Task EnsureSubscribedAsync()

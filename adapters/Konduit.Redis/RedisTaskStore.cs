@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using StackExchange.Redis;
 
@@ -27,8 +28,9 @@ public sealed partial class RedisTaskStore : ITaskStore
     private static readonly TaskState[] RedriveStates = [TaskState.Failed, TaskState.Canceled];
 
     /// <summary>
-    /// The PEL encodes lease expiry: lease and heartbeat set an entry's delivery time to <c>expiry − this</c>
-    /// (never in the future, since no lease is longer), so its idle time reaches this value exactly at expiry.
+    /// The idle window of PEL entries owned by a consumer whose name carries no lease length (<c>worker</c> rather
+    /// than <c>worker|ms</c>): entries stamped by an older version of the store with <c>expiry − this</c>, whose idle
+    /// time reaches this value exactly at expiry. Current leases are owned by <c>worker|lease ms</c> (ADR 004).
     /// </summary>
     internal static readonly long PelBaseMilliseconds = (long)TaskValidation.MaxLeaseDuration.TotalMilliseconds;
 
@@ -41,12 +43,14 @@ public sealed partial class RedisTaskStore : ITaskStore
     private readonly RedisScripts _scripts = RedisScripts.Instance;
     private readonly string _prefix;
     private readonly RedisKey _queuesKey;
-    private readonly RedisKey _idsKey;
+    // Queues this process has registered in {prefix}:queues (see EnqueueCoreAsync).
+    private readonly ConcurrentDictionary<string, bool> _registeredQueues = new(StringComparer.Ordinal);
     private readonly string _wakeChannel;
     private readonly int _maxPayloadBytes;
     private readonly RetryPolicy _defaultRetryPolicy;
     private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
     private readonly bool _ownsConnection;
+    private IConnectionMultiplexer? _multiplexer;
 
     /// <summary>Creates a store. Nothing is sent to the server until the first operation.</summary>
     /// <param name="options">Settings; validated here and copied, so later changes do not affect the store.</param>
@@ -63,8 +67,16 @@ public sealed partial class RedisTaskStore : ITaskStore
             if (string.IsNullOrWhiteSpace(options.Configuration))
                 throw new ArgumentException("RedisTaskStoreOptions.Configuration is required when no IConnectionMultiplexer is given.", nameof(options));
             var config = ConfigurationOptions.Parse(options.Configuration);
-            // An unreachable server must not fail construction or DI; operations fail (and retry) instead.
+            // An unreachable server must not fail construction or DI; operations fail instead, fast: a call waits at
+            // most OperationTimeout, and while disconnected it fails at once rather than queueing for the reconnect.
             config.AbortOnConnectFail = false;
+            var timeout = (int)options.OperationTimeout.TotalMilliseconds;
+            config.AsyncTimeout = timeout;
+            config.SyncTimeout = timeout;
+            config.ConnectTimeout = timeout;
+            config.BacklogPolicy = BacklogPolicy.FailFast;
+            // Re-read the topology every 5 s (default 60): a promoted replica is found soon after a failover.
+            config.ConfigCheckSeconds = 5;
             _connection = new Lazy<Task<IConnectionMultiplexer>>(async () =>
                 await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false));
             _ownsConnection = true;
@@ -75,7 +87,6 @@ public sealed partial class RedisTaskStore : ITaskStore
         }
         _prefix = options.KeyPrefix;
         _queuesKey = "{" + _prefix + "}:queues";
-        _idsKey = "{" + _prefix + "}:ids";
         _wakeChannel = _prefix + ":wake";
         _maxPayloadBytes = options.MaxPayloadBytes;
         _defaultRetryPolicy = options.DefaultRetryPolicy;
@@ -107,48 +118,56 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidateEnqueue(request, _maxPayloadBytes);
-        var results = await EnqueueCoreAsync([request], cancellationToken).ConfigureAwait(false);
-        return results[0];
+        try
+        {
+            TaskValidation.ValidateEnqueue(request, _maxPayloadBytes);
+            var results = await EnqueueCoreAsync([request], cancellationToken).ConfigureAwait(false);
+            return results[0];
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("enqueue", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidateEnqueueBatch(requests, _maxPayloadBytes);
-        if (requests.Count == 0) return [];
-        return await EnqueueCoreAsync(requests, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            TaskValidation.ValidateEnqueueBatch(requests, _maxPayloadBytes);
+            if (requests.Count == 0) return [];
+            return await EnqueueCoreAsync(requests, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("enqueue", ex);
+        }
     }
 
     private async Task<EnqueueResult[]> EnqueueCoreAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var ids = new string[requests.Count];
-        for (var i = 0; i < ids.Length; i++) ids[i] = Hex(TaskIdGenerator.NewId());
-        var queues = requests.Select(r => (RedisValue)r.Queue).Distinct().ToArray();
 
-        // The id -> queue index and the queue registry live in the store's own slot, so they cannot join the
-        // queue's script. They are sent first and the scripts after them in one pipeline on one connection: the
-        // server applies them in that order, so every created task is findable by id and its queue is known to the
-        // sweeper even if this process dies right after sending (ADR 004). The queues are registered again after
-        // the scripts, in case a purge emptied and unregistered one of them in between. One round trip in all.
-        var entries = new HashEntry[ids.Length];
-        for (var i = 0; i < ids.Length; i++) entries[i] = new HashEntry(ids[i], requests[i].Queue);
-        var index = db.HashSetAsync(_idsKey, entries);
-        var register = db.SetAddAsync(_queuesKey, queues);
-
-        // One script per queue: atomic per queue. A batch spanning queues runs queue by queue (ADR 004).
-        var groups = new List<(int[] Indexes, Task<RedisResult> Reply)>();
-        var resent = new System.Runtime.CompilerServices.StrongBox<bool>();
+        // No store-wide key on the hot path (issue 16): the id -> queue entry is written by the queue's own script
+        // (under a base in the queue's slot, see RedisTaskStore.Slots.cs). The queue registry ({prefix}:queues, read
+        // by the sweeper, queries and stats) is written only the first time this process enqueues to a queue — in
+        // the same pipeline, ahead of the script, so the queue is known even if this process dies right after
+        // sending — and again whenever the script reports that the queue held no task before, since a purge may
+        // have emptied and unregistered it (ADR 004).
+        var groups = new List<(string Queue, int[] Indexes, Task<RedisResult> Reply)>();
+        var registrations = new List<Task>();
         foreach (var group in Enumerable.Range(0, requests.Count).GroupBy(i => requests[i].Queue, StringComparer.Ordinal))
         {
+            var queue = group.Key;
+            if (!_registeredQueues.ContainsKey(queue)) registrations.Add(db.SetAddAsync(_queuesKey, queue));
             var indexes = group.ToArray();
-            var args = new List<RedisValue>(3 + indexes.Length * 9) { _wakeChannel, group.Key, indexes.Length };
+            var args = new List<RedisValue>(3 + indexes.Length * 9) { _wakeChannel, queue, indexes.Length };
             foreach (var i in indexes)
             {
                 var r = requests[i];
-                args.Add(ids[i]);
+                args.Add(Hex(NewTaskId(queue)));
                 args.Add(r.IdempotencyKey ?? "");
                 args.Add(r.Priority);
                 args.Add(r.RunAt is { } runAt ? ToMicros(runAt).ToString(CultureInfo.InvariantCulture) : "");
@@ -158,51 +177,33 @@ public sealed partial class RedisTaskStore : ITaskStore
                 args.Add(r.Payload);
                 args.Add(RedisJson.WriteRetryPolicy(r.RetryPolicy));
             }
-            groups.Add((indexes, EvalAsync(db, _scripts.Enqueue, group.Key, [.. args], resent)));
+            // One script per queue: atomic per queue. A batch spanning queues runs queue by queue (ADR 004).
+            groups.Add((queue, indexes, EvalAsync(db, _scripts.Enqueue, [QueueBase(queue), IdsBase(QueueSlot(queue))], [.. args])));
         }
-        var registerAgain = db.SetAddAsync(_queuesKey, queues);
 
         var results = new EnqueueResult[requests.Count];
         Exception? failure = null;
-        foreach (var (indexes, replyTask) in groups)
+        var again = new List<RedisValue>();
+        foreach (var (queue, indexes, replyTask) in groups)
         {
             try
             {
                 var reply = (RedisResult[])(await replyTask.ConfigureAwait(false))!;
                 for (var k = 0; k < indexes.Length; k++)
                     results[indexes[k]] = new EnqueueResult(ParseHex((string)reply[2 * k]!), (int)reply[(2 * k) + 1] == 1);
+                if ((int)reply[^1] == 1) again.Add(queue);
             }
-#pragma warning disable CA1031 // Every group's reply is awaited; the first failure is rethrown after the cleanup below.
+#pragma warning disable CA1031 // Every group's reply is awaited; the first failure is rethrown after the registrations below.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
                 failure ??= ex;
             }
         }
-        try
-        {
-            await Task.WhenAll(index, register, registerAgain).ConfigureAwait(false);
-        }
-        catch when (results.Any(r => r.Created))
-        {
-            // The scripts ran but an index write failed (the server refused it): write the index again, so no
-            // created task goes unfindable; if that fails too, the caller sees the error.
-            await Task.WhenAll(db.HashSetAsync(_idsKey, entries), db.SetAddAsync(_queuesKey, queues)).ConfigureAwait(false);
-        }
-        if (failure is not null)
-        {
-            // Nothing (or only whole queues' groups) was stored; drop index entries of ids that were never created.
-            var orphans = ids.Where((id, i) => results[i].TaskId == Guid.Empty).Select(id => (RedisValue)id).ToArray();
-            await db.HashDeleteAsync(_idsKey, orphans, CommandFlags.FireAndForget).ConfigureAwait(false);
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        }
-
-        // A script re-sent after NOSCRIPT ran after the second registration: register once more behind it.
-        if (resent.Value) await db.SetAddAsync(_queuesKey, queues).ConfigureAwait(false);
-
-        // Index entries of ids not created (the key was taken) go.
-        var unused = ids.Where((id, i) => !results[i].Created).Select(id => (RedisValue)id).ToArray();
-        if (unused.Length > 0) await db.HashDeleteAsync(_idsKey, unused).ConfigureAwait(false);
+        if (again.Count > 0) registrations.Add(db.SetAddAsync(_queuesKey, [.. again]));
+        await Task.WhenAll(registrations).ConfigureAwait(false);
+        foreach (var (queue, _, _) in groups) _registeredQueues.TryAdd(queue, true);
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         return results;
     }
 
@@ -211,94 +212,172 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidateLease(queue, workerId, maxCount, leaseDuration);
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue,
-            [workerId, maxCount, Micros(leaseDuration), PelBaseMilliseconds]).ConfigureAwait(false))!;
-        // {expiry, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}.
-        const int Width = 11;
-        var count = (reply.Length - 1) / Width;
-        if (count == 0) return [];
-        var expiresAt = Time((string?)reply[0]);
-        var leases = new TaskLease[count];
-        string? lastHeaders = null, lastRetry = null;
-        IReadOnlyDictionary<string, string> headers = RedisJson.EmptyHeaders;
-        RetryPolicy? retry = null;
-        for (var i = 0; i < count; i++)
+        try
         {
-            var o = 1 + (i * Width);
-            // Tasks of one batch usually share headers and retry policy: parse each distinct JSON once per call.
-            var hd = (string?)reply[o + 7];
-            if (!string.Equals(hd, lastHeaders, StringComparison.Ordinal))
+            TaskValidation.ValidateLease(queue, workerId, maxCount, leaseDuration);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue,
+                [workerId, maxCount, Micros(leaseDuration)]).ConfigureAwait(false))!;
+            // {expiry, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}.
+            const int Width = 11;
+            var count = (reply.Length - 1) / Width;
+            if (count == 0) return [];
+            var expiresAt = Time((string?)reply[0]);
+            var leases = new TaskLease[count];
+            string? lastHeaders = null, lastRetry = null;
+            IReadOnlyDictionary<string, string> headers = RedisJson.EmptyHeaders;
+            RetryPolicy? retry = null;
+            for (var i = 0; i < count; i++)
             {
-                headers = RedisJson.ReadHeaders(hd);
-                lastHeaders = hd;
+                var o = 1 + (i * Width);
+                // Tasks of one batch usually share headers and retry policy: parse each distinct JSON once per call.
+                var hd = (string?)reply[o + 7];
+                if (!string.Equals(hd, lastHeaders, StringComparison.Ordinal))
+                {
+                    headers = RedisJson.ReadHeaders(hd);
+                    lastHeaders = hd;
+                }
+                var rp = (string?)reply[o + 8];
+                if (i == 0 || !string.Equals(rp, lastRetry, StringComparison.Ordinal))
+                {
+                    retry = RedisJson.ReadRetryPolicy(rp);
+                    lastRetry = rp;
+                }
+                leases[i] = new TaskLease
+                {
+                    TaskId = ParseHex((string)reply[o]!),
+                    Queue = queue,
+                    WorkerId = workerId,
+                    LeaseToken = (long)reply[o + 1],
+                    Attempt = (int)reply[o + 2],
+                    MaxAttempts = (int)reply[o + 3],
+                    ExpiresAt = expiresAt,
+                    Payload = (byte[]?)reply[o + 4] ?? [],
+                    Priority = (int)reply[o + 5],
+                    Tenant = NullIfEmpty((string?)reply[o + 6]),
+                    Headers = headers,
+                    RetryPolicy = retry,
+                    EnqueuedAt = Time((string?)reply[o + 9]),
+                    RunAt = Time((string?)reply[o + 10]),
+                };
             }
-            var rp = (string?)reply[o + 8];
-            if (i == 0 || !string.Equals(rp, lastRetry, StringComparison.Ordinal))
-            {
-                retry = RedisJson.ReadRetryPolicy(rp);
-                lastRetry = rp;
-            }
-            leases[i] = new TaskLease
-            {
-                TaskId = ParseHex((string)reply[o]!),
-                Queue = queue,
-                WorkerId = workerId,
-                LeaseToken = (long)reply[o + 1],
-                Attempt = (int)reply[o + 2],
-                MaxAttempts = (int)reply[o + 3],
-                ExpiresAt = expiresAt,
-                Payload = (byte[]?)reply[o + 4] ?? [],
-                Priority = (int)reply[o + 5],
-                Tenant = NullIfEmpty((string?)reply[o + 6]),
-                Headers = headers,
-                RetryPolicy = retry,
-                EnqueuedAt = Time((string?)reply[o + 9]),
-                RunAt = Time((string?)reply[o + 10]),
-            };
+            return leases;
         }
-        return leases;
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("lease", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(lease);
-        TaskValidation.ValidateDuration(extension, nameof(extension));
+        try
+        {
+            ArgumentNullException.ThrowIfNull(lease);
+            TaskValidation.ValidateDuration(extension, nameof(extension));
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var reply = (RedisResult[])(await EvalAsync(db, _scripts.Heartbeat, lease.Queue,
+                [Hex(lease.TaskId), lease.LeaseToken, Micros(extension)]).ConfigureAwait(false))!;
+            if ((int)reply[0] != 1) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1]));
+            return lease with { ExpiresAt = Time((string?)reply[1]) };
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("heartbeat", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One script per queue (each atomic in its queue's slot), sent together in one pipeline; each lease is judged on
+    /// its own, like <see cref="HeartbeatAsync"/>, and its PEL entry moves with one <c>XCLAIM</c> per band and worker.
+    /// </remarks>
+    public async Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateHeartbeats(leases, extension);
         cancellationToken.ThrowIfCancellationRequested();
-        if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Heartbeat, lease.Queue,
-            [Hex(lease.TaskId), lease.LeaseToken, Micros(extension), PelBaseMilliseconds]).ConfigureAwait(false))!;
-        if ((int)reply[0] != 1) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1]));
-        return lease with { ExpiresAt = Time((string?)reply[1]) };
+        if (leases.Count == 0) return new HeartbeatManyResult([], []);
+        try
+        {
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var renewed = new TaskLease?[leases.Count];
+            var calls = new List<(int[] Indexes, Task<RedisResult> Reply)>();
+            foreach (var group in Enumerable.Range(0, leases.Count).GroupBy(i => leases[i].Queue, StringComparer.Ordinal))
+            {
+                // A lease naming a queue that cannot exist cannot be valid: lost.
+                if (!IsValidQueue(group.Key)) continue;
+                var indexes = group.ToArray();
+                var args = new List<RedisValue>(3 + (indexes.Length * 2)) { indexes.Length, Micros(extension) };
+                foreach (var i in indexes)
+                {
+                    args.Add(Hex(leases[i].TaskId));
+                    args.Add(leases[i].LeaseToken);
+                }
+                calls.Add((indexes, EvalAsync(db, _scripts.HeartbeatMany, group.Key, [.. args])));
+            }
+            foreach (var (indexes, replyTask) in calls)
+            {
+                var reply = (RedisResult[])(await replyTask.ConfigureAwait(false))!;
+                var expiresAt = Time((string?)reply[0]);
+                for (var k = 0; k < indexes.Length; k++)
+                    if ((int)reply[k + 1] == 1) renewed[indexes[k]] = leases[indexes[k]] with { ExpiresAt = expiresAt };
+            }
+            var kept = new List<TaskLease>(leases.Count);
+            var lost = new List<Guid>();
+            for (var i = 0; i < leases.Count; i++)
+            {
+                if (renewed[i] is { } lease) kept.Add(lease);
+                else lost.Add(leases[i].TaskId);
+            }
+            return new HeartbeatManyResult(kept, lost);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("heartbeat", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(lease);
-        cancellationToken.ThrowIfCancellationRequested();
-        var outcome = await CompleteGroupAsync(lease.Queue, [new TaskCompletion(lease, result)]).ConfigureAwait(false);
-        if (outcome[0] != 100) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull(outcome[0]));
+        try
+        {
+            ArgumentNullException.ThrowIfNull(lease);
+            cancellationToken.ThrowIfCancellationRequested();
+            var outcome = await CompleteGroupAsync(lease.Queue, [new TaskCompletion(lease, result)]).ConfigureAwait(false);
+            if (outcome[0] != 100) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull(outcome[0]));
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("complete", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidateCompletions(completions);
-        cancellationToken.ThrowIfCancellationRequested();
-        var lost = new List<Guid>();
-        foreach (var group in completions.GroupBy(c => c.Lease.Queue, StringComparer.Ordinal))
+        try
         {
-            var items = group.ToArray();
-            var outcome = await CompleteGroupAsync(group.Key, items).ConfigureAwait(false);
-            for (var i = 0; i < items.Length; i++)
-                if (outcome[i] != 100) lost.Add(items[i].Lease.TaskId);
+            TaskValidation.ValidateCompletions(completions);
+            cancellationToken.ThrowIfCancellationRequested();
+            var lost = new List<Guid>();
+            foreach (var group in completions.GroupBy(c => c.Lease.Queue, StringComparer.Ordinal))
+            {
+                var items = group.ToArray();
+                var outcome = await CompleteGroupAsync(group.Key, items).ConfigureAwait(false);
+                for (var i = 0; i < items.Length; i++)
+                    if (outcome[i] != 100) lost.Add(items[i].Lease.TaskId);
+            }
+            return lost;
         }
-        return lost;
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("complete", ex);
+        }
     }
 
     private async Task<int[]> CompleteGroupAsync(string queue, IReadOnlyList<TaskCompletion> items)
@@ -321,30 +400,41 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var message = TaskValidation.ValidateFail(lease, error, options);
-        options ??= FailOptions.Retry;
-        cancellationToken.ThrowIfCancellationRequested();
-        if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var id = Hex(lease.TaskId);
+        try
+        {
+            var message = TaskValidation.ValidateFail(lease, error, options);
+            options ??= FailOptions.Retry;
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!IsValidQueue(lease.Queue)) throw new LeaseLostException(lease.TaskId, lease.LeaseToken, null);
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var id = Hex(lease.TaskId);
 
-        // Resolve the delay against the stored task, not whatever policy the caller's lease object claims. The
-        // attempt count cannot change under a valid token, and the script re-checks the token.
-        var delay = TimeSpan.Zero;
-        if (options.Retryable)
-        {
-            var stored = await db.HashGetAsync(QueueBase(lease.Queue).Append(":t:" + id), ["rp", "a"]).ConfigureAwait(false);
-            var attempt = stored[1].IsNull ? lease.Attempt : (int)(long)stored[1];
-            delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = RedisJson.ReadRetryPolicy(stored[0]) }, _defaultRetryPolicy);
+            // Resolve the delay against the stored task, not whatever policy the caller's lease object claims. The
+            // attempt count cannot change under a valid token, and the script re-checks the token.
+            var delay = TimeSpan.Zero;
+            if (options.Retryable)
+            {
+                var stored = await db.HashGetAsync(QueueBase(lease.Queue).Append(":t:" + id), ["rp", "a", "x"]).ConfigureAwait(false);
+                var attempt = stored[1].IsNull ? lease.Attempt : (int)(long)stored[1];
+                var policy = stored[0];
+                // A retry policy longer than 64 bytes lives in its own key (RedisScripts.lua, "B:x:<id>:<f>").
+                if (!stored[2].IsNull && ((string)stored[2]!).Split(',').Contains("rp"))
+                    policy = await db.StringGetAsync(QueueBase(lease.Queue).Append(":x:" + id + ":rp")).ConfigureAwait(false);
+                delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = RedisJson.ReadRetryPolicy(policy) }, _defaultRetryPolicy);
+            }
+            var reply = (RedisResult[])(await EvalAsync(db, _scripts.Fail, lease.Queue,
+                [id, lease.LeaseToken, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel]).ConfigureAwait(false))!;
+            return (int)reply[0] switch
+            {
+                0 => throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1])),
+                1 => new FailResult(TaskState.Pending, Time((string?)reply[1])),
+                _ => new FailResult(TaskState.Failed, null),
+            };
         }
-        var reply = (RedisResult[])(await EvalAsync(db, _scripts.Fail, lease.Queue,
-            [id, lease.LeaseToken, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel]).ConfigureAwait(false))!;
-        return (int)reply[0] switch
+        catch (Exception ex) when (IsTransient(ex))
         {
-            0 => throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1])),
-            1 => new FailResult(TaskState.Pending, Time((string?)reply[1])),
-            _ => new FailResult(TaskState.Failed, null),
-        };
+            throw Unavailable("fail", ex);
+        }
     }
 
     /// <inheritdoc />
@@ -356,35 +446,42 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// </remarks>
     public async Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        var db = await DatabaseAsync().ConfigureAwait(false);
-        var queues = await db.SetMembersAsync(_queuesKey).ConfigureAwait(false);
-        var perQueue = await Task.WhenAll(queues.Select(async q =>
+        try
         {
-            var queue = (string)q!;
-            var found = new List<ReclaimedTask>();
-            while (true)
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var queues = await db.SetMembersAsync(_queuesKey).ConfigureAwait(false);
+            var perQueue = await Task.WhenAll(queues.Select(async q =>
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var reply = (RedisResult[])(await EvalAsync(db, _scripts.Reclaim, queue,
-                    [SweepLimit, _wakeChannel, queue, PelBaseMilliseconds, ConsumerIdleMilliseconds]).ConfigureAwait(false))!;
-                // Per task: id, tenant, attempt, token, worker of the expired lease, and the state it went to.
-                var rows = (RedisResult[])reply[1]!;
-                for (var i = 0; i + 5 < rows.Length; i += 6)
+                var queue = (string)q!;
+                var found = new List<ReclaimedTask>();
+                while (true)
                 {
-                    found.Add(new ReclaimedTask(
-                        ParseHex((string)rows[i]!),
-                        queue,
-                        NullIfEmpty((string?)rows[i + 1]),
-                        (int)Long((string?)rows[i + 2]),
-                        Long((string?)rows[i + 3]),
-                        NullIfEmpty((string?)rows[i + 4]),
-                        (TaskState)(int)rows[i + 5]));
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var reply = (RedisResult[])(await EvalAsync(db, _scripts.Reclaim, queue,
+                        [SweepLimit, _wakeChannel, queue, PelBaseMilliseconds, ConsumerIdleMilliseconds]).ConfigureAwait(false))!;
+                    // Per task: id, tenant, attempt, token, worker of the expired lease, and the state it went to.
+                    var rows = (RedisResult[])reply[1]!;
+                    for (var i = 0; i + 5 < rows.Length; i += 6)
+                    {
+                        found.Add(new ReclaimedTask(
+                            ParseHex((string)rows[i]!),
+                            queue,
+                            NullIfEmpty((string?)rows[i + 1]),
+                            (int)Long((string?)rows[i + 2]),
+                            Long((string?)rows[i + 3]),
+                            NullIfEmpty((string?)rows[i + 4]),
+                            (TaskState)(int)rows[i + 5]));
+                    }
+                    if ((int)reply[0] == 0) return found;
                 }
-                if ((int)reply[0] == 0) return found;
-            }
-        })).ConfigureAwait(false);
-        return [.. perQueue.SelectMany(r => r)];
+            })).ConfigureAwait(false);
+            return [.. perQueue.SelectMany(r => r)];
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("reclaim", ex);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------- by id
@@ -392,40 +489,61 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <inheritdoc />
     public async Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
-        var outcome = (int)(await EvalAsync(db, _scripts.Cancel, queue, [Hex(taskId)]).ConfigureAwait(false));
-        return outcome switch
+        try
         {
-            -1 => throw new TaskNotFoundException(taskId),
-            100 => true,
-            _ => false,
-        };
+            cancellationToken.ThrowIfCancellationRequested();
+            var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
+            var outcome = (int)(await EvalAsync(db, _scripts.Cancel, queue, [Hex(taskId)]).ConfigureAwait(false));
+            return outcome switch
+            {
+                -1 => throw new TaskNotFoundException(taskId),
+                100 => true,
+                _ => false,
+            };
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("cancel", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
-        var outcome = (int)(await EvalAsync(db, _scripts.Redrive, queue, [Hex(taskId), _wakeChannel, queue]).ConfigureAwait(false));
-        if (outcome == -1) throw new TaskNotFoundException(taskId);
-        if (outcome != 100) throw new InvalidTaskStateException(taskId, (TaskState)outcome, "retry", RedriveStates);
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
+            var outcome = (int)(await EvalAsync(db, _scripts.Redrive, queue, [Hex(taskId), _wakeChannel, queue]).ConfigureAwait(false));
+            if (outcome == -1) throw new TaskNotFoundException(taskId);
+            if (outcome != 100) throw new InvalidTaskStateException(taskId, (TaskState)outcome, "retry", RedriveStates);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("redrive", ex);
+        }
     }
 
     /// <inheritdoc />
     public async Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
-        var snapshots = await LoadAsync(db, queue, [Hex(taskId)]).ConfigureAwait(false);
-        return snapshots[0] ?? throw new TaskNotFoundException(taskId);
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (db, queue) = await FindQueueAsync(taskId).ConfigureAwait(false);
+            var snapshots = await LoadAsync(db, queue, [Hex(taskId)]).ConfigureAwait(false);
+            return snapshots[0] ?? throw new TaskNotFoundException(taskId);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("get", ex);
+        }
     }
 
     private async Task<(IDatabase Db, string Queue)> FindQueueAsync(Guid taskId)
     {
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var queue = await db.HashGetAsync(_idsKey, Hex(taskId)).ConfigureAwait(false);
+        var queue = await db.HashGetAsync(IdsKey(SlotOf(taskId)), Hex(taskId)).ConfigureAwait(false);
         if (queue.IsNull) throw new TaskNotFoundException(taskId);
         return (db, (string)queue!);
     }
@@ -449,6 +567,7 @@ public sealed partial class RedisTaskStore : ITaskStore
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var connection = await _connection.Value.ConfigureAwait(false);
+        Volatile.Write(ref _multiplexer, connection);
         return connection.GetDatabase();
     }
 
@@ -456,18 +575,20 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// Runs <paramref name="script"/> on <paramref name="queue"/>'s slot by SHA1; on <c>NOSCRIPT</c> (script cache
     /// flushed, failover, new node) re-sends it as <c>EVAL</c> with its text, which caches it again.
     /// </summary>
-    internal async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, RedisValue[] args,
-        System.Runtime.CompilerServices.StrongBox<bool>? resent = null)
+    internal Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, string queue, RedisValue[] args) =>
+        EvalAsync(db, script, [QueueBase(queue)], args);
+
+    /// <summary>Runs <paramref name="script"/> with <paramref name="keys"/> (all in one slot); see the overload above.</summary>
+    internal static async Task<RedisResult> EvalAsync(IDatabase db, RedisScript script, RedisKey[] keys, RedisValue[] args)
     {
-        RedisKey[] keys = [QueueBase(queue)];
         try
         {
             return await db.ScriptEvaluateAsync(script.Sha1Bytes, keys, args).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (ex.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
-            if (resent is not null) resent.Value = true;
-            var command = new List<object>(3 + args.Length) { script.Text, 1, keys[0] };
+            var command = new List<object>(2 + keys.Length + args.Length) { script.Text, keys.Length };
+            foreach (var key in keys) command.Add(key);
             foreach (var arg in args) command.Add(arg);
             return await db.ExecuteAsync("EVAL", command).ConfigureAwait(false);
         }

@@ -17,11 +17,22 @@ public sealed partial class RedisTaskStoreOptions : TaskStoreOptions
     /// </summary>
     public string KeyPrefix { get; set; } = "konduit";
 
+    /// <summary>
+    /// How long one Redis call may take before it fails with <see cref="StoreUnavailableException"/> (default 2 s,
+    /// 50 ms–5 min). While the store's own connection is down, calls fail at once instead of queueing for the
+    /// reconnect. Applies to the connection the store opens from <see cref="Configuration"/>; an
+    /// <c>IConnectionMultiplexer</c> passed in keeps its own timeouts (set <c>asyncTimeout</c> and
+    /// <c>BacklogPolicy.FailFast</c> on it for the same behaviour).
+    /// </summary>
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();
         ArgumentNullException.ThrowIfNull(KeyPrefix, nameof(KeyPrefix));
+        if (OperationTimeout < TimeSpan.FromMilliseconds(50) || OperationTimeout > TimeSpan.FromMinutes(5))
+            throw new ArgumentOutOfRangeException(nameof(OperationTimeout), OperationTimeout, "OperationTimeout must be between 50 ms and 5 minutes.");
         if (!KeyPrefixPattern().IsMatch(KeyPrefix))
             throw new ArgumentException(
                 $"KeyPrefix '{KeyPrefix}' is invalid: use 1–64 characters of letters, digits and . _ - (no ':' or braces: they delimit the key layout).",

@@ -133,14 +133,15 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         // The five deliveries sit in the group's PEL, owned by the crashed worker's consumer.
         var pel = await Db.StreamPendingMessagesAsync(stream, RedisTaskStore.GroupName, 10, RedisValue.Null);
         Assert.Equal(5, pel.Length);
-        Assert.All(pel, p => Assert.Equal("crashed-worker", (string?)p.ConsumerName));
+        // Owned by the consumer "<worker>|<lease ms>": the PEL itself says when each lease expires.
+        Assert.All(pel, p => Assert.Equal("crashed-worker|300", (string?)p.ConsumerName));
         await crashedConnection.CloseAsync(allowCommandsToComplete: false);
         await crashed.DisposeAsync();
 
         var reclaimed = await ReclaimAsync(survivor, 5);
 
         Assert.Equal(5, reclaimed.Count);
-        Assert.All(reclaimed, r => Assert.Equal((queue, 1, 1L, "crashed-worker"), (r.Queue, r.Attempt, r.LeaseToken, r.WorkerId)));
+        Assert.All(reclaimed, r => Assert.Equal((queue, 1, held.Single(h => h.TaskId == r.TaskId).LeaseToken, "crashed-worker"), (r.Queue, r.Attempt, r.LeaseToken, r.WorkerId)));
         Assert.Equal(retried.Order(), reclaimed.Where(r => r.State == TaskState.Pending).Select(r => r.TaskId).Order());
         var dead = Assert.Single(reclaimed, r => r.State == TaskState.Failed);
         Assert.Equal((lastChance, "acme"), (dead.TaskId, dead.Tenant));
@@ -153,7 +154,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
 
         var again = await survivor.LeaseAsync(queue, "survivor", 10, TimeSpan.FromMinutes(1), Ct);
         Assert.Equal(retried, again.Select(l => l.TaskId));
-        Assert.All(again, l => Assert.Equal((2, 2L), (l.Attempt, l.LeaseToken)));
+        Assert.All(again, l => Assert.Equal((2, true), (l.Attempt, l.LeaseToken > held.Single(h => h.TaskId == l.TaskId).LeaseToken)));
         // The crashed holder's leases are fenced off: every one of its completions is refused.
         Assert.Equal(5, (await survivor.CompleteManyAsync([.. held.Select(l => new TaskCompletion(l))], Ct)).Count);
         Assert.Empty(await survivor.CompleteManyAsync([.. again.Select(l => new TaskCompletion(l))], Ct));
@@ -164,30 +165,54 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
     }
 
     [Fact]
-    public async Task Lease_and_heartbeat_stamp_the_lease_expiry_on_the_pel_entry()
+    public async Task The_pel_shows_true_idle_times_and_each_consumer_name_carries_its_lease_length()
     {
         var prefix = RedisStoreFixture.NewKeyPrefix();
         var store = fixture.CreateRedisStore(prefix);
         var stream = Key(prefix, "q", ":q:3");
         await store.EnqueueAsync(new EnqueueRequest("q", Bytes("x")) { Priority = 3 }, Ct);
-        var baseMs = RedisTaskStore.PelBaseMilliseconds;
 
         var lease = Assert.Single(await store.LeaseAsync("q", "w", 1, TimeSpan.FromSeconds(30), Ct));
 
-        // Delivery time = expiry - base, so idle = base - (time left on the lease): it reaches base exactly at expiry.
+        // Delivered just now to "w|30000": idle is the time since the lease (what XPENDING-based monitoring expects),
+        // and reaches the consumer's lease length exactly at expiry.
         var entry = Assert.Single(await Db.StreamPendingMessagesAsync(stream, RedisTaskStore.GroupName, 10, RedisValue.Null));
-        Assert.InRange(entry.IdleTimeInMilliseconds, baseMs - 30_000 - 1, baseMs - 25_000);
+        Assert.Equal("w|30000", (string?)entry.ConsumerName);
+        Assert.InRange(entry.IdleTimeInMilliseconds, 0, 5_000);
         Assert.Equal(1, entry.DeliveryCount);
 
         await store.HeartbeatAsync(lease, TimeSpan.FromHours(1), Ct);
 
+        // A heartbeat moves the entry to "w|3600000" with a fresh delivery time and no delivery counted.
         entry = Assert.Single(await Db.StreamPendingMessagesAsync(stream, RedisTaskStore.GroupName, 10, RedisValue.Null));
-        Assert.InRange(entry.IdleTimeInMilliseconds, baseMs - 3_600_000 - 1, baseMs - 3_595_000);
+        Assert.Equal("w|3600000", (string?)entry.ConsumerName);
+        Assert.InRange(entry.IdleTimeInMilliseconds, 0, 5_000);
         Assert.Equal(1, entry.DeliveryCount);
-        // The sweeper's scan (XPENDING IDLE base) sees no expired lease.
-        var expired = (RedisResult[])(await Db.ExecuteAsync("XPENDING", stream, RedisTaskStore.GroupName, "IDLE", baseMs, "-", "+", 10))!;
+        // The sweeper's scan (XPENDING IDLE <lease ms> for the consumer) sees no expired lease.
+        var expired = (RedisResult[])(await Db.ExecuteAsync("XPENDING", stream, RedisTaskStore.GroupName, "IDLE", 3_600_000, "-", "+", 10, "w|3600000"))!;
         Assert.Empty(expired);
         Assert.Empty(await store.ReclaimExpiredAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Entries_stamped_by_the_older_expiry_scheme_are_still_reclaimed()
+    {
+        // Before lease lengths were encoded in consumer names, a lease stamped its entry with (expiry - 1 day) under
+        // the plain worker id. A store upgraded with such leases running must still reclaim them once they expire.
+        var prefix = RedisStoreFixture.NewKeyPrefix();
+        var store = fixture.CreateRedisStore(prefix);
+        var stream = Key(prefix, "q", ":q:0");
+        var id = (await store.EnqueueAsync(new EnqueueRequest("q", Bytes("x")), Ct)).TaskId;
+        var lease = Assert.Single(await store.LeaseAsync("q", "old", 1, TimeSpan.FromMilliseconds(200), Ct));
+        var entry = Assert.Single(await Db.StreamPendingMessagesAsync(stream, RedisTaskStore.GroupName, 10, RedisValue.Null));
+        var expiredStamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - RedisTaskStore.PelBaseMilliseconds - 1_000;
+        await Db.ExecuteAsync("XCLAIM", stream, RedisTaskStore.GroupName, "old", 0, entry.MessageId, "TIME", expiredStamp, "JUSTID");
+        await Db.ExecuteAsync("XGROUP", "DELCONSUMER", stream, RedisTaskStore.GroupName, "old|200");
+        await Await.Until(() => Task.FromResult(DateTimeOffset.UtcNow > lease.ExpiresAt.AddMilliseconds(50)), Deadline, Poll, "the lease expired");
+
+        var reclaimed = await ReclaimAsync(store, 1);
+
+        Assert.Equal((id, TaskState.Pending), (Assert.Single(reclaimed).TaskId, reclaimed[0].State));
     }
 
     [Fact]
@@ -248,7 +273,7 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         Assert.Equal(tasks, leased.Count);
         Assert.Equal(tasks, leased.Select(l => l.Id).Distinct().Count());
         Assert.True(enqueued.Select(r => r.TaskId).ToHashSet().SetEquals(leased.Select(l => l.Id)));
-        Assert.All(leased, l => Assert.Equal((1L, 1), (l.Token, l.Attempt)));
+        Assert.All(leased, l => Assert.Equal((true, 1), (l.Token > 0, l.Attempt)));
         Assert.Empty(lost);
         var stats = Assert.Single(await fixture.CreateRedisStore(prefix).GetStatsAsync(Ct));
         Assert.Equal(new QueueStats(queue, 0, 0, tasks, 0, 0), stats);
@@ -336,6 +361,8 @@ public sealed class RedisStoreTests(RedisStoreFixture fixture) : IClassFixture<R
         Assert.Contains(queueKeys, k => k.EndsWith(":d", StringComparison.Ordinal));
         Assert.True(queueKeys.Count >= 10, string.Join(", ", queueKeys));
         Assert.Single(queueKeys.Select(k => fixture.Connection.HashSlot(k)).Distinct());
+        // The id -> queue map of the queue's tasks is in that slot too (ADR 004, "Finding a task by id").
+        Assert.Equal(fixture.Connection.HashSlot(queueKeys[0]), fixture.Connection.HashSlot(store.IdsKey(store.QueueSlot("q"))));
     }
 
     [Fact]

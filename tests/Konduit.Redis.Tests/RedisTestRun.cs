@@ -14,9 +14,12 @@ public sealed class RedisTestRun : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        if (RedisStoreFixture.ConnectionIfCreated is not { } connection) return;
-        var keys = await RedisStoreFixture.ScanAsync(connection, "{" + RedisStoreFixture.RunPrefix + "*");
-        var db = connection.GetDatabase();
-        foreach (var chunk in keys.Chunk(500)) await db.KeyDeleteAsync([.. chunk.Select(k => (RedisKey)k)]);
+        foreach (var connection in RedisStoreFixture.ConnectionsCreated)
+        {
+            var keys = await RedisStoreFixture.ScanAsync(connection, "{" + RedisStoreFixture.RunPrefix + "*");
+            var db = connection.GetDatabase();
+            // One key per DEL: on a cluster a multi-key DEL must stay in one slot.
+            foreach (var chunk in keys.Chunk(500)) await Task.WhenAll(chunk.Select(k => db.KeyDeleteAsync(k)));
+        }
     }
 }
