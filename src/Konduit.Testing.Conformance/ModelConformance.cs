@@ -58,33 +58,33 @@ public abstract class ModelConformance<TFixture>(TFixture fixture) : TaskStoreCo
     // ------------------------------------------------------------------------------------------ operations
 
     /// <summary>One step of a sequence. Indexes pick among the tasks and leases so far (modulo their count).</summary>
-    public abstract record Op(TimeSpan ClockStep);
+    internal abstract record Op(TimeSpan ClockStep);
 
-    public sealed record EnqueueOp(TimeSpan ClockStep, int Priority, int? Key, int MaxAttempts) : Op(ClockStep);
+    internal sealed record EnqueueOp(TimeSpan ClockStep, int Priority, int? Key, int MaxAttempts) : Op(ClockStep);
 
-    public sealed record EnqueueManyOp(TimeSpan ClockStep, IReadOnlyList<EnqueueOp> Requests) : Op(ClockStep)
+    internal sealed record EnqueueManyOp(TimeSpan ClockStep, IReadOnlyList<EnqueueOp> Requests) : Op(ClockStep)
     {
         public override string ToString() => $"EnqueueManyOp {{ {string.Join(", ", Requests)} }}";
     }
 
-    public sealed record LeaseOp(TimeSpan ClockStep, int MaxCount) : Op(ClockStep);
+    internal sealed record LeaseOp(TimeSpan ClockStep, int MaxCount) : Op(ClockStep);
 
-    public sealed record HeartbeatOp(TimeSpan ClockStep, int Lease) : Op(ClockStep);
+    internal sealed record HeartbeatOp(TimeSpan ClockStep, int Lease) : Op(ClockStep);
 
-    public sealed record CompleteOp(TimeSpan ClockStep, int Lease) : Op(ClockStep);
+    internal sealed record CompleteOp(TimeSpan ClockStep, int Lease) : Op(ClockStep);
 
-    public sealed record CompleteManyOp(TimeSpan ClockStep, IReadOnlyList<int> Leases) : Op(ClockStep)
+    internal sealed record CompleteManyOp(TimeSpan ClockStep, IReadOnlyList<int> Leases) : Op(ClockStep)
     {
         public override string ToString() => $"CompleteManyOp {{ Leases = [{string.Join(", ", Leases)}] }}";
     }
 
-    public sealed record FailOp(TimeSpan ClockStep, int Lease, bool Retryable) : Op(ClockStep);
+    internal sealed record FailOp(TimeSpan ClockStep, int Lease, bool Retryable) : Op(ClockStep);
 
-    public sealed record CancelOp(TimeSpan ClockStep, int Task) : Op(ClockStep);
+    internal sealed record CancelOp(TimeSpan ClockStep, int Task) : Op(ClockStep);
 
-    public sealed record RedriveOp(TimeSpan ClockStep, int Task) : Op(ClockStep);
+    internal sealed record RedriveOp(TimeSpan ClockStep, int Task) : Op(ClockStep);
 
-    public sealed record ReclaimOp(TimeSpan ClockStep) : Op(ClockStep);
+    internal sealed record ReclaimOp(TimeSpan ClockStep) : Op(ClockStep);
 
     private static FsCheck.Gen<Op[]> Sequence(int maxOperations)
     {

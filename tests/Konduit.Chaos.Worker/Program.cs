@@ -6,6 +6,7 @@
 //   Konduit.Chaos.Worker --Konduit:Store=Postgres --Konduit:Postgres:ConnectionString=... --Chaos:Queue=q
 //       --Chaos:EffectsConnectionString=... --Chaos:EffectsTable=schema.effects --Chaos:WorkMilliseconds=50
 using Konduit.Chaos.Worker;
+using Konduit.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
