@@ -165,6 +165,28 @@ public abstract class ModelConformance<TFixture>(TFixture fixture) : TaskStoreCo
 
         private string Name(Guid id, bool isModel) => Tasks(isModel).IndexOf(id) is var i and >= 0 ? $"#{i}" : "unknown";
 
+        // Tokens are compared by rank, not value: the contract promises a token that strictly increases per task on
+        // every lease, and stores pick their own values (Redis derives them from the server clock, issue 13 item 1).
+        private readonly Dictionary<Guid, List<long>> _realTokens = [];
+        private readonly Dictionary<Guid, List<long>> _modelTokens = [];
+
+        private string LeasedToken(Guid id, long token, bool isModel)
+        {
+            var tokens = isModel ? _modelTokens : _realTokens;
+            if (!tokens.TryGetValue(id, out var seen)) tokens[id] = seen = [];
+            if (seen.Count > 0 && token <= seen[^1]) return $"non-increasing token {token} after {seen[^1]}";
+            seen.Add(token);
+            return seen.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        private string TokenRank(Guid id, long token, bool isModel)
+        {
+            if (token == 0) return "0";
+            var seen = (isModel ? _modelTokens : _realTokens).GetValueOrDefault(id);
+            var rank = seen?.IndexOf(token) ?? -1;
+            return rank >= 0 ? (rank + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : $"unseen {token}";
+        }
+
         public async Task<string> ApplyAsync(ITaskStore store, Op op, bool isModel)
         {
             var ct = TestContext.Current.CancellationToken;
@@ -181,7 +203,7 @@ public abstract class ModelConformance<TFixture>(TFixture fixture) : TaskStoreCo
                     case LeaseOp l:
                         var got = await store.LeaseAsync(queue, "model-worker", l.MaxCount, TaskValidation.MaxLeaseDuration, ct);
                         leases.AddRange(got);
-                        return "leased " + string.Join(",", got.Select(g => $"{Name(g.TaskId, isModel)}@{g.Attempt}/{g.LeaseToken}"));
+                        return "leased " + string.Join(",", got.Select(g => $"{Name(g.TaskId, isModel)}@{g.Attempt}/{LeasedToken(g.TaskId, g.LeaseToken, isModel)}"));
                     case HeartbeatOp h when leases.Count > 0:
                         var renewed = await store.HeartbeatAsync(leases[h.Lease % leases.Count], TaskValidation.MaxLeaseDuration, ct);
                         return "renewed " + Name(renewed.TaskId, isModel);
@@ -241,7 +263,7 @@ public abstract class ModelConformance<TFixture>(TFixture fixture) : TaskStoreCo
             var page = await store.QueryAsync(new TaskQuery { Queue = queue }, new PageRequest(TaskValidation.MaxPageSize), TestContext.Current.CancellationToken);
             var byId = page.Items.ToDictionary(t => t.Id);
             return string.Join("; ", Tasks(isModel).Select((id, i) => byId.TryGetValue(id, out var t)
-                ? $"#{i} {t.State} a{t.Attempts} t{t.LeaseToken} e{t.Errors.Count}"
+                ? $"#{i} {t.State} a{t.Attempts} t{TokenRank(id, t.LeaseToken, isModel)} e{t.Errors.Count}"
                 : $"#{i} missing"));
         }
     }

@@ -2,7 +2,7 @@ using Konduit.Cassandra.Cql;
 
 namespace Konduit.Cassandra.Tests;
 
-/// <summary>The client against a real Cassandra (2.1 from scripts/cassandra.sh: protocol v3).</summary>
+/// <summary>The client against a real Cassandra (2.1 from `scripts/services.sh up`: protocol v3).</summary>
 public sealed class CassandraIntegrationTests(CassandraFixture fixture) : IClassFixture<CassandraFixture>
 {
     private static readonly CqlQueryOptions Ddl = new() { Prepare = false };

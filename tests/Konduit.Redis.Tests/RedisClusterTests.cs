@@ -51,7 +51,10 @@ public sealed class RedisClusterTests(RedisClusterStoreFixture fixture) : IClass
         Assert.Empty(await fixture.KeysAsync(prefix));
     }
 
+    // Long profile (scripts/test.sh runs it with KONDUIT_LONG=1): on a quiet machine the cluster sometimes stays
+    // CLUSTERDOWN for over a minute after the SIGKILL (seen in a full run on 2026-12-01; cause not found yet, issue 16).
     [Fact]
+    [Trait("Profile", "Long")]
     public async Task A_killed_master_is_replaced_by_its_replica_and_the_same_store_carries_on()
     {
         var output = TestContext.Current.TestOutputHelper;

@@ -251,8 +251,11 @@ internal sealed class CqlSession : IAsyncDisposable
             catch (CqlUnpreparedException ex) when (attempt == 0 && prepared.Count > 0)
             {
                 // This node forgot (or never saw) the statement: restart, schema change, or another node prepared it.
+                // The reply names only the first unknown id, and a batch's other statements are just as likely
+                // unknown on this node (a ring spreads requests), so every statement of the request is prepared here
+                // before the one retry.
                 ex.RequestOpcode = opcode;
-                foreach (var statement in prepared.Where(p => prepared.Count == 1 || p.Id.AsSpan().SequenceEqual(ex.PreparedIdBytes)))
+                foreach (var statement in prepared.Distinct())
                     await RePrepareAsync(host, connector, statement, cancellationToken).ConfigureAwait(false);
             }
             catch (CqlServerException ex)
