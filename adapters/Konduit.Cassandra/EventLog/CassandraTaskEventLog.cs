@@ -139,10 +139,20 @@ public sealed partial class CassandraTaskEventLog : ITaskEventLog
         while (true)
         {
             var versions = new HashSet<Guid>();
-            await foreach (var row in _session.QueryAsync(CassandraQueries.LocalSchemaVersion, null, ddl, cancellationToken).ConfigureAwait(false))
-                if (row[0] is Guid v) versions.Add(v);
+            var peers = 0;
             await foreach (var row in _session.QueryAsync(CassandraQueries.PeerSchemaVersions, null, ddl, cancellationToken).ConfigureAwait(false))
+            {
+                peers++;
                 if (row[1] is Guid v) versions.Add(v);
+            }
+            // The session spreads requests round-robin, so the peers row and the local row may come from different
+            // nodes: ask for the local version once per node, so every node's own view is counted (a node that has not
+            // applied the change yet reports its old version here, whatever its peers say).
+            for (var i = 0; i <= peers; i++)
+            {
+                await foreach (var row in _session.QueryAsync(CassandraQueries.LocalSchemaVersion, null, ddl, cancellationToken).ConfigureAwait(false))
+                    if (row[0] is Guid v) versions.Add(v);
+            }
             if (versions.Count <= 1) return;
             if (_time.GetUtcNow() > deadline)
             {
