@@ -20,6 +20,8 @@ internal sealed class CassandraQueries
 
     public CassandraQueries(string keyspace, string replication)
     {
+        // The only text spliced into CQL: the keyspace (validated as a plain identifier by the options) and the fixed
+        // column names above; every value is a bound marker.
         _k = keyspace;
         CreateKeyspace = $"CREATE KEYSPACE IF NOT EXISTS {_k} WITH replication = {replication}";
         for (var mask = 0; mask < _insertByTask.Length; mask++)
