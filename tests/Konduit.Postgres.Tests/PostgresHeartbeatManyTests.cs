@@ -93,14 +93,31 @@ public sealed class PostgresHeartbeatManyTests(PostgresStoreFixture fixture) : I
     [Fact]
     public async Task Batched_heartbeats_are_hot_updates()
     {
-        var (_, leases) = await LeasedAsync(20);
+        // A table of its own: HOT needs room on the row's page, and the class's shared table fills its pages with
+        // other tests' row versions that a concurrent snapshot (another test class) keeps from being pruned. Ten
+        // tasks' insert, lease and heartbeat versions fit one fresh 8 KB page even if nothing is pruned.
+        var schema = PostgresStoreFixture.NewSchemaName();
+        try
+        {
+            var store = fixture.CreatePostgresStore(schema); // disposed with the fixture
+            await store.MigrateAsync(Ct);
+            var (_, leases) = await LeasedAsync(10, store);
+            await AssertHeartbeatManyIsHotAsync(schema, leases);
+        }
+        finally
+        {
+            await fixture.DropSchemaAsync(schema);
+        }
+    }
 
+    private async Task AssertHeartbeatManyIsHotAsync(string schema, IReadOnlyList<TaskLease> leases)
+    {
         // The store's own batch statement, in a transaction of ours, so its HOT count is read back exactly.
-        var sql = new PostgresQueries(fixture.Schema);
+        var sql = new PostgresQueries(schema);
         await using var connection = await fixture.DataSource.OpenConnectionAsync(Ct);
         await using var tx = await connection.BeginTransactionAsync(Ct);
         // Deltas: the backend's pending counters may still hold earlier, unflushed statements of this pooled connection.
-        var (updatedBefore, hotBefore) = await UpdateCountsAsync(connection, tx);
+        var (updatedBefore, hotBefore) = await UpdateCountsAsync(schema, connection, tx);
         await using (var beat = new NpgsqlCommand(sql.HeartbeatMany, connection, tx))
         {
             beat.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. leases.Select(l => l.TaskId)] });
@@ -108,16 +125,16 @@ public sealed class PostgresHeartbeatManyTests(PostgresStoreFixture fixture) : I
             beat.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = TimeSpan.FromMinutes(2) });
             Assert.Equal(leases.Count, await beat.ExecuteNonQueryAsync(Ct));
         }
-        var (updated, hot) = await UpdateCountsAsync(connection, tx);
+        var (updated, hot) = await UpdateCountsAsync(schema, connection, tx);
         Assert.Equal(leases.Count, updated - updatedBefore);
         Assert.Equal(leases.Count, hot - hotBefore); // every row stayed on its page, no index entries
         await tx.RollbackAsync(Ct);
     }
 
-    private async Task<(long Updated, long Hot)> UpdateCountsAsync(NpgsqlConnection connection, NpgsqlTransaction tx)
+    private static async Task<(long Updated, long Hot)> UpdateCountsAsync(string schema, NpgsqlConnection connection, NpgsqlTransaction tx)
     {
         await using var counts = new NpgsqlCommand(
-            $"SELECT pg_stat_get_xact_tuples_updated('\"{fixture.Schema}\".tasks'::regclass), pg_stat_get_xact_tuples_hot_updated('\"{fixture.Schema}\".tasks'::regclass)",
+            $"SELECT pg_stat_get_xact_tuples_updated('\"{schema}\".tasks'::regclass), pg_stat_get_xact_tuples_hot_updated('\"{schema}\".tasks'::regclass)",
             connection, tx);
         await using var reader = await counts.ExecuteReaderAsync(Ct);
         Assert.True(await reader.ReadAsync(Ct));
