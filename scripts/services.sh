@@ -154,11 +154,12 @@ pg_provision() {
   local bin pw
   bin="$(pg_bin_dir)"
   pw="$(pg_password)"
-  # Idempotent: create or update the role, then create the database if it is missing.
+  # Idempotent: create or update the role, then create the database if it is missing. CREATEROLE (not superuser):
+  # the least-privilege tests create a runtime role without DDL rights, as an owner role does in production.
   pg_as "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$(pg_socket_dir)" -p "$PG_PORT" -U postgres -d postgres \
     -v role="$PG_ROLE" -v pw="$pw" -v db="$PG_DB" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
-SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'pw') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEROLE PASSWORD %L', :'role', :'pw') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
   env_set KONDUIT_TEST_POSTGRES "Host=127.0.0.1;Port=$PG_PORT;Username=$PG_ROLE;Password=$pw;Database=$PG_DB"

@@ -116,6 +116,10 @@ internal sealed class PostgresQueries
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """;
+        // Whether the version table exists, read without DDL so a runtime role without CREATE rights can ask (to_regclass
+        // takes the quoted name as a value: nothing is interpolated here).
+        VersionTableExists = "SELECT to_regclass($1) IS NOT NULL";
+        VersionTableName = s + ".schema_version";
         // The applied version; 0 on a fresh schema.
         CurrentVersion = $"SELECT coalesce(max(version), 0) FROM {s}.schema_version";
         RecordVersion = $"INSERT INTO {s}.schema_version (version) VALUES ($1)";
@@ -423,6 +427,20 @@ internal sealed class PostgresQueries
     public string QuotedSchema { get; }
     public string Channel { get; }
     public IReadOnlyList<(int Version, string Sql)> Migrations { get; }
+
+    public string VersionTableExists { get; }
+
+    public string VersionTableName { get; }
+
+    /// <summary>
+    /// What a runtime role needs, granted after every migration so tables added by later versions are covered. GRANT takes
+    /// no parameters: the role is a validated plain identifier (PostgresTaskStoreOptions.RuntimeRole), quoted here.
+    /// </summary>
+    public string RuntimeGrants(string role) => $"""
+        GRANT USAGE ON SCHEMA {QuotedSchema} TO "{role}";
+        GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {QuotedSchema} TO "{role}";
+        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {QuotedSchema} TO "{role}"
+        """;
     public string MigrationLock { get; }
     public string MigrationPrepare { get; }
     public string CurrentVersion { get; }

@@ -64,7 +64,7 @@ public class PostgresTaskStore : ITaskStore
         _maxPayloadBytes = options.MaxPayloadBytes;
         _wakeUp = new PostgresWakeUp(dataSource, sql.Listen);
         _notifier = new PostgresNotifier(dataSource, sql.Channel, sql.Notify, prepare);
-        _migrator = new PostgresMigrator(db, sql);
+        _migrator = new PostgresMigrator(db, sql, options.RuntimeRole);
         _enqueue = new PostgresEnqueue(db, sql, _notifier, _migrator);
         _leases = new PostgresLeases(db, sql, options.DefaultRetryPolicy);
         _admin = new PostgresAdmin(db, sql);

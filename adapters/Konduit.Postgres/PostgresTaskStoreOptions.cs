@@ -17,6 +17,15 @@ public sealed partial class PostgresTaskStoreOptions : TaskStoreOptions
     /// </summary>
     public string Schema { get; set; } = "konduit";
 
+    /// <summary>
+    /// The role the store runs as, when that role has no DDL rights (least privilege): every
+    /// <see cref="PostgresTaskStore.MigrateAsync"/>, run by a role that owns the schema, then grants this role exactly
+    /// what the store needs at run time (USAGE on the schema; SELECT, INSERT, UPDATE, DELETE on its tables). The
+    /// runtime role itself may call <c>MigrateAsync</c> on an up-to-date schema: it then changes nothing. Default
+    /// <see langword="null"/>: no grants. Same identifier rules as <see cref="Schema"/>.
+    /// </summary>
+    public string? RuntimeRole { get; set; }
+
     /// <inheritdoc />
     public override void Validate()
     {
@@ -26,6 +35,10 @@ public sealed partial class PostgresTaskStoreOptions : TaskStoreOptions
             throw new ArgumentException(
                 $"Schema '{Schema}' is not a plain identifier: use 1–63 characters of [a-z0-9_], not starting with a digit.",
                 nameof(Schema));
+        if (RuntimeRole is not null && !SchemaPattern().IsMatch(RuntimeRole))
+            throw new ArgumentException(
+                $"RuntimeRole '{RuntimeRole}' is not a plain identifier: use 1–63 characters of [a-z0-9_], not starting with a digit.",
+                nameof(RuntimeRole));
     }
 
     [GeneratedRegex(@"^[a-z_][a-z0-9_]{0,62}\z", RegexOptions.CultureInvariant)]

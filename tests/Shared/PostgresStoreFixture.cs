@@ -36,6 +36,9 @@ public class PostgresStoreFixture : TaskStoreFixture
     /// <summary>The shared data source (available after <see cref="InitializeAsync"/>).</summary>
     public NpgsqlDataSource DataSource => _dataSource ?? throw new InvalidOperationException("The fixture is not initialized.");
 
+    /// <summary>The data source the fixture's stores run on: <see cref="DataSource"/> unless a subclass runs them as another role.</summary>
+    protected virtual NpgsqlDataSource StoreDataSource => DataSource;
+
     /// <inheritdoc />
     public override ITransactionalEnqueueHarness? TransactionalEnqueue { get; }
 
@@ -49,7 +52,8 @@ public class PostgresStoreFixture : TaskStoreFixture
     public override async ValueTask InitializeAsync()
     {
         _dataSource = await SharedDataSourceAsync();
-        await using var store = CreatePostgresStore();
+        // Migrated by the owner role (the shared data source), whatever role the fixture's stores then run as.
+        await using var store = new PostgresTaskStore(new PostgresTaskStoreOptions { Schema = Schema }, DataSource);
         await store.MigrateAsync();
     }
 
@@ -62,7 +66,7 @@ public class PostgresStoreFixture : TaskStoreFixture
     {
         var options = new PostgresTaskStoreOptions { Schema = schema ?? Schema };
         configure?.Invoke(options);
-        return Track(new PostgresTaskStore(options, DataSource));
+        return Track(new PostgresTaskStore(options, StoreDataSource));
     }
 
     /// <summary>Runs a scalar query (test inspection only; <paramref name="sql"/> is test-authored).</summary>
@@ -112,7 +116,7 @@ public class PostgresStoreFixture : TaskStoreFixture
         {
             // The harness belongs to this adapter, so it may use the adapter's own API.
             var postgres = (PostgresTaskStore)store;
-            await using var connection = await fixture.DataSource.OpenConnectionAsync(cancellationToken);
+            await using var connection = await fixture.StoreDataSource.OpenConnectionAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(cancellationToken);
             var result = await postgres.EnqueueAsync(request, tx, cancellationToken);
             if (commit) await tx.CommitAsync(cancellationToken);
