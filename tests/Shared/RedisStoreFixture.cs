@@ -32,6 +32,9 @@ public class RedisStoreFixture : TaskStoreFixture
     /// <summary>The shared connection (available after <see cref="InitializeAsync"/>).</summary>
     public ConnectionMultiplexer Connection => _connection ?? throw new InvalidOperationException("The fixture is not initialized.");
 
+    /// <summary>The connection the fixture's stores run on: <see cref="Connection"/> unless a subclass connects them as another user.</summary>
+    protected virtual ConnectionMultiplexer StoreConnection => Connection;
+
     /// <summary>The configuration string of the single-node test server (set once a fixture has connected).</summary>
     public static string? Configuration => s_configurations.GetValueOrDefault(EnvironmentVariable);
 
@@ -65,7 +68,7 @@ public class RedisStoreFixture : TaskStoreFixture
     {
         var options = new RedisTaskStoreOptions { KeyPrefix = keyPrefix ?? KeyPrefix };
         configure?.Invoke(options);
-        return Track(new RedisTaskStore(options, Connection));
+        return Track(new RedisTaskStore(options, StoreConnection));
     }
 
     /// <summary>Every key under <paramref name="keyPrefix"/> (this fixture's by default), found by SCAN.</summary>
