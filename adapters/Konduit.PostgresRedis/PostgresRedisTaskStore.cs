@@ -392,6 +392,26 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
 
     private static bool IsRedisFailure(Exception ex) => ex is RedisException or TimeoutException;
 
+    /// <summary>
+    /// PostgreSQL must answer (it holds the truth: otherwise this throws); Redis only degrades the store, so a Redis that
+    /// does not answer within <see cref="PostgresRedisTaskStoreOptions.RedisTimeout"/> is reported, not thrown.
+    /// </summary>
+    public async Task<string?> ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        await ((ITaskStore)_inner).ProbeAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var db = await DatabaseAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            await db.PingAsync().WaitAsync(_redisTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            RedisFailed(); // the same path as a failed dispatch: degraded, probing until Redis answers
+            return $"Redis did not answer ({ex.GetType().Name}): leasing and wake-ups run on PostgreSQL alone until it does.";
+        }
+        return IsRedisDegraded ? "Redis answers again; the store returns to Redis dispatch at its next probe." : null;
+    }
+
     // ---------------------------------------------------------------------------------------------- delegated
 
     /// <inheritdoc />

@@ -4,13 +4,12 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Konduit.Hosting;
 
 /// <summary>
-/// The <c>konduit-store</c> health check: the selected store answers a cheap query (one page of one task from a
-/// queue that never holds tasks) within the health check's timeout. Data: the store's name.
+/// The <c>konduit-store</c> health check: the selected store's <see cref="ITaskStore.ProbeAsync"/> within the health
+/// check's timeout. Healthy when every server answers, Degraded when the store runs without one of them (the hybrid
+/// without Redis), the registration's failure status when it cannot serve. Data: the store's name.
 /// </summary>
 internal sealed class KonduitStoreHealthCheck : IHealthCheck
 {
-    private static readonly TaskQuery Probe = new() { Queue = "konduit.health-probe" };
-    private static readonly PageRequest OneItem = new(Limit: 1);
     private readonly IServiceProvider _services;
 
     public KonduitStoreHealthCheck(IServiceProvider services) => _services = services;
@@ -30,8 +29,10 @@ internal sealed class KonduitStoreHealthCheck : IHealthCheck
         var data = new Dictionary<string, object> { ["store"] = store.Name };
         try
         {
-            await store.QueryAsync(Probe, OneItem, cancellationToken).ConfigureAwait(false);
-            return HealthCheckResult.Healthy($"Konduit store '{store.Name}' is reachable.", data);
+            var degraded = await store.ProbeAsync(cancellationToken).ConfigureAwait(false);
+            return degraded is null
+                ? HealthCheckResult.Healthy($"Konduit store '{store.Name}' is reachable.", data)
+                : HealthCheckResult.Degraded($"Konduit store '{store.Name}' is degraded: {degraded}", data: data);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {

@@ -97,6 +97,9 @@ public abstract class DelegatingTaskStore : ITaskStore
     public virtual Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         Inner.WaitForWorkAsync(queue, timeout, cancellationToken);
 
+    /// <inheritdoc />
+    public virtual Task<string?> ProbeAsync(CancellationToken cancellationToken = default) => Inner.ProbeAsync(cancellationToken);
+
     /// <summary>Disposes the inner store when this decorator owns it.</summary>
     public virtual async ValueTask DisposeAsync()
     {

@@ -148,4 +148,16 @@ public interface ITaskStore : IAsyncDisposable
     /// be from zero to <see cref="TaskValidation.MaxWaitTimeout"/>, or <see cref="Timeout.InfiniteTimeSpan"/> (see <see cref="TaskValidation.ValidateWaitTimeout"/>).
     /// </summary>
     Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// One cheap round trip to every server the store depends on, for health checks. Returns <see langword="null"/>
+    /// when all answer, or a description of what does not answer while the store still works without it (degraded,
+    /// e.g. the Postgres+Redis hybrid running on PostgreSQL alone); throws when the store cannot serve. The default
+    /// reads one page of a queue that never holds tasks; stores with more than one server override it.
+    /// </summary>
+    async Task<string?> ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        await QueryAsync(new TaskQuery { Queue = "konduit.health-probe" }, new PageRequest(Limit: 1), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
 }
