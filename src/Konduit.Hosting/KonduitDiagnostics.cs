@@ -9,7 +9,7 @@ namespace Konduit.Hosting;
 /// </summary>
 internal static class KonduitDiagnostics
 {
-    public const string SourceName = "Konduit";
+    public const string SourceName = KonduitTelemetry.ActivitySourceName;
     public const string TraceParentHeader = "traceparent";
     public const string TraceStateHeader = "tracestate";
 

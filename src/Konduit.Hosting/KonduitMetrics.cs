@@ -12,12 +12,13 @@ namespace Konduit.Hosting;
 /// <c>konduit.tasks.completed</c>, <c>konduit.tasks.failed</c> (dead-lettered by a handler failure),
 /// <c>konduit.tasks.retried</c> (failed attempts scheduled for retry), <c>konduit.tasks.reclaimed</c> (expired
 /// leases returned by the sweeper), <c>konduit.tasks.lease_lost</c>, histograms <c>konduit.task.duration</c> and
-/// <c>konduit.task.queue_wait</c> (seconds; wait = lease time − due time, both by the store's clock) and the
+/// <c>konduit.task.queue_wait</c> (seconds, with <see cref="KonduitTelemetry.DurationBucketBoundaries"/> as bucket
+/// advice; wait = lease time − due time, both by the store's clock) and the
 /// up-down counter <c>konduit.tasks.in_flight</c>.
 /// </remarks>
 internal sealed class KonduitMetrics
 {
-    public const string MeterName = "Konduit";
+    public const string MeterName = KonduitTelemetry.MeterName;
 
     private readonly Counter<long> _enqueued;
     private readonly Counter<long> _leased;
@@ -42,8 +43,9 @@ internal sealed class KonduitMetrics
         _reclaimed = meter.CreateCounter<long>("konduit.tasks.reclaimed", "{task}", "Expired leases reclaimed by this node's sweeper.");
         _purged = meter.CreateCounter<long>("konduit.tasks.purged", "{task}", "Finished tasks deleted by this node's sweeper (PurgeFinishedAfter).");
         _leaseLost = meter.CreateCounter<long>("konduit.tasks.lease_lost", "{task}", "Running tasks whose lease was lost (expired, reclaimed or canceled).");
-        _duration = meter.CreateHistogram<double>("konduit.task.duration", "s", "Handler execution time.");
-        _queueWait = meter.CreateHistogram<double>("konduit.task.queue_wait", "s", "Time from a task being due to being leased (store clock).");
+        var seconds = new InstrumentAdvice<double> { HistogramBucketBoundaries = KonduitTelemetry.DurationBucketBoundaries };
+        _duration = meter.CreateHistogram("konduit.task.duration", "s", "Handler execution time.", tags: null, advice: seconds);
+        _queueWait = meter.CreateHistogram("konduit.task.queue_wait", "s", "Time from a task being due to being leased (store clock).", tags: null, advice: seconds);
         _inFlight = meter.CreateUpDownCounter<long>("konduit.tasks.in_flight", "{task}", "Handlers running now.");
     }
 

@@ -5,6 +5,13 @@ namespace Konduit.Hosting;
 /// <summary>Source-generated structured logs. Task id, queue and attempt are fields; payloads are never logged.</summary>
 internal static partial class Log
 {
+    // Every log line written while a task runs, the handler's own included (scopes are shared by the host's loggers),
+    // carries the task: TaskId, Queue and Attempt as scope properties.
+    private static readonly Func<ILogger, Guid, string, int, IDisposable?> s_taskScope =
+        LoggerMessage.DefineScope<Guid, string, int>("Task {TaskId} on {Queue}, attempt {Attempt}");
+
+    public static IDisposable? TaskScope(ILogger logger, Guid taskId, string queue, int attempt) => s_taskScope(logger, taskId, queue, attempt);
+
     [LoggerMessage(1, LogLevel.Information, "Konduit store {StoreName} ready (store {Store}, push wake-up {PushWakeUp})")]
     public static partial void StoreReady(ILogger logger, string storeName, string store, bool pushWakeUp);
 

@@ -42,6 +42,7 @@ internal sealed class TaskExecution(
     /// <summary>Runs the task; <paramref name="handlerDone"/> is called once the handler has returned (its slot may go to the next task).</summary>
     public async Task RunAsync(TaskLease lease, Action handlerDone)
     {
+        using var logScope = Log.TaskScope(logger, lease.TaskId, _queue, lease.Attempt);
         var started = time.GetTimestamp();
         // Both instants by the store's clock: the lease began ExpiresAt − duration; the task was due at RunAt.
         metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - settings.LeaseDuration - lease.RunAt);
