@@ -42,6 +42,7 @@ public sealed class DependencyRulesTests
         ["Konduit"] = Role.Core,
         ["Konduit.Hosting.Abstractions"] = Role.Registration,
         ["Konduit.Hosting"] = Role.Runtime,
+        ["Konduit.OpenTelemetry"] = Role.Runtime,
         ["Konduit.Testing.Conformance"] = Role.TestKit,
         ["Konduit.InMemory"] = Role.Store | Role.EventLog,
         ["Konduit.Postgres"] = Role.Store | Role.EventLog,
