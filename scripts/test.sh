@@ -31,6 +31,12 @@ log=artifacts/test-output.log
 # Tests with the trait Profile=Long (minutes-long soaks, and tests still being stabilised) run only with KONDUIT_LONG=1.
 profile=(--filter-not-trait "Profile=Long")
 [ "${KONDUIT_LONG:-0}" = "1" ] && profile=()
+# The packages first: PackagingTests inspects them (and the Release build is then reused by the tests).
+if ! scripts/pack.sh; then
+  echo "error: scripts/pack.sh failed: the packages could not be built (see above)." >&2
+  summary 0 1 0
+  exit 1
+fi
 dotnet test Konduit.sln -c Release --no-progress --max-parallel-test-modules 1 "${profile[@]}" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
