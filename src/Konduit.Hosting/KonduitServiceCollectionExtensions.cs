@@ -100,7 +100,12 @@ public static class KonduitServiceCollectionExtensions
             services.TryAddSingleton<IKonduitStoreStartup, KonduitStoreStartup>();
             services.TryAddSingleton<ITaskStore>(sp => sp.GetRequiredService<KonduitStoreHost>().CreateSelectedStore(sp));
             services.TryAddSingleton(CreateEventRecorder);
-            services.AddHealthChecks().AddCheck<KonduitStoreHealthCheck>("konduit-store", HealthStatus.Unhealthy, ["konduit", "store"]);
+            services.AddHealthChecks()
+                .AddCheck<KonduitStoreHealthCheck>("konduit-store", HealthStatus.Unhealthy, ["konduit", "store"])
+                // One instance: it remembers the dropped count of the previous check.
+                .Add(new HealthCheckRegistration("konduit-event-log", sp => sp.GetRequiredService<KonduitEventLogHealthCheck>(),
+                    HealthStatus.Degraded, ["konduit", "event-log"]));
+            services.TryAddSingleton<KonduitEventLogHealthCheck>();
         }
 
         var builder = new KonduitBuilder(services, configuration, registry);

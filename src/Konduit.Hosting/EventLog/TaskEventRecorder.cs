@@ -20,12 +20,19 @@ public sealed class TaskEventRecorderOptions
     /// <summary>Whether heartbeats are recorded (default false: they are frequent and rarely useful in a history).</summary>
     public bool RecordHeartbeats { get; set; }
 
+    /// <summary>
+    /// Events waiting for the log at or beyond which the <c>konduit-event-log</c> health check reports Degraded (default
+    /// 10 000): the log is slower than the workers or down, and the buffer is filling towards <see cref="Capacity"/>.
+    /// </summary>
+    public int DegradedBacklog { get; set; } = 10_000;
+
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
     public void Validate()
     {
         if (Capacity < 1) throw new ArgumentOutOfRangeException(nameof(Capacity), Capacity, "The capacity must be at least 1.");
         if (BatchSize is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be 1–10000.");
+        if (DegradedBacklog < 1) throw new ArgumentOutOfRangeException(nameof(DegradedBacklog), DegradedBacklog, "The degraded backlog must be at least 1.");
         if (MaxRetryDelay <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxRetryDelay), MaxRetryDelay, "The retry delay must be positive.");
     }
 }
@@ -95,6 +102,9 @@ public sealed partial class TaskEventRecorder : IAsyncDisposable
 
     /// <summary>Options heartbeats are recorded by.</summary>
     public bool RecordHeartbeats => _options.RecordHeartbeats;
+
+    /// <summary>The backlog at which the event-log health check reports Degraded (<see cref="TaskEventRecorderOptions.DegradedBacklog"/>).</summary>
+    public int DegradedBacklog => _options.DegradedBacklog;
 
     /// <summary>Buffers events for the log. Never blocks, never throws; drops what does not fit.</summary>
     public void Record(IReadOnlyList<TaskEvent> events)
