@@ -11,28 +11,7 @@ public sealed class EventLogHealthTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private sealed class SwitchableLog : ITaskEventLog
-    {
-        private readonly InMemoryTaskEventLog _inner = new();
-
-        public volatile bool Down;
-
-        public string Name => "switchable";
-
-        public TaskEventLogCapabilities Capabilities => _inner.Capabilities;
-
-        public Task AppendAsync(IReadOnlyList<TaskEvent> events, CancellationToken cancellationToken = default) =>
-            Down ? throw new IOException("log down") : _inner.AppendAsync(events, cancellationToken);
-
-        public Task<IReadOnlyList<TaskEvent>> ReadTaskHistoryAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.ReadTaskHistoryAsync(taskId, cancellationToken);
-
-        public Task<TaskEventPage> ReadQueueEventsAsync(string queue, DateTimeOffset from, DateTimeOffset to, TaskEventPageRequest? page = null, CancellationToken cancellationToken = default) =>
-            _inner.ReadQueueEventsAsync(queue, from, to, page, cancellationToken);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-
-    private static ServiceProvider Build(SwitchableLog? log)
+    private static ServiceProvider Build(SwitchableEventLog? log)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -55,7 +34,7 @@ public sealed class EventLogHealthTests
     [Fact]
     public async Task A_log_that_falls_behind_is_degraded_then_healthy_once_it_catches_up()
     {
-        var log = new SwitchableLog();
+        var log = new SwitchableEventLog();
         await using var provider = Build(log);
         var store = provider.GetRequiredService<ITaskStore>();
         var recorder = provider.GetRequiredService<TaskEventRecorder>();

@@ -98,7 +98,7 @@ public sealed class EventLogWiringTests
     [Fact]
     public async Task A_full_buffer_drops_events_without_blocking_or_failing_the_store_and_the_rest_catch_up()
     {
-        var log = new FlakyLog();
+        var log = new SwitchableEventLog { Down = true };
         await using var recorder = new TaskEventRecorder(log, new TaskEventRecorderOptions { Capacity = 3, MaxRetryDelay = TimeSpan.FromMilliseconds(50) });
         await using var store = new EventRecordingTaskStore(new InMemoryTaskStore(), recorder);
 
@@ -110,27 +110,6 @@ public sealed class EventLogWiringTests
         log.Down = false;
         await recorder.FlushAsync(Ct);
         Assert.Equal(3, recorder.Appended);
-    }
-
-    private sealed class FlakyLog : ITaskEventLog
-    {
-        private readonly InMemoryTaskEventLog _inner = new();
-
-        public volatile bool Down = true;
-
-        public string Name => "flaky";
-
-        public TaskEventLogCapabilities Capabilities => _inner.Capabilities;
-
-        public Task AppendAsync(IReadOnlyList<TaskEvent> events, CancellationToken cancellationToken = default) =>
-            Down ? throw new IOException("log down") : _inner.AppendAsync(events, cancellationToken);
-
-        public Task<IReadOnlyList<TaskEvent>> ReadTaskHistoryAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.ReadTaskHistoryAsync(taskId, cancellationToken);
-
-        public Task<TaskEventPage> ReadQueueEventsAsync(string queue, DateTimeOffset from, DateTimeOffset to, TaskEventPageRequest? page = null, CancellationToken cancellationToken = default) =>
-            _inner.ReadQueueEventsAsync(queue, from, to, page, cancellationToken);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
 

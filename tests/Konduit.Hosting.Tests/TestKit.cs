@@ -188,3 +188,25 @@ public sealed class ActivityCollector : IDisposable
 
     public void Dispose() => _listener.Dispose();
 }
+
+/// <summary>An in-memory event log whose appends fail with <see cref="IOException"/> while <see cref="Down"/> is set.</summary>
+public sealed class SwitchableEventLog : ITaskEventLog
+{
+    private readonly Konduit.InMemory.InMemoryTaskEventLog _inner = new();
+
+    public volatile bool Down;
+
+    public string Name => "switchable";
+
+    public TaskEventLogCapabilities Capabilities => _inner.Capabilities;
+
+    public Task AppendAsync(IReadOnlyList<TaskEvent> events, CancellationToken cancellationToken = default) =>
+        Down ? throw new IOException("log down") : _inner.AppendAsync(events, cancellationToken);
+
+    public Task<IReadOnlyList<TaskEvent>> ReadTaskHistoryAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.ReadTaskHistoryAsync(taskId, cancellationToken);
+
+    public Task<TaskEventPage> ReadQueueEventsAsync(string queue, DateTimeOffset from, DateTimeOffset to, TaskEventPageRequest? page = null, CancellationToken cancellationToken = default) =>
+        _inner.ReadQueueEventsAsync(queue, from, to, page, cancellationToken);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
