@@ -28,16 +28,24 @@ public sealed partial class RedisTaskStore
 
             // The most selective secondary index per queue (state sets, else the tenant's set, else every state set), each read
             // newest first below the cursor; merged by id across queues and states.
+            // A finish-time bound matches terminal tasks only: the live set (Pending and Running) cannot hold a match.
+            var finishedOnly = filter.FinishedFrom is not null || filter.FinishedTo is not null;
             var sources = new List<IdSource>();
             foreach (var queue in queues)
             {
                 var b = QueueBase(queue);
                 // Pending and Running share one set (a lease moves no index entry); the loaded state is filtered below.
                 if (states is not null)
-                    foreach (var suffix in states.Select(StateSetSuffix).Distinct()) sources.Add(new IdSource(queue, b.Append(suffix)));
+                {
+                    foreach (var suffix in states.Where(st => !finishedOnly || st.IsTerminal()).Select(StateSetSuffix).Distinct())
+                        sources.Add(new IdSource(queue, b.Append(suffix)));
+                }
                 else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
                 else
-                    foreach (var suffix in AllStateSets) sources.Add(new IdSource(queue, b.Append(suffix)));
+                {
+                    foreach (var suffix in AllStateSets.Where(suffix => !finishedOnly || suffix != ":sl"))
+                        sources.Add(new IdSource(queue, b.Append(suffix)));
+                }
             }
             var cursor = page.After is { } after ? Hex(after) : null;
             foreach (var source in sources) source.Cursor = cursor;
@@ -79,6 +87,8 @@ public sealed partial class RedisTaskStore
                     if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
                     if (filter.EnqueuedFrom is { } from && task.EnqueuedAt < from) continue;
                     if (filter.EnqueuedTo is { } to && task.EnqueuedAt >= to) continue;
+                    if (filter.FinishedFrom is { } finishedFrom && !(task.FinishedAt >= finishedFrom)) continue;
+                    if (filter.FinishedTo is { } finishedTo && !(task.FinishedAt < finishedTo)) continue;
                     items.Add(task);
                 }
             }

@@ -335,6 +335,8 @@ public sealed class InMemoryTaskStore : ITaskStore
                 .Where(t => filter.Tenant is null || string.Equals(t.Tenant, filter.Tenant, StringComparison.Ordinal))
                 .Where(t => filter.EnqueuedFrom is not { } from || t.EnqueuedAt >= from)
                 .Where(t => filter.EnqueuedTo is not { } to || t.EnqueuedAt < to)
+                .Where(t => filter.FinishedFrom is not { } from || t.FinishedAt >= from)
+                .Where(t => filter.FinishedTo is not { } to || t.FinishedAt < to)
                 .Where(t => page.After is not { } after || t.Id.CompareTo(after) < 0)
                 .OrderByDescending(t => t.Id)
                 .Take(page.Limit + 1)

@@ -124,6 +124,68 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
     }
 
     [Fact]
+    public virtual async Task Query_by_finish_time_finds_the_failed_tasks_of_a_tenant_in_the_last_24_hours()
+    {
+        var queue = Queue();
+        var (tenant, otherTenant) = ($"x-{Guid.NewGuid():N}", $"y-{Guid.NewGuid():N}");
+        var failed1 = await EnqueueInState(queue, TaskState.Failed, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Succeeded, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Failed, tenant: otherTenant);
+        var redriven = await EnqueueInState(queue, TaskState.Failed, tenant: tenant);
+        await Store.RedriveAsync(redriven, Ct);
+        var failed2 = await EnqueueInState(Queue(), TaskState.Failed, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Pending, tenant: tenant);
+
+        var now = DateTimeOffset.UtcNow;
+        var lastDay = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], FinishedFrom = now.AddDays(-1) }, null, Ct);
+        var anyState = await Store.QueryAsync(new TaskQuery { Tenant = tenant, FinishedFrom = now.AddDays(-1), FinishedTo = now.AddDays(1) }, null, Ct);
+        var future = await Store.QueryAsync(new TaskQuery { Tenant = tenant, FinishedFrom = now.AddHours(1) }, null, Ct);
+        var past = await Store.QueryAsync(new TaskQuery { Tenant = tenant, FinishedTo = now.AddDays(-1) }, null, Ct);
+
+        // A redriven task is no longer finished: its finish time is gone with its terminal state.
+        Assert.Equal([failed2, failed1], lastDay.Items.Select(t => t.Id));
+        Assert.Equal(3, anyState.Items.Count);
+        Assert.All(anyState.Items, t => Assert.True(t.State.IsTerminal() && t.Tenant == tenant, $"{t.Id} is {t.State} of {t.Tenant}"));
+        Assert.DoesNotContain(redriven, anyState.Items.Select(t => t.Id));
+        Assert.Empty(future.Items);
+        Assert.Empty(past.Items);
+    }
+
+    [Fact]
+    public virtual async Task Finished_from_is_inclusive_and_finished_to_is_exclusive()
+    {
+        var queue = Queue();
+        var id = await EnqueueInState(queue, TaskState.Succeeded);
+        var finished = (await Store.GetAsync(id, Ct)).FinishedAt!.Value;
+
+        var from = await Store.QueryAsync(new TaskQuery { Queue = queue, FinishedFrom = finished }, null, Ct);
+        var to = await Store.QueryAsync(new TaskQuery { Queue = queue, FinishedTo = finished }, null, Ct);
+        var window = await Store.QueryAsync(new TaskQuery { Queue = queue, FinishedFrom = finished, FinishedTo = finished.AddTicks(10) }, null, Ct);
+
+        Assert.Equal(id, Assert.Single(from.Items).Id);
+        Assert.Empty(to.Items);
+        Assert.Equal(id, Assert.Single(window.Items).Id);
+    }
+
+    [Fact]
+    public virtual async Task A_finish_time_bound_never_matches_a_task_that_has_not_finished()
+    {
+        var queue = Queue();
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
+        var running = await EnqueueInState(queue, TaskState.Running);
+        var canceled = await EnqueueInState(queue, TaskState.Canceled);
+        var pending = await EnqueueInState(queue, TaskState.Pending);
+
+        var everFinished = await QueryAll(new TaskQuery { Queue = queue, FinishedFrom = DateTimeOffset.UnixEpoch }, 1);
+        var finishedBeforeEnd = await Store.QueryAsync(
+            new TaskQuery { Queue = queue, States = [TaskState.Pending, TaskState.Running, TaskState.Canceled], FinishedTo = TaskValidation.MaxRunAt }, null, Ct);
+
+        Assert.Equal([canceled], everFinished);
+        Assert.Equal([canceled], finishedBeforeEnd.Items.Select(t => t.Id));
+        Assert.Equal([pending, canceled, running], (await Store.QueryAsync(new TaskQuery { Queue = queue }, null, Ct)).Items.Select(t => t.Id));
+    }
+
+    [Fact]
     public virtual async Task Stats_count_tasks_by_state_for_each_queue()
     {
         var (a, b) = (Queue(), Queue());

@@ -2,7 +2,8 @@ namespace Konduit;
 
 /// <summary>
 /// Filters for <see cref="ITaskStore.QueryAsync"/>; every set field must match. Example — all failed tasks
-/// for tenant X in the last 24 h: <c>new TaskQuery { Tenant = "X", States = [TaskState.Failed], EnqueuedFrom = now.AddDays(-1) }</c>.
+/// for tenant X that failed in the last 24 h: <c>new TaskQuery { Tenant = "X", States = [TaskState.Failed], FinishedFrom = now.AddDays(-1) }</c>
+/// (a task created three days ago that failed today is found by its finish time, not its creation time).
 /// </summary>
 public sealed record TaskQuery
 {
@@ -16,6 +17,13 @@ public sealed record TaskQuery
     public DateTimeOffset? EnqueuedFrom { get; init; }
     /// <summary>Only tasks created before this time (exclusive).</summary>
     public DateTimeOffset? EnqueuedTo { get; init; }
+    /// <summary>
+    /// Only tasks that finished (<see cref="TaskSnapshot.FinishedAt"/>) at or after this time (inclusive); tasks that have
+    /// not finished never match.
+    /// </summary>
+    public DateTimeOffset? FinishedFrom { get; init; }
+    /// <summary>Only tasks that finished before this time (exclusive); tasks that have not finished never match.</summary>
+    public DateTimeOffset? FinishedTo { get; init; }
 }
 
 /// <summary>Keyset paging: results come newest first (by task id, which is time-ordered).</summary>

@@ -103,19 +103,24 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
             await PrepareAllAsync(connection, sql, StoreStatements);
             await PrepareAllAsync(connection, logSql, EventLogStatements);
 
-            // The query with every filter fragment, bound exactly as PostgresAdmin binds it.
-            await using (var query = new NpgsqlCommand(
-                sql.QueryPrefix + PostgresQueries.QueryByQueue + PostgresQueries.QueryByStates + PostgresQueries.QueryByTenant
-                + PostgresQueries.QueryCreatedFrom + PostgresQueries.QueryCreatedTo + PostgresQueries.QueryAfter + PostgresQueries.QuerySuffix,
-                connection))
+            // The query with every filter fragment, built and bound by PostgresAdmin itself.
+            var everyFilter = new TaskQuery
             {
-                query.Parameters.Add(new NpgsqlParameter<string>("queue", "q"));
-                query.Parameters.Add(new NpgsqlParameter<short[]>("states", [0]));
-                query.Parameters.Add(new NpgsqlParameter<string>("tenant", "t"));
-                query.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", DateTimeOffset.UnixEpoch));
-                query.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", DateTimeOffset.UtcNow));
-                query.Parameters.Add(new NpgsqlParameter<Guid>("after", Guid.NewGuid()));
-                query.Parameters.Add(new NpgsqlParameter<int>("limit", 1));
+                Queue = "q", States = [TaskState.Pending], Tenant = "t",
+                EnqueuedFrom = DateTimeOffset.UnixEpoch, EnqueuedTo = DateTimeOffset.UtcNow,
+                FinishedFrom = DateTimeOffset.UnixEpoch, FinishedTo = DateTimeOffset.UtcNow,
+            };
+            await using (var query = PostgresAdmin.BuildQuery(sql, everyFilter, new PageRequest(1, Guid.NewGuid())))
+            {
+                foreach (var fragment in new[]
+                {
+                    PostgresQueries.QueryByQueue, PostgresQueries.QueryByStates, PostgresQueries.QueryByTenant, PostgresQueries.QueryCreatedFrom,
+                    PostgresQueries.QueryCreatedTo, PostgresQueries.QueryFinishedFrom, PostgresQueries.QueryFinishedTo, PostgresQueries.QueryAfter,
+                })
+                {
+                    Assert.Contains(fragment, query.CommandText, StringComparison.Ordinal);
+                }
+                query.Connection = connection;
                 await using var reader = await query.ExecuteReaderAsync(Ct);
                 Assert.False(await reader.ReadAsync(Ct));
             }

@@ -265,6 +265,8 @@ public static class TaskValidation
         if (filter.Tenant is not null) ValidateText(filter.Tenant, nameof(TaskQuery.Tenant), "TaskQuery.Tenant");
         if (filter.EnqueuedFrom is { } from && filter.EnqueuedTo is { } to && to < from)
             throw new ArgumentException("TaskQuery.EnqueuedTo must not be earlier than EnqueuedFrom.", nameof(filter));
+        if (filter.FinishedFrom is { } finishedFrom && filter.FinishedTo is { } finishedTo && finishedTo < finishedFrom)
+            throw new ArgumentException("TaskQuery.FinishedTo must not be earlier than FinishedFrom.", nameof(filter));
         if (page is not null && page.Limit is < 1 or > MaxPageSize)
             throw new ArgumentOutOfRangeException(nameof(page), page.Limit, $"PageRequest.Limit must be between 1 and {MaxPageSize}.");
     }
