@@ -395,10 +395,12 @@ internal sealed class PostgresQueries
         QueryPrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
 
         // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
+        // Due vs scheduled and the oldest due run-at ride the same single pass (one now() for the whole statement).
         Stats = $"""
             SELECT queue,
                    count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2),
-                   count(*) FILTER (WHERE state = 3), count(*) FILTER (WHERE state = 4)
+                   count(*) FILTER (WHERE state = 3), count(*) FILTER (WHERE state = 4),
+                   count(*) FILTER (WHERE state = 0 AND run_at <= now()), min(run_at) FILTER (WHERE state = 0 AND run_at <= now())
             FROM {s}.tasks
             GROUP BY queue
             ORDER BY queue COLLATE "C"

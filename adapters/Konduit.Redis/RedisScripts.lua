@@ -610,6 +610,41 @@ for _, id in ipairs(ARGV) do
 end
 return out
 
+-- name: Stats
+-- One queue's counts by state, with Pending split at TIME into due and scheduled, and the run-at of the oldest due
+-- task: the earliest of the delayed set's due entries (due, not yet moved into a stream) and of each band's first
+-- undelivered entry (a band hands out in the order tasks became due, so its head is its oldest). Reads only: a
+-- handful of commands per band, never a walk over the queue.
+-- Returns {c0, c1, c2, c3, c4, scheduled, oldest due run_at_us ('' = none)}.
+local now = now_us()
+local c = redis.call('HMGET', B .. ':c', 0, 1, 2, 3, 4)
+local out = {}
+for i = 1, 5 do out[i] = tonumber(c[i]) or 0 end
+out[6] = redis.call('ZCOUNT', B .. ':d', '(' .. fmt(now), '+inf')
+local oldest = nil
+local d = redis.call('ZRANGEBYSCORE', B .. ':d', '-inf', fmt(now), 'WITHSCORES', 'LIMIT', 0, 1)
+if d[2] then oldest = tonumber(d[2]) end
+for _, p in ipairs(redis.call('ZRANGE', B .. ':bands', 0, -1)) do
+  local sk = skey(p)
+  if redis.call('EXISTS', sk) == 1 then
+    local last = nil
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', sk)) do
+      local info = {}
+      for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+      if info['name'] == G then last = info['last-delivered-id'] end
+    end
+    if last then
+      local head = redis.call('XRANGE', sk, '(' .. last, '+', 'COUNT', 1)
+      if head[1] then
+        local ra = redis.call('HGET', tkey(head[1][2][2]), 'ra')
+        if ra and (not oldest or tonumber(ra) < oldest) then oldest = tonumber(ra) end
+      end
+    end
+  end
+end
+out[7] = oldest and fmt(oldest) or ''
+return out
+
 -- name: Purge
 -- Deletes up to `limit` terminal tasks per state that finished at or before TIME - older_than, with every key
 -- and index entry they own (terminal tasks own no stream entry), and frees their idempotency keys.

@@ -110,13 +110,19 @@ public sealed partial class RedisTaskStore
             cancellationToken.ThrowIfCancellationRequested();
             var db = await DatabaseAsync().ConfigureAwait(false);
             var queues = (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-            RedisValue[] fields = ["0", "1", "2", "3", "4"];
-            var counts = await Task.WhenAll(queues.Select(q => db.HashGetAsync(QueueBase(q).Append(":c"), fields))).ConfigureAwait(false);
+            // One read-only script per queue (its slot), all in flight at once.
+            var replies = await Task.WhenAll(queues.Select(q => EvalAsync(db, _scripts.Stats, q, []))).ConfigureAwait(false);
             var stats = new List<QueueStats>(queues.Length);
             for (var i = 0; i < queues.Length; i++)
             {
-                var c = counts[i].Select(v => v.IsNull ? 0L : (long)v).ToArray();
-                var s = new QueueStats(queues[i], c[0], c[1], c[2], c[3], c[4]);
+                var c = (RedisResult[])replies[i]!;
+                var scheduled = (long)c[5];
+                var s = new QueueStats(queues[i], (long)c[0], (long)c[1], (long)c[2], (long)c[3], (long)c[4])
+                {
+                    PendingDue = (long)c[0] - scheduled,
+                    PendingScheduled = scheduled,
+                    OldestDueAt = OptionalTime((string?)c[6]),
+                };
                 if (s.Total > 0) stats.Add(s);
             }
             stats.Sort((a, b) => string.CompareOrdinal(a.Queue, b.Queue));

@@ -355,16 +355,27 @@ public sealed class InMemoryTaskStore : ITaskStore
         lock (_gate)
         {
             ThrowIfDisposed();
+            var now = _time.GetUtcNow();
             var stats = _tasks.Values
                 .GroupBy(t => t.Queue, StringComparer.Ordinal)
                 .OrderBy(g => g.Key, StringComparer.Ordinal)
-                .Select(g => new QueueStats(
-                    g.Key,
-                    g.LongCount(t => t.State == TaskState.Pending),
-                    g.LongCount(t => t.State == TaskState.Running),
-                    g.LongCount(t => t.State == TaskState.Succeeded),
-                    g.LongCount(t => t.State == TaskState.Failed),
-                    g.LongCount(t => t.State == TaskState.Canceled)))
+                .Select(g =>
+                {
+                    var due = g.Where(t => t.State == TaskState.Pending && t.RunAt <= now).ToList();
+                    var pending = g.LongCount(t => t.State == TaskState.Pending);
+                    return new QueueStats(
+                        g.Key,
+                        pending,
+                        g.LongCount(t => t.State == TaskState.Running),
+                        g.LongCount(t => t.State == TaskState.Succeeded),
+                        g.LongCount(t => t.State == TaskState.Failed),
+                        g.LongCount(t => t.State == TaskState.Canceled))
+                    {
+                        PendingDue = due.Count,
+                        PendingScheduled = pending - due.Count,
+                        OldestDueAt = due.Count == 0 ? null : due.Min(t => t.RunAt),
+                    };
+                })
                 .ToArray();
             return Task.FromResult<IReadOnlyList<QueueStats>>(stats);
         }

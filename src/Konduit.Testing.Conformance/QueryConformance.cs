@@ -195,9 +195,70 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
 
         var stats = await Store.GetStatsAsync(Ct);
 
-        Assert.Equal(new QueueStats(a, Pending: 2, Running: 1, Succeeded: 1, Failed: 1, Canceled: 1), Assert.Single(stats, s => s.Queue == a));
+        var statsA = Assert.Single(stats, s => s.Queue == a);
+        Assert.NotNull(statsA.OldestDueAt);
+        Assert.Equal(new QueueStats(a, Pending: 2, Running: 1, Succeeded: 1, Failed: 1, Canceled: 1) { PendingDue = 2, OldestDueAt = statsA.OldestDueAt }, statsA);
         Assert.Equal(new QueueStats(b, 0, 0, 1, 0, 0), Assert.Single(stats, s => s.Queue == b));
         Assert.Equal(6, stats.Single(s => s.Queue == a).Total);
+    }
+
+    [Fact]
+    public virtual async Task Stats_split_pending_into_due_and_scheduled_and_give_the_oldest_due_run_at()
+    {
+        var queue = Queue();
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
+        await EnqueueInState(queue, TaskState.Succeeded);
+        var first = await Enqueue(queue);
+        var second = await Enqueue(queue);
+        await Enqueue(queue, runAt: DateTimeOffset.UtcNow.AddDays(1));
+        await Enqueue(queue, runAt: DateTimeOffset.UtcNow.AddDays(2), priority: 5);
+
+        var stats = await StatsOf(queue);
+
+        Assert.Equal((4L, 2L, 2L), (stats.Pending, stats.PendingDue, stats.PendingScheduled));
+        AssertSameTime((await Store.GetAsync(first, Ct)).RunAt, stats.OldestDueAt, "the oldest due task's run-at");
+
+        // The head gone, the next due task is the oldest.
+        await Store.CancelAsync(first, Ct);
+        var after = await StatsOf(queue);
+        Assert.Equal((3L, 1L, 2L), (after.Pending, after.PendingDue, after.PendingScheduled));
+        AssertSameTime((await Store.GetAsync(second, Ct)).RunAt, after.OldestDueAt, "the oldest due task's run-at");
+
+        // Nothing due: no oldest due time, and the scheduled tasks still count.
+        await Store.CancelAsync(second, Ct);
+        var scheduledOnly = await StatsOf(queue);
+        Assert.Equal((2L, 0L, 2L), (scheduledOnly.Pending, scheduledOnly.PendingDue, scheduledOnly.PendingScheduled));
+        Assert.Null(scheduledOnly.OldestDueAt);
+    }
+
+    [Fact]
+    public virtual async Task A_scheduled_task_counts_as_due_once_its_run_at_has_passed()
+    {
+        var queue = Queue();
+        var runAt = DateTimeOffset.UtcNow.AddMilliseconds(400);
+        await Enqueue(queue, runAt: runAt);
+        var before = await StatsOf(queue);
+        Assert.Equal((1L, 0L, 1L), (before.Pending, before.PendingDue, before.PendingScheduled));
+
+        // Nothing leases or sweeps the queue meanwhile: the store's clock alone makes the task due.
+        await Eventually(async () => (await StatsOf(queue)).PendingDue == 1, DefaultDeadline, "the task became due");
+
+        var due = await StatsOf(queue);
+        Assert.Equal((1L, 1L, 0L), (due.Pending, due.PendingDue, due.PendingScheduled));
+        AssertSameTime(runAt, due.OldestDueAt, "the oldest due task's run-at");
+    }
+
+    [Fact]
+    public virtual async Task Stats_give_the_earliest_run_at_among_due_tasks_as_the_oldest()
+    {
+        if (!Store.Capabilities.OrdersByRunAt)
+            Assert.Skip($"{Store.Name} does not declare {nameof(StoreCapabilities.OrdersByRunAt)}: due tasks wait in the order they became due");
+        var queue = Queue();
+        await Enqueue(queue);
+        var backdated = DateTimeOffset.UtcNow.AddHours(-1);
+        await Enqueue(queue, runAt: backdated);
+
+        AssertSameTime(backdated, (await StatsOf(queue)).OldestDueAt, "the backdated task's run-at");
     }
 
     [Fact]

@@ -41,8 +41,25 @@ public sealed record PageRequest(int Limit = 100, Guid? After = null)
 public sealed record TaskPage(IReadOnlyList<TaskSnapshot> Items, Guid? NextCursor);
 
 /// <summary>Task counts for one queue.</summary>
+/// <remarks>
+/// <see cref="Pending"/> = <see cref="PendingDue"/> + <see cref="PendingScheduled"/>, split by the store clock at the
+/// moment of the read: a queue's depth is its due tasks; scheduled ones (a future run-at, a retry's backoff) wait by design.
+/// </remarks>
 public sealed record QueueStats(string Queue, long Pending, long Running, long Succeeded, long Failed, long Canceled)
 {
+    /// <summary>Pending tasks that are due (run-at at or before the store's now): what workers can lease right away.</summary>
+    public long PendingDue { get; init; }
+
+    /// <summary>Pending tasks scheduled for later (run-at after the store's now).</summary>
+    public long PendingScheduled { get; init; }
+
+    /// <summary>
+    /// The run-at of the oldest due pending task (how long the head of the queue has waited); null when nothing is due.
+    /// On a store without <see cref="StoreCapabilities.OrdersByRunAt"/>, the oldest among the tasks at the head of each
+    /// priority band (due tasks wait there in the order they became due).
+    /// </summary>
+    public DateTimeOffset? OldestDueAt { get; init; }
+
     /// <summary>The count for one state.</summary>
     public long this[TaskState state] => state switch
     {
