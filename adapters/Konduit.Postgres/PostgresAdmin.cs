@@ -87,12 +87,43 @@ internal sealed class PostgresAdmin
     {
         var cmd = new NpgsqlCommand();
         var text = new StringBuilder(sql.QueryPrefix);
+        AppendFilter(text, cmd, filter, filter.States);
+        if (page.After is { } after)
+        {
+            text.Append(PostgresQueries.QueryAfter);
+            cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
+        }
+        text.Append(PostgresQueries.QuerySuffix);
+        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
+        cmd.CommandText = text.ToString();
+        return cmd;
+    }
+
+    /// <summary>
+    /// The bulk cancel or redrive statement: <paramref name="prefix"/> (which opens the row pick), the filter's
+    /// fragments with <paramref name="states"/> in place of the filter's own, and <paramref name="suffix"/>.
+    /// </summary>
+    internal static NpgsqlCommand BuildBulk(string prefix, string suffix, TaskQuery filter, IReadOnlyCollection<TaskState> states, int maxCount, string? channel)
+    {
+        var cmd = new NpgsqlCommand();
+        var text = new StringBuilder(prefix);
+        AppendFilter(text, cmd, filter, states);
+        text.Append(suffix);
+        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", maxCount));
+        if (channel is not null) cmd.Parameters.Add(new NpgsqlParameter<string>("channel", channel));
+        cmd.CommandText = text.ToString();
+        return cmd;
+    }
+
+    // The WHERE fragments of a filter: constants only; values travel as parameters.
+    private static void AppendFilter(StringBuilder text, NpgsqlCommand cmd, TaskQuery filter, IReadOnlyCollection<TaskState>? states)
+    {
         if (filter.Queue is not null)
         {
             text.Append(PostgresQueries.QueryByQueue);
             cmd.Parameters.Add(new NpgsqlParameter<string>("queue", filter.Queue));
         }
-        if (filter.States is { Count: > 0 } states)
+        if (states is { Count: > 0 })
         {
             text.Append(PostgresQueries.QueryByStates);
             cmd.Parameters.Add(new NpgsqlParameter<short[]>("states", states.Select(static s => (short)s).ToArray()));
@@ -122,15 +153,26 @@ internal sealed class PostgresAdmin
             text.Append(PostgresQueries.QueryFinishedTo);
             cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("finished_to", finishedTo.ToUniversalTime()));
         }
-        if (page.After is { } after)
+    }
+
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, IReadOnlyCollection<TaskState> states, int maxCount, CancellationToken cancellationToken) =>
+        BulkAsync("cancel many", _sql.CancelManyPrefix, _sql.CancelManySuffix, null, filter, states, maxCount, cancellationToken);
+
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, IReadOnlyCollection<TaskState> states, int maxCount, CancellationToken cancellationToken) =>
+        BulkAsync("redrive many", _sql.RedriveManyPrefix, _sql.RedriveManySuffix, _sql.Channel, filter, states, maxCount, cancellationToken);
+
+    private Task<IReadOnlyList<Guid>> BulkAsync(string operation, string prefix, string suffix, string? channel, TaskQuery filter, IReadOnlyCollection<TaskState> states,
+        int maxCount, CancellationToken cancellationToken)
+    {
+        if (states.Count == 0) return Task.FromResult<IReadOnlyList<Guid>>([]);
+        return _db.RunAsync(operation, (Cmd: BuildBulk(prefix, suffix, filter, states, maxCount, channel), Max: maxCount), static async (c, s, ct) =>
         {
-            text.Append(PostgresQueries.QueryAfter);
-            cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
-        }
-        text.Append(PostgresQueries.QuerySuffix);
-        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
-        cmd.CommandText = text.ToString();
-        return cmd;
+            using var cmd = s.Cmd;
+            cmd.Connection = c;
+            var ids = new List<Guid>(Math.Min(s.Max, 128));
+            await PostgresRows.ReadAllAsync(cmd, ids, static r => r.GetGuid(0), ct).ConfigureAwait(false);
+            return (IReadOnlyList<Guid>)ids;
+        }, cancellationToken);
     }
 
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken) =>

@@ -389,6 +389,51 @@ internal sealed class PostgresQueries
             SELECT (SELECT count(*) FROM redriven), (SELECT state FROM {s}.tasks WHERE id = $1), (SELECT n FROM woke)
             """;
 
+        // Bulk cancel and redrive = prefix + the query's filter fragments (PostgresAdmin.BuildBulk; @states always
+        // names the eligible states) + suffix. One statement: the newest matching rows, locked with SKIP LOCKED (a row
+        // another call is changing at that instant is left for the next call, never waited on, so no lock cycle with
+        // batch completes), re-checked by the UPDATE's own state test, and reported by id. Redrive wakes each queue it
+        // touched, like the single redrive; cancel wakes nobody, like the single cancel.
+        CancelManyPrefix = $"""
+            WITH picked AS (
+                SELECT id FROM {s}.tasks WHERE true
+            """;
+        CancelManySuffix = $"""
+
+                ORDER BY id DESC
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED
+            ),
+            canceled AS (
+                UPDATE {s}.tasks t
+                SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+                FROM picked
+                WHERE t.id = picked.id AND t.state IN (0, 1)
+                RETURNING t.id
+            )
+            SELECT id FROM canceled
+            """;
+        RedriveManyPrefix = CancelManyPrefix;
+        RedriveManySuffix = $"""
+
+                ORDER BY id DESC
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED
+            ),
+            redriven AS (
+                UPDATE {s}.tasks t
+                SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
+                FROM picked
+                WHERE t.id = picked.id AND t.state IN (3, 4)
+                RETURNING t.id, t.queue
+            ),
+            woke AS (
+                SELECT count(pg_notify(@channel, q.queue)) AS n FROM (SELECT DISTINCT queue FROM redriven) q
+            )
+            -- Joining the one-row woke makes PostgreSQL evaluate it (a SELECT CTE nobody reads never runs).
+            SELECT r.id FROM redriven r CROSS JOIN woke
+            """;
+
         Get = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1";
 
         // Query = prefix + one constant fragment per filter present + suffix; see PostgresAdmin.QueryAsync.
@@ -458,6 +503,10 @@ internal sealed class PostgresQueries
     public string ReclaimExpired { get; }
     public string Cancel { get; }
     public string Retry { get; }
+    public string CancelManyPrefix { get; }
+    public string CancelManySuffix { get; }
+    public string RedriveManyPrefix { get; }
+    public string RedriveManySuffix { get; }
     public string Get { get; }
     public string QueryPrefix { get; }
     public string Stats { get; }

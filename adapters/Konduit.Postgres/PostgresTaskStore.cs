@@ -294,6 +294,24 @@ public class PostgresTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>One statement: the newest matching rows, locked with <c>SKIP LOCKED</c>, updated and reported by id.</remarks>
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        ThrowIfDisposed();
+        return _admin.CancelManyAsync(filter, TaskValidation.BulkStates(filter, TaskStateExtensions.CancelableStates), maxCount, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One statement, like <see cref="CancelManyAsync"/>; it wakes each queue it redrove tasks in.</remarks>
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        ThrowIfDisposed();
+        return _admin.RedriveManyAsync(filter, TaskValidation.BulkStates(filter, TaskStateExtensions.RedrivableStates), maxCount, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();

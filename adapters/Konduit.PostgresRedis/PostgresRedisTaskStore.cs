@@ -431,6 +431,15 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.RedriveAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        _inner.CancelManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>Like <see cref="RedriveAsync"/>: PostgreSQL's ordered lease picks the redriven tasks up (no dispatch hint needed).</remarks>
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        _inner.RedriveManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.GetAsync(taskId, cancellationToken);
 
     /// <inheritdoc />

@@ -525,6 +525,50 @@ public sealed partial class RedisTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The matching tasks are found as <see cref="QueryAsync"/> finds them (restricted to Pending and Running), then
+    /// each is canceled by its queue's script, all in flight at once; the script re-checks the state, so a task that
+    /// finished in between is not listed.
+    /// </remarks>
+    public async Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateBulk(filter, maxCount);
+            var states = TaskValidation.BulkStates(filter, TaskStateExtensions.CancelableStates);
+            if (states.Count == 0) return [];
+            var page = await QueryAsync(filter with { States = states }, new PageRequest(maxCount), cancellationToken).ConfigureAwait(false);
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var outcomes = await Task.WhenAll(page.Items.Select(t => EvalAsync(db, _scripts.Cancel, t.Queue, [Hex(t.Id)]))).ConfigureAwait(false);
+            return [.. page.Items.Where((_, i) => (int)outcomes[i] == 100).Select(t => t.Id)];
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("cancel many", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Found like <see cref="CancelManyAsync"/> (restricted to Failed and Canceled); each task is redriven by its queue's script.</remarks>
+    public async Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateBulk(filter, maxCount);
+            var states = TaskValidation.BulkStates(filter, TaskStateExtensions.RedrivableStates);
+            if (states.Count == 0) return [];
+            var page = await QueryAsync(filter with { States = states }, new PageRequest(maxCount), cancellationToken).ConfigureAwait(false);
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var outcomes = await Task.WhenAll(page.Items.Select(t => EvalAsync(db, _scripts.Redrive, t.Queue, [Hex(t.Id), _wakeChannel, t.Queue]))).ConfigureAwait(false);
+            return [.. page.Items.Where((_, i) => (int)outcomes[i] == 100).Select(t => t.Id)];
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("redrive many", ex);
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         try

@@ -308,6 +308,55 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        var states = TaskValidation.BulkStates(filter, TaskStateExtensions.CancelableStates);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var now = _time.GetUtcNow();
+            var picked = MatchLocked(filter, states, after: null).Take(maxCount).ToList();
+            foreach (var task in picked)
+            {
+                if (task.State == TaskState.Pending) _pending[task.Queue].Remove(task);
+                else _running.Remove(task);
+                task.State = TaskState.Canceled;
+                task.LeaseExpiresAt = null;
+                task.FinishedAt = now;
+                task.UpdatedAt = now;
+            }
+            return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        var states = TaskValidation.BulkStates(filter, TaskStateExtensions.RedrivableStates);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var now = _time.GetUtcNow();
+            var picked = MatchLocked(filter, states, after: null).Take(maxCount).ToList();
+            foreach (var task in picked)
+            {
+                task.State = TaskState.Pending;
+                task.Attempts = 0;
+                task.RunAt = now;
+                task.FinishedAt = null;
+                task.UpdatedAt = now;
+                PendingSetLocked(task.Queue).Add(task);
+                SignalLocked(task.Queue);
+            }
+            return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
+        }
+    }
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -327,18 +376,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         lock (_gate)
         {
             ThrowIfDisposed();
-            var states = filter.States is { Count: > 0 } s ? s : null;
-            // Guid.CompareTo orders by the RFC 9562 byte layout, which is the id (enqueue) order.
-            var matches = _tasks.Values
-                .Where(t => filter.Queue is null || string.Equals(t.Queue, filter.Queue, StringComparison.Ordinal))
-                .Where(t => states is null || states.Contains(t.State))
-                .Where(t => filter.Tenant is null || string.Equals(t.Tenant, filter.Tenant, StringComparison.Ordinal))
-                .Where(t => filter.EnqueuedFrom is not { } from || t.EnqueuedAt >= from)
-                .Where(t => filter.EnqueuedTo is not { } to || t.EnqueuedAt < to)
-                .Where(t => filter.FinishedFrom is not { } from || t.FinishedAt >= from)
-                .Where(t => filter.FinishedTo is not { } to || t.FinishedAt < to)
-                .Where(t => page.After is not { } after || t.Id.CompareTo(after) < 0)
-                .OrderByDescending(t => t.Id)
+            var matches = MatchLocked(filter, filter.States is { Count: > 0 } s ? s : null, page.After)
                 .Take(page.Limit + 1)
                 .ToList();
             var hasMore = matches.Count > page.Limit;
@@ -424,6 +462,20 @@ public sealed class InMemoryTaskStore : ITaskStore
         _signals.Close();
         return ValueTask.CompletedTask;
     }
+
+    // The tasks matching a query filter (states: null = any), newest first, below the cursor when given.
+    private IEnumerable<TaskRecord> MatchLocked(TaskQuery filter, IReadOnlyCollection<TaskState>? states, Guid? after) =>
+        _tasks.Values
+            .Where(t => filter.Queue is null || string.Equals(t.Queue, filter.Queue, StringComparison.Ordinal))
+            .Where(t => states is null || states.Contains(t.State))
+            .Where(t => filter.Tenant is null || string.Equals(t.Tenant, filter.Tenant, StringComparison.Ordinal))
+            .Where(t => filter.EnqueuedFrom is not { } from || t.EnqueuedAt >= from)
+            .Where(t => filter.EnqueuedTo is not { } to || t.EnqueuedAt < to)
+            .Where(t => filter.FinishedFrom is not { } from || t.FinishedAt >= from)
+            .Where(t => filter.FinishedTo is not { } to || t.FinishedAt < to)
+            .Where(t => after is not { } cursor || t.Id.CompareTo(cursor) < 0)
+            // Guid.CompareTo orders by the RFC 9562 byte layout, which is the id (enqueue) order.
+            .OrderByDescending(t => t.Id);
 
     private EnqueueResult EnqueueLocked(EnqueueRequest request, DateTimeOffset now)
     {

@@ -78,6 +78,14 @@ public abstract class DelegatingTaskStore : ITaskStore
         Inner.RedriveAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
+    public virtual Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        Inner.CancelManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
+    public virtual Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        Inner.RedriveManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
     public virtual Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) =>
         Inner.GetAsync(taskId, cancellationToken);
 

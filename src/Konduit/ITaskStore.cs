@@ -119,6 +119,24 @@ public interface ITaskStore : IAsyncDisposable
     /// </summary>
     Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Cancels up to <paramref name="maxCount"/> Pending or Running tasks matching <paramref name="filter"/> (the same
+    /// filter rules as <see cref="QueryAsync"/>; tasks in other states simply do not match), newest first, each as
+    /// <see cref="CancelAsync"/> would. Returns the ids actually canceled: a task that changed meanwhile (finished,
+    /// or being changed by another call at that instant) is left alone and not listed, so a caller repeats until the
+    /// result is empty. <paramref name="maxCount"/> is 1–<see cref="TaskValidation.MaxBulkCount"/>.
+    /// </summary>
+    Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Redrives up to <paramref name="maxCount"/> Failed or Canceled tasks matching <paramref name="filter"/> (the same
+    /// filter rules as <see cref="QueryAsync"/>; tasks in other states simply do not match), newest first, each as
+    /// <see cref="RedriveAsync"/> would (Pending, due now, attempts reset, errors kept). Returns the ids actually
+    /// redriven (see <see cref="CancelManyAsync"/> on tasks that change meanwhile). <paramref name="maxCount"/> is
+    /// 1–<see cref="TaskValidation.MaxBulkCount"/>.
+    /// </summary>
+    Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default);
+
     /// <summary>The full snapshot of one task. Throws <see cref="TaskNotFoundException"/> for an unknown id.</summary>
     Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default);
 

@@ -51,6 +51,10 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["CopyTasks"] = "COPY cannot be prepared: started and aborted below",
         ["CopyTasksWithRunAt"] = "COPY cannot be prepared: started and aborted below",
         ["QueryPrefix"] = "composed with every filter fragment and run below",
+        ["CancelManyPrefix"] = "composed with every filter fragment and its suffix, and run below",
+        ["CancelManySuffix"] = "composed with every filter fragment and its prefix, and run below",
+        ["RedriveManyPrefix"] = "composed with every filter fragment and its suffix, and run below",
+        ["RedriveManySuffix"] = "composed with every filter fragment and its prefix, and run below",
         ["Listen"] = "LISTEN cannot be prepared: run below",
         ["Schema"] = "not a statement",
         ["QuotedSchema"] = "not a statement",
@@ -122,6 +126,14 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
                 }
                 query.Connection = connection;
                 await using var reader = await query.ExecuteReaderAsync(Ct);
+                Assert.False(await reader.ReadAsync(Ct));
+            }
+            // Bulk cancel and redrive with every filter fragment, built by PostgresAdmin (nothing matches in this schema).
+            foreach (var (prefix, suffix, channel) in new[] { (sql.CancelManyPrefix, sql.CancelManySuffix, (string?)null), (sql.RedriveManyPrefix, sql.RedriveManySuffix, sql.Channel) })
+            {
+                await using var bulk = PostgresAdmin.BuildBulk(prefix, suffix, everyFilter with { Queue = "no-such-queue" }, [TaskState.Failed], 10, channel);
+                bulk.Connection = connection;
+                await using var reader = await bulk.ExecuteReaderAsync(Ct);
                 Assert.False(await reader.ReadAsync(Ct));
             }
             foreach (var copy in new[] { sql.CopyTasks, sql.CopyTasksWithRunAt })

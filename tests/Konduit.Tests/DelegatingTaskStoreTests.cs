@@ -24,6 +24,7 @@ public sealed class DelegatingHeartbeatTests(DelegatingStoreFixture f) : Heartbe
 public sealed class DelegatingFencingTests(DelegatingStoreFixture f) : FencingConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingCancelRedriveTests(DelegatingStoreFixture f) : CancelRedriveConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingPurgeTests(DelegatingStoreFixture f) : PurgeConformance<DelegatingStoreFixture>(f);
+public sealed class DelegatingBulkTests(DelegatingStoreFixture f) : BulkConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingCapabilitiesTests(DelegatingStoreFixture f) : CapabilitiesConformance<DelegatingStoreFixture>(f);
 
 public sealed class DelegatingTaskStoreTests
