@@ -175,6 +175,32 @@ internal sealed class PostgresAdmin
         }, cancellationToken);
     }
 
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken) =>
+        _db.RunAsync("pause queue", (Self: this, Queue: queue), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.PauseQueue, c);
+            PostgresExecutor.Add(cmd, s.Queue);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken) =>
+        _db.RunAsync("resume queue", (Self: this, Queue: queue), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.ResumeQueue, c);
+            PostgresExecutor.Add(cmd, s.Queue);
+            PostgresExecutor.Add(cmd, s.Self._sql.Channel);
+            return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken) =>
+        _db.RunAsync("paused queues", this, static async (c, self, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(self._sql.PausedQueues, c);
+            var queues = new List<string>();
+            await PostgresRows.ReadAllAsync(cmd, queues, static r => r.GetString(0), ct).ConfigureAwait(false);
+            return (IReadOnlyCollection<string>)queues;
+        }, cancellationToken);
+
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken) =>
         _db.RunAsync("stats", this, static async (c, self, ct) =>
         {

@@ -7,7 +7,7 @@ namespace Konduit.Postgres;
 internal sealed class PostgresQueries
 {
     /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
-    public const int LatestVersion = 3;
+    public const int LatestVersion = 4;
 
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
@@ -112,6 +112,14 @@ internal sealed class PostgresQueries
                 -- has a tenant. Without a tenant, a finish-time query of terminal states reads tasks_finished_idx.
                 CREATE INDEX tasks_tenant_finished_idx ON {s}.tasks (tenant, finished_at)
                     WHERE tenant IS NOT NULL AND finished_at IS NOT NULL;
+                """),
+            (4, $"""
+                -- Paused queues (PauseQueueAsync): in the database, so every node's lease sees a pause at once. A row per
+                -- paused queue, probed by primary key once per lease statement.
+                CREATE TABLE {s}.paused_queues (
+                    queue     text        NOT NULL PRIMARY KEY,
+                    paused_at timestamptz NOT NULL DEFAULT now()
+                );
                 """),
         ];
 
@@ -238,10 +246,13 @@ internal sealed class PostgresQueries
         // One statement: SKIP LOCKED lets concurrent leasers take disjoint rows without waiting; a row changed by a
         // committed concurrent leaser is re-checked under FOR UPDATE and dropped. RETURNING order is unspecified,
         // so the store re-sorts the leases.
+        // The paused-queue probe references only $1, so PostgreSQL runs it once per statement (a one-time filter on the
+        // scan: a primary-key probe of a tiny table), not per row; a paused queue's scan never starts.
         Lease = $"""
             WITH picked AS (
                 SELECT id FROM {s}.tasks
                 WHERE queue = $1 AND state = 0 AND run_at <= now()
+                  AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $1)
                 ORDER BY priority DESC, run_at, id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
@@ -256,6 +267,7 @@ internal sealed class PostgresQueries
             WITH picked AS (
                 SELECT id FROM {s}.tasks
                 WHERE id = ANY($1) AND queue = $2 AND state = 0 AND run_at <= now()
+                  AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $2)
                 ORDER BY priority DESC, run_at, id
                 FOR UPDATE SKIP LOCKED
             )
@@ -434,6 +446,17 @@ internal sealed class PostgresQueries
             SELECT r.id FROM redriven r CROSS JOIN woke
             """;
 
+        // Pause is idempotent: a second pause keeps the first one's time.
+        PauseQueue = $"INSERT INTO {s}.paused_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING";
+        // Resume wakes the queue's workers only when it was paused; the final SELECT makes the notify CTE run.
+        ResumeQueue = $"""
+            WITH resumed AS (
+                DELETE FROM {s}.paused_queues WHERE queue = $1 RETURNING queue
+            )
+            SELECT count(pg_notify($2, queue)) FROM resumed
+            """;
+        PausedQueues = $"""SELECT queue FROM {s}.paused_queues ORDER BY queue COLLATE "C" """;
+
         Get = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1";
 
         // Query = prefix + one constant fragment per filter present + suffix; see PostgresAdmin.QueryAsync.
@@ -507,6 +530,9 @@ internal sealed class PostgresQueries
     public string CancelManySuffix { get; }
     public string RedriveManyPrefix { get; }
     public string RedriveManySuffix { get; }
+    public string PauseQueue { get; }
+    public string ResumeQueue { get; }
+    public string PausedQueues { get; }
     public string Get { get; }
     public string QueryPrefix { get; }
     public string Stats { get; }

@@ -312,6 +312,30 @@ public class PostgresTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>A row in <c>paused_queues</c> (schema version 4); the lease statement and <see cref="LeaseByIdsAsync"/> probe it.</remarks>
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        ThrowIfDisposed();
+        return _admin.PauseQueueAsync(queue, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        ThrowIfDisposed();
+        return _admin.ResumeQueueAsync(queue, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _admin.GetPausedQueuesAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();

@@ -16,6 +16,7 @@
 --   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
 --   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f<state> terminal ids by finish time (purge)
 --   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
+--   B:paused    string, present while the queue is paused (Lease returns nothing); {prefix}:paused lists paused queues
 -- and, under KEYS[2] = I = `{prefix#n}`, a base chosen so that it hashes to the queue's slot (ADR 004, "Finding a
 -- task by id"): I:ids  hash id -> queue of every task whose id carries that slot (the id's last 14 bits). Only the
 -- scripts that create or delete tasks (Enqueue, Purge) are given I.
@@ -270,6 +271,8 @@ return out
 -- Returns {expiry_us, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}
 -- ('' for an absent tenant, headers or retry policy).
 local now = now_us()
+-- A paused queue (B:paused, set by PauseQueueAsync) leases nothing: one EXISTS in the queue's own slot.
+if redis.call('EXISTS', B .. ':paused') == 1 then return {fmt(now)} end
 promote_due(now, 1000)
 local want = tonumber(ARGV[2])
 local exp = now + tonumber(ARGV[3])

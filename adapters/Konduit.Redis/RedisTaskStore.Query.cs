@@ -186,6 +186,69 @@ public sealed partial class RedisTaskStore
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// The flag is a key in the queue's own slot (<c>{prefix:queue}:paused</c>), read by the lease script: no store-wide
+    /// key on the lease path. The list of paused queues (<c>{prefix}:paused</c>, read only by
+    /// <see cref="GetPausedQueuesAsync"/>) is written first, so it always holds every paused queue.
+    /// </remarks>
+    public async Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateQueue(queue);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            await db.SetAddAsync(_pausedKey, queue).ConfigureAwait(false);
+            await db.StringSetAsync(QueueBase(queue).Append(":paused"), 1).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("pause queue", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateQueue(queue);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var flag = QueueBase(queue).Append(":paused");
+            if (await db.KeyDeleteAsync(flag).ConfigureAwait(false))
+                await db.PublishAsync(RedisChannel.Literal(_wakeChannel), queue).ConfigureAwait(false);
+            await db.SetRemoveAsync(_pausedKey, queue).ConfigureAwait(false);
+            // A pause that raced in after the delete has set its flag again: keep it listed.
+            if (await db.KeyExistsAsync(flag).ConfigureAwait(false)) await db.SetAddAsync(_pausedKey, queue).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("resume queue", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var listed = (await db.SetMembersAsync(_pausedKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
+            // The flags decide (the list may name a queue whose resume is half done).
+            var flags = await Task.WhenAll(listed.Select(q => db.KeyExistsAsync(QueueBase(q).Append(":paused")))).ConfigureAwait(false);
+            var paused = listed.Where((_, i) => flags[i]).ToList();
+            paused.Sort(StringComparer.Ordinal);
+            return paused;
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("paused queues", ex);
+        }
+    }
+
     /// <summary>One secondary index read newest first, below a cursor, a chunk at a time.</summary>
     private sealed class IdSource(string queue, RedisKey key)
     {

@@ -43,6 +43,7 @@ public sealed partial class RedisTaskStore : ITaskStore
     private readonly RedisScripts _scripts = RedisScripts.Instance;
     private readonly string _prefix;
     private readonly RedisKey _queuesKey;
+    private readonly RedisKey _pausedKey;
     // Queues this process has registered in {prefix}:queues (see EnqueueCoreAsync).
     private readonly ConcurrentDictionary<string, bool> _registeredQueues = new(StringComparer.Ordinal);
     private readonly string _wakeChannel;
@@ -87,6 +88,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         }
         _prefix = options.KeyPrefix;
         _queuesKey = "{" + _prefix + "}:queues";
+        _pausedKey = "{" + _prefix + "}:paused";
         _wakeChannel = _prefix + ":wake";
         _maxPayloadBytes = options.MaxPayloadBytes;
         _defaultRetryPolicy = options.DefaultRetryPolicy;

@@ -25,6 +25,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     private readonly Dictionary<(string Queue, string Key), Guid> _keys = [];
     private readonly Dictionary<string, SortedSet<TaskRecord>> _pending = new(StringComparer.Ordinal);
     private readonly HashSet<TaskRecord> _running = [];
+    private readonly SortedSet<string> _paused = new(StringComparer.Ordinal);
     private readonly QueueWakeUpSignals _signals;
     private readonly TimeProvider _time;
     private readonly int _maxPayloadBytes;
@@ -96,7 +97,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         lock (_gate)
         {
             ThrowIfDisposed();
-            if (!_pending.TryGetValue(queue, out var pending)) return Task.FromResult<IReadOnlyList<TaskLease>>(leases);
+            if (_paused.Contains(queue) || !_pending.TryGetValue(queue, out var pending)) return Task.FromResult<IReadOnlyList<TaskLease>>(leases);
             var now = _time.GetUtcNow();
             var picked = new List<TaskRecord>();
             // The set is in lease order (priority desc, run_at asc, id asc); skip tasks not yet due.
@@ -353,6 +354,43 @@ public sealed class InMemoryTaskStore : ITaskStore
                 SignalLocked(task.Queue);
             }
             return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _paused.Add(queue);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_paused.Remove(queue)) SignalLocked(queue);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return Task.FromResult<IReadOnlyCollection<string>>([.. _paused]);
         }
     }
 

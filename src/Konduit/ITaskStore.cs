@@ -50,7 +50,7 @@ public interface ITaskStore : IAsyncDisposable
     /// token increase by one, and its lease expires <paramref name="leaseDuration"/> (at most
     /// <see cref="TaskValidation.MaxLeaseDuration"/>) from now. Returns an empty
     /// list when nothing is due. Never returns a task that is running, scheduled in the future or terminal; two
-    /// concurrent callers never receive the same task.
+    /// concurrent callers never receive the same task. A paused queue (<see cref="PauseQueueAsync"/>) leases nothing.
     /// </summary>
     Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
 
@@ -136,6 +136,20 @@ public interface ITaskStore : IAsyncDisposable
     /// 1–<see cref="TaskValidation.MaxBulkCount"/>.
     /// </summary>
     Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Pauses <paramref name="queue"/>: from the moment this returns, <see cref="LeaseAsync"/> on it returns nothing, on
+    /// every node (the state lives in the store, not in a process). Everything else goes on: enqueues, heartbeats and
+    /// completions of leases taken before, the sweeper, cancel, redrive, queries. Idempotent; a queue need not hold a
+    /// task to be paused.
+    /// </summary>
+    Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>Resumes a paused <paramref name="queue"/> and wakes its workers (idempotent; a queue not paused is left as it is).</summary>
+    Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>The queues paused now, in ordinal name order.</summary>
+    Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The full snapshot of one task. Throws <see cref="TaskNotFoundException"/> for an unknown id.</summary>
     Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default);
