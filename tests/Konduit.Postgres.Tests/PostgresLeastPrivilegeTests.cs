@@ -66,6 +66,8 @@ public sealed class PostgresRuntimeRoleCancelRedriveConformanceTests(PostgresRun
 public sealed class PostgresRuntimeRoleQueryConformanceTests(PostgresRuntimeRoleFixture f) : QueryConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRolePurgeConformanceTests(PostgresRuntimeRoleFixture f) : PurgeConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRoleCapabilitiesConformanceTests(PostgresRuntimeRoleFixture f) : CapabilitiesConformance<PostgresRuntimeRoleFixture>(f);
+public sealed class PostgresRuntimeRolePauseConformanceTests(PostgresRuntimeRoleFixture f) : PauseConformance<PostgresRuntimeRoleFixture>(f);
+public sealed class PostgresRuntimeRoleBulkConformanceTests(PostgresRuntimeRoleFixture f) : BulkConformance<PostgresRuntimeRoleFixture>(f);
 
 /// <summary>What the runtime role can and cannot do, and what migrating as it does.</summary>
 public sealed class PostgresLeastPrivilegeTests(PostgresRuntimeRoleFixture fixture) : IClassFixture<PostgresRuntimeRoleFixture>

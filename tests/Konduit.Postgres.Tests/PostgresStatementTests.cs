@@ -19,6 +19,7 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
     {
         ["MigrationLock"] = "integer, text",
         ["CurrentVersion"] = "",
+        ["VersionTableExists"] = "text",
         ["RecordVersion"] = "integer",
         ["PauseQueue"] = "text",
         ["ResumeQueue"] = "text, text",
@@ -60,6 +61,7 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["RedriveManySuffix"] = "composed with every filter fragment and its prefix, and run below",
         ["Listen"] = "LISTEN cannot be prepared: run below",
         ["Schema"] = "not a statement",
+        ["VersionTableName"] = "not a statement: the parameter of VersionTableExists",
         ["QuotedSchema"] = "not a statement",
         ["Channel"] = "not a statement",
     };

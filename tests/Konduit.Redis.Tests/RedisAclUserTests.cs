@@ -75,6 +75,8 @@ public sealed class RedisAclUserCancelRedriveConformanceTests(RedisAclUserFixtur
 public sealed class RedisAclUserQueryConformanceTests(RedisAclUserFixture f) : QueryConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserPurgeConformanceTests(RedisAclUserFixture f) : PurgeConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserCapabilitiesConformanceTests(RedisAclUserFixture f) : CapabilitiesConformance<RedisAclUserFixture>(f);
+public sealed class RedisAclUserPauseConformanceTests(RedisAclUserFixture f) : PauseConformance<RedisAclUserFixture>(f);
+public sealed class RedisAclUserBulkConformanceTests(RedisAclUserFixture f) : BulkConformance<RedisAclUserFixture>(f);
 
 /// <summary>What the ACL user cannot do: the limits are real, so the suites above prove the store needs nothing more.</summary>
 public sealed class RedisAclUserTests(RedisAclUserFixture fixture) : IClassFixture<RedisAclUserFixture>
