@@ -56,6 +56,13 @@ public sealed class KonduitOptions
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How often this node reads the store's queue counts for the <c>konduit.queue.depth</c> and
+    /// <c>konduit.queue.oldest_due_age</c> gauges (one <see cref="ITaskStore.GetStatsAsync"/> per interval). Default
+    /// 30 s; null turns the gauges off (the counts cost a scan of the store's live tasks on some stores).
+    /// </summary>
+    public TimeSpan? QueueStatsInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// When set, the sweeper also deletes terminal tasks (succeeded, failed, canceled) that finished at least this
     /// long ago (<see cref="ITaskStore.PurgeAsync"/>), so finished rows leave the store's hot table; their
     /// idempotency keys become free. Null (default) keeps them until purged by hand. Runs on every node; stores make

@@ -46,6 +46,8 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
             }
         }
 
+        if (options.QueueStatsInterval is { } statsInterval && statsInterval <= TimeSpan.Zero)
+            failures.Add($"{p}:QueueStatsInterval must be positive, or empty to turn the queue gauges off; got {statsInterval}.");
         if (options.SweepInterval <= TimeSpan.Zero)
             failures.Add($"{p}:SweepInterval must be positive; got {options.SweepInterval}.");
         if (options.PurgeFinishedAfter < TimeSpan.Zero)

@@ -56,6 +56,7 @@ public static class KonduitServiceCollectionExtensions
             // Initializer first: it runs the store's start-up step (connectivity, migrations) before workers lease.
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitStoreInitializer>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitSweeper>());
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitQueueGauges>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitComponentMaintenance>());
         }
         return builder;

@@ -72,6 +72,9 @@ internal static partial class Log
     [LoggerMessage(22, LogLevel.Error, "Sweeper failed on store {Store}")]
     public static partial void SweepFailed(ILogger logger, Exception exception, string store);
 
+    [LoggerMessage(28, LogLevel.Warning, "Reading queue stats for the queue gauges failed on store {Store}; the gauges keep the last figures")]
+    public static partial void QueueStatsFailed(ILogger logger, Exception exception, string store);
+
     [LoggerMessage(23, LogLevel.Error, "Worker on queue {Queue} could not start: the Konduit store did not become ready")]
     public static partial void StoreNotReady(ILogger logger, Exception exception, string queue);
 
@@ -81,6 +84,6 @@ internal static partial class Log
     [LoggerMessage(25, LogLevel.Information, "Sweeper purged {Count} finished task(s) in store {Store}")]
     public static partial void Purged(ILogger logger, int count, string store);
 
-    [LoggerMessage(26, LogLevel.Warning, "{Key} is configured but this node has no handler for queue {Queue}: no worker runs it here (a typo in the queue name, or a producer-only node)")]
+    [LoggerMessage(29, LogLevel.Warning, "{Key} is configured but this node has no handler for queue {Queue}: no worker runs it here (a typo in the queue name, or a producer-only node)")]
     public static partial void QueueWithoutHandler(ILogger logger, string key, string queue);
 }

@@ -92,6 +92,59 @@ public sealed class TelemetryTests
         Assert.Contains(logs.Entries, e => e.Category != "UserHandler" && !e.Scope.ContainsKey("TaskId"));
     }
 
+    [Fact]
+    public async Task Queue_gauges_report_due_scheduled_running_and_the_oldest_due_age_from_the_store()
+    {
+        var queue = NewQueue();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var store = new InMemoryTaskStore(null, time);
+        // No handler for the queue: its tasks stay where the test puts them.
+        using var host = BuildHost(Config(queue, extra: [("Konduit:QueueStatsInterval", "00:00:00.050")]), store, _ => { },
+            s => s.AddSingleton<TimeProvider>(time));
+        var depth = new ConcurrentDictionary<string, double>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == KonduitTelemetry.MeterName && instrument.Name.StartsWith("konduit.queue.", StringComparison.Ordinal))
+                    l.EnableMeasurementEvents(instrument);
+            },
+        };
+        void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            string? q = null, state = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "queue") q = (string?)tag.Value;
+                if (tag.Key == "state") state = (string?)tag.Value;
+            }
+            if (q == queue) depth[instrument.Name + (state is null ? "" : ":" + state)] = value;
+        }
+        listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
+        listener.SetMeasurementEventCallback<double>((i, v, t, _) => Record(i, v, t));
+        listener.Start();
+
+        await store.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+        await store.EnqueueAsync(new EnqueueRequest(queue, [2]), Ct);
+        await store.EnqueueAsync(new EnqueueRequest(queue, [3]), Ct);
+        await store.EnqueueAsync(new EnqueueRequest(queue, [4]) { RunAt = time.GetUtcNow().AddHours(1) }, Ct);
+        Assert.Single(await store.LeaseAsync(queue, "w", 1, TimeSpan.FromMinutes(5), Ct));
+        time.Advance(TimeSpan.FromSeconds(90)); // the two still pending have been due for 90 s
+        await host.StartAsync(Ct);
+
+        await Eventually(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(50)); // lets the gauge loop's delay elapse
+            listener.RecordObservableInstruments();
+            return depth.GetValueOrDefault("konduit.queue.depth:due") == 2;
+        }, "the gauges read the store");
+        await host.StopAsync(Ct);
+
+        Assert.Equal(1, depth["konduit.queue.depth:scheduled"]);
+        Assert.Equal(1, depth["konduit.queue.depth:running"]);
+        Assert.InRange(depth["konduit.queue.oldest_due_age"], 90, 120);
+    }
+
     private sealed class ScopeCapturingProvider : ILoggerProvider, ISupportExternalScope
     {
         private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
