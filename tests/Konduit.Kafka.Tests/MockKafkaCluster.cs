@@ -58,6 +58,13 @@ internal sealed partial class MockKafkaCluster : IDisposable
 
     public void SetBrokerUp(int brokerId) => Check(rd_kafka_mock_broker_set_up(_cluster, brokerId), "set_up");
 
+    /// <summary>Makes broker <paramref name="brokerId"/> the coordinator of consumer group <paramref name="group"/> (the mock never moves it).</summary>
+    public void SetGroupCoordinator(string group, int brokerId)
+    {
+        var err = rd_kafka_mock_coordinator_set(_cluster, "group", group, brokerId);
+        if (err != 0) throw new InvalidOperationException($"rd_kafka_mock_coordinator_set failed: error {err}");
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
@@ -113,6 +120,9 @@ internal sealed partial class MockKafkaCluster : IDisposable
 
     [LibraryImport(Library)]
     private static partial int rd_kafka_mock_broker_set_up(IntPtr cluster, int brokerId);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int rd_kafka_mock_coordinator_set(IntPtr cluster, string keyType, string key, int brokerId);
 
     [LibraryImport(Library)]
     private static partial void rd_kafka_mock_group_initial_rebalance_delay_ms(IntPtr cluster, int delayMs);
