@@ -239,4 +239,16 @@ internal sealed class PostgresLeases
             }
             return (IReadOnlyList<ReclaimedTask>)reclaimed;
         }, cancellationToken);
+
+    public Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken) =>
+        _db.RunAsync("expire lease", (Self: this, TaskId: taskId, LeaseToken: leaseToken), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.ExpireLease, c);
+            PostgresExecutor.Add(cmd, s.TaskId);
+            PostgresExecutor.Add(cmd, s.LeaseToken);
+            PostgresExecutor.Add(cmd, s.Self._sql.Channel);
+            var found = new List<ReclaimedTask>(1);
+            await PostgresRows.ReadAllAsync(cmd, found, PostgresRows.ReadReclaimed, ct).ConfigureAwait(false);
+            return found.Count == 0 ? null : found[0];
+        }, cancellationToken);
 }

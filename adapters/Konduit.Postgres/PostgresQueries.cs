@@ -380,6 +380,27 @@ internal sealed class PostgresQueries
             FROM reclaimed r CROSS JOIN woke
             """;
 
+        // The sweeper's transition for one named lease: fenced by (id, token, Running) rather than by expiry time,
+        // since the caller (a lease monitor) decided the lease is dead; a re-leased task carries a newer token.
+        ExpireLease = $"""
+            WITH expired AS (
+                UPDATE {s}.tasks t
+                SET state = CASE WHEN t.attempts >= t.max_attempts THEN 3 ELSE 0 END,
+                    run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE now() END,
+                    finished_at = CASE WHEN t.attempts >= t.max_attempts THEN now() ELSE NULL END,
+                    lease_expires_at = NULL,
+                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'message', 'lease expired', 'at', now())),
+                    updated_at = now()
+                WHERE t.id = $1 AND t.lease_token = $2 AND t.state = 1
+                RETURNING t.id, t.queue, t.tenant, t.attempts, t.lease_token, t.lease_owner, t.state
+            ),
+            woke AS (
+                SELECT count(pg_notify($3, queue)) AS n FROM expired WHERE state = 0
+            )
+            SELECT e.id, e.queue, e.tenant, e.attempts, e.lease_token, e.lease_owner, e.state
+            FROM expired e CROSS JOIN woke
+            """;
+
         // Cancel plus the pre-update state in one round trip: the outer SELECT sees the snapshot from before the
         // CTE's update, so (0 rows, null) = unknown id and (0 rows, terminal) = nothing to do.
         Cancel = $"""
@@ -542,6 +563,7 @@ internal sealed class PostgresQueries
     public string Fail { get; }
     public string StateOf { get; }
     public string ReclaimExpired { get; }
+    public string ExpireLease { get; }
     public string Cancel { get; }
     public string Retry { get; }
     public string CancelManyPrefix { get; }

@@ -277,6 +277,14 @@ public class PostgresTaskStore : ITaskStore
         return _leases.ReclaimExpiredAsync(cancellationToken);
     }
 
+    /// <inheritdoc />
+    public Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateExpireLease(taskId, leaseToken);
+        ThrowIfDisposed();
+        return _leases.ExpireLeaseAsync(taskId, leaseToken, cancellationToken);
+    }
+
     // ---------------------------------------------------------------------------------------------- admin
 
     /// <inheritdoc />

@@ -445,6 +445,11 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>The Postgres store's fenced statement; a task it returns to Pending is dispatched like a reclaimed one.</remarks>
+    public Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default) =>
+        _inner.ExpireLeaseAsync(taskId, leaseToken, cancellationToken);
+
+    /// <inheritdoc />
     public Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.CancelAsync(taskId, cancellationToken);
 
     /// <inheritdoc />

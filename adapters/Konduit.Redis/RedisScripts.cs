@@ -22,6 +22,7 @@ internal sealed class RedisScripts
         Complete = all[nameof(Complete)];
         Fail = all[nameof(Fail)];
         Reclaim = all[nameof(Reclaim)];
+        ExpireLease = all[nameof(ExpireLease)];
         Cancel = all[nameof(Cancel)];
         Redrive = all[nameof(Redrive)];
         LoadTasks = all["Load"];
@@ -39,6 +40,7 @@ internal sealed class RedisScripts
     public RedisScript Complete { get; }
     public RedisScript Fail { get; }
     public RedisScript Reclaim { get; }
+    public RedisScript ExpireLease { get; }
     public RedisScript Cancel { get; }
     public RedisScript Redrive { get; }
     public RedisScript LoadTasks { get; }

@@ -558,6 +558,39 @@ end
 if wake then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return {more, out}
 
+-- name: ExpireLease
+-- The sweeper's transition (Reclaim, above) for one named lease: fenced by (Running, token) instead of by PEL idle
+-- time, since the caller (a lease monitor) decided the lease is dead; a re-leased task carries a newer token.
+-- ARGV: id, token, wake channel, queue
+-- Returns {0, state or -1} when that lease is not current, else {1, tenant, attempt, token, worker, new state}.
+local now = now_us()
+local id = ARGV[1]
+local t = tkey(id)
+local f = redis.call('HMGET', t, 's', 'tk', 'a', 'm', 'p', 'se', 'o', 'tn')
+if not f[1] then return {0, -1} end
+if f[1] ~= '1' or f[2] ~= ARGV[2] then return {0, tonumber(f[1])} end
+redis.call('RPUSH', ekey(id), f[3] .. '|' .. fmt(now) .. '|lease expired')
+local state
+if tonumber(f[3]) >= tonumber(f[4]) then
+  drop_entry(id, f[5], f[6])
+  finish(id, 1, 3, now)
+  state = 3
+else
+  redis.call('HSET', t, 's', 0, 'ra', fmt(now), 'ua', fmt(now))
+  redis.call('HDEL', t, 'le')
+  move_state(id, 1, 0)
+  -- The fresh entry first, then the old one acknowledged: the band's stream never empties in between.
+  push(id, f[5])
+  if f[6] then
+    local sk = skey(f[5])
+    redis.call('XACK', sk, G, f[6])
+    redis.call('XDEL', sk, f[6])
+  end
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  state = 0
+end
+return {1, f[8] or '', f[3], f[2], f[7] or '', state}
+
 -- name: Cancel
 -- Pending or Running -> Canceled: its stream entry (undelivered, or in the PEL) is acknowledged and deleted, or
 -- its delayed-set entry removed. 100 = canceled, else the terminal state it was found in, or -1 when unknown.

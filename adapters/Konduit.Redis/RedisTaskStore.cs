@@ -486,6 +486,29 @@ public sealed partial class RedisTaskStore : ITaskStore
         }
     }
 
+    /// <inheritdoc />
+    public async Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateExpireLease(taskId, leaseToken);
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var found = await db.HashGetAsync(IdsKey(SlotOf(taskId)), Hex(taskId)).ConfigureAwait(false);
+            if (found.IsNull) return null;
+            var queue = (string)found!;
+            var reply = (RedisResult[])(await EvalAsync(db, _scripts.ExpireLease, queue,
+                [Hex(taskId), leaseToken, _wakeChannel, queue]).ConfigureAwait(false))!;
+            if ((int)reply[0] == 0) return null;
+            return new ReclaimedTask(taskId, queue, NullIfEmpty((string?)reply[1]), (int)Long((string?)reply[2]),
+                Long((string?)reply[3]), NullIfEmpty((string?)reply[4]), (TaskState)(int)reply[5]);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("expire lease", ex);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------- by id
 
     /// <inheritdoc />

@@ -6,6 +6,8 @@
 #                    (tests/Konduit.Benchmarks.Tests runs `docker-compose -f docker-compose.bench.yml config`).
 #   python3-cassandra Debian's DataStax Python driver, for the Cassandra interop test (issue 14:
 #                    tests/Konduit.Cassandra.Tests writes rows with it and reads ours back, with /usr/bin/python3).
+#   kcat             the standalone Kafka client: the outside reader of the heartbeat topic (issue 12:
+#                    tests/Konduit.Kafka.Tests reads the mock cluster's topic with it and decodes the documented format).
 #
 # Uses apt_install and log from scripts/services.sh.
 
@@ -17,6 +19,10 @@ tools_up() {
   if ! /usr/bin/python3 -c 'import cassandra' >/dev/null 2>&1; then
     log "tools: installing python3-cassandra (the Cassandra interop test's outside driver)"
     apt_install python3-cassandra
+  fi
+  if ! command -v kcat >/dev/null 2>&1; then
+    log "tools: installing kcat (the Kafka heartbeat test's outside client)"
+    apt_install kcat
   fi
 }
 

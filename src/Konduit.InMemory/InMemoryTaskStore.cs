@@ -242,28 +242,46 @@ public sealed class InMemoryTaskStore : ITaskStore
             // A lease is valid while now < expiry, so it is expired from the expiry instant on.
             var expired = _running.Where(t => t.LeaseExpiresAt <= now).ToList();
             var reclaimed = new List<ReclaimedTask>(expired.Count);
-            foreach (var task in expired)
-            {
-                _running.Remove(task);
-                task.Errors.Add(new TaskError(task.Attempts, "lease expired", now));
-                task.LeaseExpiresAt = null;
-                task.UpdatedAt = now;
-                if (task.Attempts >= task.MaxAttempts)
-                {
-                    task.State = TaskState.Failed;
-                    task.FinishedAt = now;
-                }
-                else
-                {
-                    task.State = TaskState.Pending;
-                    task.RunAt = now;
-                    PendingSetLocked(task.Queue).Add(task);
-                    SignalLocked(task.Queue);
-                }
-                reclaimed.Add(new ReclaimedTask(task.Id, task.Queue, task.Tenant, task.Attempts, task.Token, task.WorkerId, task.State));
-            }
+            foreach (var task in expired) reclaimed.Add(ExpireLocked(task, now));
             return Task.FromResult<IReadOnlyList<ReclaimedTask>>(reclaimed);
         }
+    }
+
+    /// <inheritdoc />
+    public Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateExpireLease(taskId, leaseToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            // Fenced: only the current lease (Running with this very token) is ended, whatever its expiry time.
+            if (!_tasks.TryGetValue(taskId, out var task) || task.State != TaskState.Running || task.Token != leaseToken)
+                return Task.FromResult<ReclaimedTask?>(null);
+            return Task.FromResult<ReclaimedTask?>(ExpireLocked(task, _time.GetUtcNow()));
+        }
+    }
+
+    // The one transition of an ended lease, shared by the sweeper and ExpireLeaseAsync so both report alike.
+    private ReclaimedTask ExpireLocked(TaskRecord task, DateTimeOffset now)
+    {
+        _running.Remove(task);
+        task.Errors.Add(new TaskError(task.Attempts, "lease expired", now));
+        task.LeaseExpiresAt = null;
+        task.UpdatedAt = now;
+        if (task.Attempts >= task.MaxAttempts)
+        {
+            task.State = TaskState.Failed;
+            task.FinishedAt = now;
+        }
+        else
+        {
+            task.State = TaskState.Pending;
+            task.RunAt = now;
+            PendingSetLocked(task.Queue).Add(task);
+            SignalLocked(task.Queue);
+        }
+        return new ReclaimedTask(task.Id, task.Queue, task.Tenant, task.Attempts, task.Token, task.WorkerId, task.State);
     }
 
     /// <inheritdoc />

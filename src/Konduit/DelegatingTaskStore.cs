@@ -70,6 +70,10 @@ public abstract class DelegatingTaskStore : ITaskStore
         Inner.ReclaimExpiredAsync(cancellationToken);
 
     /// <inheritdoc />
+    public virtual Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default) =>
+        Inner.ExpireLeaseAsync(taskId, leaseToken, cancellationToken);
+
+    /// <inheritdoc />
     public virtual Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) =>
         Inner.CancelAsync(taskId, cancellationToken);
 

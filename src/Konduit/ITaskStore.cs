@@ -106,6 +106,18 @@ public interface ITaskStore : IAsyncDisposable
     Task<IReadOnlyList<ReclaimedTask>> ReclaimExpiredAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Ends exactly the lease (<paramref name="taskId"/>, <paramref name="leaseToken"/>) as if it had expired now,
+    /// whatever its expiry time: the same outcome as <see cref="ReclaimExpiredAsync"/> for that one task (an error entry
+    /// "lease expired", then Pending due now, or Failed when its attempts are spent) and the same report. Returns null,
+    /// changing nothing, when that lease is not the task's current one: the task is pending, finished or canceled, was
+    /// re-leased with a newer token, or the id is unknown. Fenced: a newer lease of the task is never touched, so a
+    /// lease monitor acting on stale heartbeats can never end a lease it did not observe. Concurrent calls for one
+    /// lease (and a concurrent sweeper) report it exactly once. A token that is not positive or an empty id is
+    /// refused with <see cref="ArgumentException"/> before anything changes.
+    /// </summary>
+    Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Cancels a Pending or Running task (a running holder's next heartbeat, complete or fail gets
     /// <see cref="LeaseLostException"/>). Returns false, changing nothing, when the task is already terminal.
     /// Throws <see cref="TaskNotFoundException"/> for an unknown id.

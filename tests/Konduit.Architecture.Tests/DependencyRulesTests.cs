@@ -49,6 +49,7 @@ public sealed class DependencyRulesTests
         ["Konduit.Redis"] = Role.Store,
         ["Konduit.PostgresRedis"] = Role.Store,
         ["Konduit.Cassandra"] = Role.EventLog,
+        ["Konduit.Kafka"] = Role.HeartbeatChannel,
     };
 
     private const Role Adapter = Role.Store | Role.EventLog | Role.HeartbeatChannel;

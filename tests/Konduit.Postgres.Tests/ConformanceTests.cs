@@ -11,6 +11,7 @@ public sealed class PostgresHeartbeatConformanceTests(PostgresStoreFixture f) : 
 public sealed class PostgresFencingConformanceTests(PostgresStoreFixture f) : FencingConformance<PostgresStoreFixture>(f);
 public sealed class PostgresRetryConformanceTests(PostgresStoreFixture f) : RetryConformance<PostgresStoreFixture>(f);
 public sealed class PostgresReclaimConformanceTests(PostgresStoreFixture f) : ReclaimConformance<PostgresStoreFixture>(f);
+public sealed class PostgresExpireLeaseConformanceTests(PostgresStoreFixture f) : ExpireLeaseConformance<PostgresStoreFixture>(f);
 public sealed class PostgresCancelRedriveConformanceTests(PostgresStoreFixture f) : CancelRedriveConformance<PostgresStoreFixture>(f);
 public sealed class PostgresQueryConformanceTests(PostgresStoreFixture f) : QueryConformance<PostgresStoreFixture>(f);
 public sealed class PostgresPauseConformanceTests(PostgresStoreFixture f) : PauseConformance<PostgresStoreFixture>(f);

@@ -40,6 +40,7 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["Fail"] = "uuid, bigint, boolean, interval, text, text",
         ["StateOf"] = "uuid",
         ["ReclaimExpired"] = "integer, text",
+        ["ExpireLease"] = "uuid, bigint, text",
         ["Cancel"] = "uuid",
         ["Retry"] = "uuid, text",
         ["Get"] = "uuid",

@@ -10,6 +10,7 @@ public sealed class HybridHeartbeatConformanceTests(PostgresRedisStoreFixture f)
 public sealed class HybridFencingConformanceTests(PostgresRedisStoreFixture f) : FencingConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridRetryConformanceTests(PostgresRedisStoreFixture f) : RetryConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridReclaimConformanceTests(PostgresRedisStoreFixture f) : ReclaimConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridExpireLeaseConformanceTests(PostgresRedisStoreFixture f) : ExpireLeaseConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridCancelRedriveConformanceTests(PostgresRedisStoreFixture f) : CancelRedriveConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridQueryConformanceTests(PostgresRedisStoreFixture f) : QueryConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridPauseConformanceTests(PostgresRedisStoreFixture f) : PauseConformance<PostgresRedisStoreFixture>(f);
@@ -30,6 +31,7 @@ public sealed class HybridClaimIdsHeartbeatConformanceTests(PostgresRedisClaimId
 public sealed class HybridClaimIdsFencingConformanceTests(PostgresRedisClaimIdsStoreFixture f) : FencingConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsRetryConformanceTests(PostgresRedisClaimIdsStoreFixture f) : RetryConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsReclaimConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ReclaimConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsExpireLeaseConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ExpireLeaseConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsCancelRedriveConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CancelRedriveConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsQueryConformanceTests(PostgresRedisClaimIdsStoreFixture f) : QueryConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsPauseConformanceTests(PostgresRedisClaimIdsStoreFixture f) : PauseConformance<PostgresRedisClaimIdsStoreFixture>(f);

@@ -11,6 +11,7 @@ public sealed class RedisClusterHeartbeatConformanceTests(RedisClusterStoreFixtu
 public sealed class RedisClusterFencingConformanceTests(RedisClusterStoreFixture f) : FencingConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterRetryConformanceTests(RedisClusterStoreFixture f) : RetryConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterReclaimConformanceTests(RedisClusterStoreFixture f) : ReclaimConformance<RedisClusterStoreFixture>(f);
+public sealed class RedisClusterExpireLeaseConformanceTests(RedisClusterStoreFixture f) : ExpireLeaseConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterCancelRedriveConformanceTests(RedisClusterStoreFixture f) : CancelRedriveConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterQueryConformanceTests(RedisClusterStoreFixture f) : QueryConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterPauseConformanceTests(RedisClusterStoreFixture f) : PauseConformance<RedisClusterStoreFixture>(f);

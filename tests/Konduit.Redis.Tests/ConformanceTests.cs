@@ -11,6 +11,7 @@ public sealed class RedisHeartbeatConformanceTests(RedisStoreFixture f) : Heartb
 public sealed class RedisFencingConformanceTests(RedisStoreFixture f) : FencingConformance<RedisStoreFixture>(f);
 public sealed class RedisRetryConformanceTests(RedisStoreFixture f) : RetryConformance<RedisStoreFixture>(f);
 public sealed class RedisReclaimConformanceTests(RedisStoreFixture f) : ReclaimConformance<RedisStoreFixture>(f);
+public sealed class RedisExpireLeaseConformanceTests(RedisStoreFixture f) : ExpireLeaseConformance<RedisStoreFixture>(f);
 public sealed class RedisCancelRedriveConformanceTests(RedisStoreFixture f) : CancelRedriveConformance<RedisStoreFixture>(f);
 public sealed class RedisQueryConformanceTests(RedisStoreFixture f) : QueryConformance<RedisStoreFixture>(f);
 public sealed class RedisPauseConformanceTests(RedisStoreFixture f) : PauseConformance<RedisStoreFixture>(f);

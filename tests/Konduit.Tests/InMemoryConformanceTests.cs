@@ -10,6 +10,7 @@ public sealed class InMemoryHeartbeatTests(InMemoryStoreFixture f) : HeartbeatCo
 public sealed class InMemoryFencingTests(InMemoryStoreFixture f) : FencingConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryRetryTests(InMemoryStoreFixture f) : RetryConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryReclaimTests(InMemoryStoreFixture f) : ReclaimConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryExpireLeaseTests(InMemoryStoreFixture f) : ExpireLeaseConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryCancelRedriveTests(InMemoryStoreFixture f) : CancelRedriveConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryQueryTests(InMemoryStoreFixture f) : QueryConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryPauseTests(InMemoryStoreFixture f) : PauseConformance<InMemoryStoreFixture>(f);

@@ -111,17 +111,27 @@ public sealed class EventRecordingTaskStore : DelegatingTaskStore
     {
         var reclaimed = await Inner.ReclaimExpiredAsync(cancellationToken).ConfigureAwait(false);
         var events = new List<TaskEvent>(reclaimed.Count);
-        foreach (var task in reclaimed)
-            events.Add(Event(TaskEventKind.Reclaimed, task.TaskId, task.Queue, task.Tenant) with
-            {
-                Attempt = task.Attempt,
-                LeaseToken = task.LeaseToken,
-                WorkerId = Truncate(task.WorkerId, TaskEventValidation.MaxWorkerLength),
-                Error = task.State == TaskState.Failed ? "lease expired; attempts exhausted, dead-lettered" : "lease expired",
-            });
+        foreach (var task in reclaimed) events.Add(Reclaimed(task));
         _recorder.Record(events);
         return reclaimed;
     }
+
+    /// <inheritdoc />
+    public override async Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken = default)
+    {
+        var expired = await Inner.ExpireLeaseAsync(taskId, leaseToken, cancellationToken).ConfigureAwait(false);
+        if (expired is not null) Record(Reclaimed(expired));
+        return expired;
+    }
+
+    private TaskEvent Reclaimed(ReclaimedTask task) =>
+        Event(TaskEventKind.Reclaimed, task.TaskId, task.Queue, task.Tenant) with
+        {
+            Attempt = task.Attempt,
+            LeaseToken = task.LeaseToken,
+            WorkerId = Truncate(task.WorkerId, TaskEventValidation.MaxWorkerLength),
+            Error = task.State == TaskState.Failed ? "lease expired; attempts exhausted, dead-lettered" : "lease expired",
+        };
 
     /// <inheritdoc />
     public override async Task<bool> CancelAsync(Guid taskId, CancellationToken cancellationToken = default)

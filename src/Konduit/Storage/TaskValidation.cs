@@ -259,6 +259,18 @@ public static class TaskValidation
         ValidateDuration(extension, nameof(extension));
     }
 
+    /// <summary>
+    /// An expire-lease call (<see cref="ITaskStore.ExpireLeaseAsync"/>): a non-empty task id and a positive lease token
+    /// (every store's tokens start above zero, so zero or less names no lease that could ever exist).
+    /// </summary>
+    public static void ValidateExpireLease(Guid taskId, long leaseToken)
+    {
+        if (taskId == Guid.Empty)
+            throw new ArgumentException("The task id must not be empty.", nameof(taskId));
+        if (leaseToken <= 0)
+            throw new ArgumentOutOfRangeException(nameof(leaseToken), leaseToken, "The lease token must be positive.");
+    }
+
     /// <summary>Query filter and page.</summary>
     public static void ValidateQuery(TaskQuery? filter, PageRequest? page)
     {
