@@ -68,6 +68,7 @@ public sealed class PostgresRuntimeRolePurgeConformanceTests(PostgresRuntimeRole
 public sealed class PostgresRuntimeRoleCapabilitiesConformanceTests(PostgresRuntimeRoleFixture f) : CapabilitiesConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRolePauseConformanceTests(PostgresRuntimeRoleFixture f) : PauseConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRoleBulkConformanceTests(PostgresRuntimeRoleFixture f) : BulkConformance<PostgresRuntimeRoleFixture>(f);
+public sealed class PostgresRuntimeRoleExpireLeaseConformanceTests(PostgresRuntimeRoleFixture f) : ExpireLeaseConformance<PostgresRuntimeRoleFixture>(f);
 
 /// <summary>What the runtime role can and cannot do, and what migrating as it does.</summary>
 public sealed class PostgresLeastPrivilegeTests(PostgresRuntimeRoleFixture fixture) : IClassFixture<PostgresRuntimeRoleFixture>

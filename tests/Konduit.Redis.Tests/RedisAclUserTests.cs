@@ -77,6 +77,7 @@ public sealed class RedisAclUserPurgeConformanceTests(RedisAclUserFixture f) : P
 public sealed class RedisAclUserCapabilitiesConformanceTests(RedisAclUserFixture f) : CapabilitiesConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserPauseConformanceTests(RedisAclUserFixture f) : PauseConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserBulkConformanceTests(RedisAclUserFixture f) : BulkConformance<RedisAclUserFixture>(f);
+public sealed class RedisAclUserExpireLeaseConformanceTests(RedisAclUserFixture f) : ExpireLeaseConformance<RedisAclUserFixture>(f);
 
 /// <summary>What the ACL user cannot do: the limits are real, so the suites above prove the store needs nothing more.</summary>
 public sealed class RedisAclUserTests(RedisAclUserFixture fixture) : IClassFixture<RedisAclUserFixture>
