@@ -58,7 +58,8 @@ internal static class KonduitCli
     public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken = default)
     {
         var root = BuildRoot(context);
-        var parse = root.Parse(args);
+        // No response files: "@file.json" is a payload argument (--payload @order.json), read by the enqueue command.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             await context.Error.WriteLineAsync($"konduit: {parse.Errors[0].Message} (see konduit --help)").ConfigureAwait(false);
