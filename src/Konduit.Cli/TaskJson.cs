@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Konduit.Cli;
 
 /// <summary>
-/// The CLI's JSON shapes (a contract for scripts, documented in docs/cli.md): camelCase names, states in lowercase,
+/// The CLI's JSON shapes (a contract for scripts, documented in the README): camelCase names, states in lowercase,
 /// times in ISO 8601 UTC, null fields written as null so every object of a kind has the same keys.
 /// </summary>
 internal static class TaskJson
