@@ -41,6 +41,7 @@ internal sealed class TaskFilterOptions
     internal static DateTimeOffset? ParseSince(CliRun run, string option, string? value)
     {
         if (value is null) return null;
+        if (string.IsNullOrWhiteSpace(value)) throw CliException.Usage($"{option} needs a duration (24h) or a time (ISO 8601).");
         return char.IsAsciiDigit(value.Trim()[0]) && !value.Contains('-', StringComparison.Ordinal)
             ? run.Context.Time.GetUtcNow() - CliParsing.ParseDuration(option, value)
             : CliParsing.ParseInstant(option, value, run.Context.Time);
