@@ -69,49 +69,136 @@ internal sealed class PostgresAdmin
     public Task<TaskPage> QueryAsync(TaskQuery filter, PageRequest page, CancellationToken cancellationToken) =>
         _db.RunAsync("query", (Self: this, Filter: filter, Page: page), static async (c, s, ct) =>
         {
-            var (filter, page) = (s.Filter, s.Page);
-            using var cmd = new NpgsqlCommand { Connection = c };
-            // The WHERE clause is composed of constant fragments only; values travel as parameters.
-            var text = new StringBuilder(s.Self._sql.QueryPrefix);
-            if (filter.Queue is not null)
-            {
-                text.Append(PostgresQueries.QueryByQueue);
-                cmd.Parameters.Add(new NpgsqlParameter<string>("queue", filter.Queue));
-            }
-            if (filter.States is { Count: > 0 } states)
-            {
-                text.Append(PostgresQueries.QueryByStates);
-                cmd.Parameters.Add(new NpgsqlParameter<short[]>("states", states.Select(static s => (short)s).ToArray()));
-            }
-            if (filter.Tenant is not null)
-            {
-                text.Append(PostgresQueries.QueryByTenant);
-                cmd.Parameters.Add(new NpgsqlParameter<string>("tenant", filter.Tenant));
-            }
-            if (filter.EnqueuedFrom is { } from)
-            {
-                text.Append(PostgresQueries.QueryCreatedFrom);
-                cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", from.ToUniversalTime()));
-            }
-            if (filter.EnqueuedTo is { } to)
-            {
-                text.Append(PostgresQueries.QueryCreatedTo);
-                cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", to.ToUniversalTime()));
-            }
-            if (page.After is { } after)
-            {
-                text.Append(PostgresQueries.QueryAfter);
-                cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
-            }
-            text.Append(PostgresQueries.QuerySuffix);
-            cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
-            cmd.CommandText = text.ToString();
-
+            using var cmd = BuildQuery(s.Self._sql, s.Filter, s.Page);
+            cmd.Connection = c;
+            var page = s.Page;
             var items = new List<TaskSnapshot>(Math.Min(page.Limit + 1, 128));
             await PostgresRows.ReadAllAsync(cmd, items, PostgresRows.ReadSnapshot, ct).ConfigureAwait(false);
             if (items.Count <= page.Limit) return new TaskPage(items, null);
             items.RemoveAt(items.Count - 1);
             return new TaskPage(items, items[^1].Id);
+        }, cancellationToken);
+
+    /// <summary>
+    /// The query statement for <paramref name="filter"/> and <paramref name="page"/>, without a connection (the plan
+    /// tests EXPLAIN exactly this). The WHERE clause is composed of constant fragments only; values travel as parameters.
+    /// </summary>
+    internal static NpgsqlCommand BuildQuery(PostgresQueries sql, TaskQuery filter, PageRequest page)
+    {
+        var cmd = new NpgsqlCommand();
+        var text = new StringBuilder(sql.QueryPrefix);
+        AppendFilter(text, cmd, filter, filter.States);
+        if (page.After is { } after)
+        {
+            text.Append(PostgresQueries.QueryAfter);
+            cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
+        }
+        text.Append(PostgresQueries.QuerySuffix);
+        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
+        cmd.CommandText = text.ToString();
+        return cmd;
+    }
+
+    /// <summary>
+    /// The bulk cancel or redrive statement: <paramref name="prefix"/> (which opens the row pick), the filter's
+    /// fragments with <paramref name="states"/> in place of the filter's own, and <paramref name="suffix"/>.
+    /// </summary>
+    internal static NpgsqlCommand BuildBulk(string prefix, string suffix, TaskQuery filter, IReadOnlyCollection<TaskState> states, int maxCount, string? channel)
+    {
+        var cmd = new NpgsqlCommand();
+        var text = new StringBuilder(prefix);
+        AppendFilter(text, cmd, filter, states);
+        text.Append(suffix);
+        cmd.Parameters.Add(new NpgsqlParameter<int>("limit", maxCount));
+        if (channel is not null) cmd.Parameters.Add(new NpgsqlParameter<string>("channel", channel));
+        cmd.CommandText = text.ToString();
+        return cmd;
+    }
+
+    // The WHERE fragments of a filter: constants only; values travel as parameters.
+    private static void AppendFilter(StringBuilder text, NpgsqlCommand cmd, TaskQuery filter, IReadOnlyCollection<TaskState>? states)
+    {
+        if (filter.Queue is not null)
+        {
+            text.Append(PostgresQueries.QueryByQueue);
+            cmd.Parameters.Add(new NpgsqlParameter<string>("queue", filter.Queue));
+        }
+        if (states is { Count: > 0 })
+        {
+            text.Append(PostgresQueries.QueryByStates);
+            cmd.Parameters.Add(new NpgsqlParameter<short[]>("states", states.Select(static s => (short)s).ToArray()));
+        }
+        if (filter.Tenant is not null)
+        {
+            text.Append(PostgresQueries.QueryByTenant);
+            cmd.Parameters.Add(new NpgsqlParameter<string>("tenant", filter.Tenant));
+        }
+        if (filter.EnqueuedFrom is { } from)
+        {
+            text.Append(PostgresQueries.QueryCreatedFrom);
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", from.ToUniversalTime()));
+        }
+        if (filter.EnqueuedTo is { } to)
+        {
+            text.Append(PostgresQueries.QueryCreatedTo);
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", to.ToUniversalTime()));
+        }
+        if (filter.FinishedFrom is { } finishedFrom)
+        {
+            text.Append(PostgresQueries.QueryFinishedFrom);
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("finished_from", finishedFrom.ToUniversalTime()));
+        }
+        if (filter.FinishedTo is { } finishedTo)
+        {
+            text.Append(PostgresQueries.QueryFinishedTo);
+            cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("finished_to", finishedTo.ToUniversalTime()));
+        }
+    }
+
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, IReadOnlyCollection<TaskState> states, int maxCount, CancellationToken cancellationToken) =>
+        BulkAsync("cancel many", _sql.CancelManyPrefix, _sql.CancelManySuffix, null, filter, states, maxCount, cancellationToken);
+
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, IReadOnlyCollection<TaskState> states, int maxCount, CancellationToken cancellationToken) =>
+        BulkAsync("redrive many", _sql.RedriveManyPrefix, _sql.RedriveManySuffix, _sql.Channel, filter, states, maxCount, cancellationToken);
+
+    private Task<IReadOnlyList<Guid>> BulkAsync(string operation, string prefix, string suffix, string? channel, TaskQuery filter, IReadOnlyCollection<TaskState> states,
+        int maxCount, CancellationToken cancellationToken)
+    {
+        if (states.Count == 0) return Task.FromResult<IReadOnlyList<Guid>>([]);
+        return _db.RunAsync(operation, (Cmd: BuildBulk(prefix, suffix, filter, states, maxCount, channel), Max: maxCount), static async (c, s, ct) =>
+        {
+            using var cmd = s.Cmd;
+            cmd.Connection = c;
+            var ids = new List<Guid>(Math.Min(s.Max, 128));
+            await PostgresRows.ReadAllAsync(cmd, ids, static r => r.GetGuid(0), ct).ConfigureAwait(false);
+            return (IReadOnlyList<Guid>)ids;
+        }, cancellationToken);
+    }
+
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken) =>
+        _db.RunAsync("pause queue", (Self: this, Queue: queue), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.PauseQueue, c);
+            PostgresExecutor.Add(cmd, s.Queue);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken) =>
+        _db.RunAsync("resume queue", (Self: this, Queue: queue), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.ResumeQueue, c);
+            PostgresExecutor.Add(cmd, s.Queue);
+            PostgresExecutor.Add(cmd, s.Self._sql.Channel);
+            return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken) =>
+        _db.RunAsync("paused queues", this, static async (c, self, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(self._sql.PausedQueues, c);
+            var queues = new List<string>();
+            await PostgresRows.ReadAllAsync(cmd, queues, static r => r.GetString(0), ct).ConfigureAwait(false);
+            return (IReadOnlyCollection<string>)queues;
         }, cancellationToken);
 
     public Task<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken) =>

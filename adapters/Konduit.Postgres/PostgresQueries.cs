@@ -7,7 +7,7 @@ namespace Konduit.Postgres;
 internal sealed class PostgresQueries
 {
     /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
-    public const int LatestVersion = 2;
+    public const int LatestVersion = 4;
 
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
@@ -103,6 +103,23 @@ internal sealed class PostgresQueries
                 -- Bulk enqueue by COPY omits the server-clock columns; they take now() like the INSERT path's now().
                 ALTER TABLE {s}.tasks ALTER COLUMN run_at SET DEFAULT now(), ALTER COLUMN created_at SET DEFAULT now(),
                     ALTER COLUMN updated_at SET DEFAULT now();
+                """),
+            (3, $"""
+                -- Queries by finish time (TaskQuery.FinishedFrom/FinishedTo), the operator's "failed tasks for tenant X
+                -- in the last 24 h" (issue 15 item 1: a scan of every finished task without it). Partial on both
+                -- columns: `tenant = $x` and `finished_at >= $y` prove the predicate even in a generic plan, and the
+                -- many tasks without a tenant add no entry, so a completion pays one more index insert only when it
+                -- has a tenant. Without a tenant, a finish-time query of terminal states reads tasks_finished_idx.
+                CREATE INDEX tasks_tenant_finished_idx ON {s}.tasks (tenant, finished_at)
+                    WHERE tenant IS NOT NULL AND finished_at IS NOT NULL;
+                """),
+            (4, $"""
+                -- Paused queues (PauseQueueAsync): in the database, so every node's lease sees a pause at once. A row per
+                -- paused queue, probed by primary key once per lease statement.
+                CREATE TABLE {s}.paused_queues (
+                    queue     text        NOT NULL PRIMARY KEY,
+                    paused_at timestamptz NOT NULL DEFAULT now()
+                );
                 """),
         ];
 
@@ -229,10 +246,13 @@ internal sealed class PostgresQueries
         // One statement: SKIP LOCKED lets concurrent leasers take disjoint rows without waiting; a row changed by a
         // committed concurrent leaser is re-checked under FOR UPDATE and dropped. RETURNING order is unspecified,
         // so the store re-sorts the leases.
+        // The paused-queue probe references only $1, so PostgreSQL runs it once per statement (a one-time filter on the
+        // scan: a primary-key probe of a tiny table), not per row; a paused queue's scan never starts.
         Lease = $"""
             WITH picked AS (
                 SELECT id FROM {s}.tasks
                 WHERE queue = $1 AND state = 0 AND run_at <= now()
+                  AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $1)
                 ORDER BY priority DESC, run_at, id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
@@ -247,6 +267,7 @@ internal sealed class PostgresQueries
             WITH picked AS (
                 SELECT id FROM {s}.tasks
                 WHERE id = ANY($1) AND queue = $2 AND state = 0 AND run_at <= now()
+                  AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $2)
                 ORDER BY priority DESC, run_at, id
                 FOR UPDATE SKIP LOCKED
             )
@@ -380,16 +401,74 @@ internal sealed class PostgresQueries
             SELECT (SELECT count(*) FROM redriven), (SELECT state FROM {s}.tasks WHERE id = $1), (SELECT n FROM woke)
             """;
 
+        // Bulk cancel and redrive = prefix + the query's filter fragments (PostgresAdmin.BuildBulk; @states always
+        // names the eligible states) + suffix. One statement: the newest matching rows, locked with SKIP LOCKED (a row
+        // another call is changing at that instant is left for the next call, never waited on, so no lock cycle with
+        // batch completes), re-checked by the UPDATE's own state test, and reported by id. Redrive wakes each queue it
+        // touched, like the single redrive; cancel wakes nobody, like the single cancel.
+        CancelManyPrefix = $"""
+            WITH picked AS (
+                SELECT id FROM {s}.tasks WHERE true
+            """;
+        CancelManySuffix = $"""
+
+                ORDER BY id DESC
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED
+            ),
+            canceled AS (
+                UPDATE {s}.tasks t
+                SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+                FROM picked
+                WHERE t.id = picked.id AND t.state IN (0, 1)
+                RETURNING t.id
+            )
+            SELECT id FROM canceled
+            """;
+        RedriveManyPrefix = CancelManyPrefix;
+        RedriveManySuffix = $"""
+
+                ORDER BY id DESC
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED
+            ),
+            redriven AS (
+                UPDATE {s}.tasks t
+                SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
+                FROM picked
+                WHERE t.id = picked.id AND t.state IN (3, 4)
+                RETURNING t.id, t.queue
+            ),
+            woke AS (
+                SELECT count(pg_notify(@channel, q.queue)) AS n FROM (SELECT DISTINCT queue FROM redriven) q
+            )
+            -- Joining the one-row woke makes PostgreSQL evaluate it (a SELECT CTE nobody reads never runs).
+            SELECT r.id FROM redriven r CROSS JOIN woke
+            """;
+
+        // Pause is idempotent: a second pause keeps the first one's time.
+        PauseQueue = $"INSERT INTO {s}.paused_queues (queue) VALUES ($1) ON CONFLICT DO NOTHING";
+        // Resume wakes the queue's workers only when it was paused; the final SELECT makes the notify CTE run.
+        ResumeQueue = $"""
+            WITH resumed AS (
+                DELETE FROM {s}.paused_queues WHERE queue = $1 RETURNING queue
+            )
+            SELECT count(pg_notify($2, queue)) FROM resumed
+            """;
+        PausedQueues = $"""SELECT queue FROM {s}.paused_queues ORDER BY queue COLLATE "C" """;
+
         Get = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1";
 
         // Query = prefix + one constant fragment per filter present + suffix; see PostgresAdmin.QueryAsync.
         QueryPrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
 
         // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
+        // Due vs scheduled and the oldest due run-at ride the same single pass (one now() for the whole statement).
         Stats = $"""
             SELECT queue,
                    count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2),
-                   count(*) FILTER (WHERE state = 3), count(*) FILTER (WHERE state = 4)
+                   count(*) FILTER (WHERE state = 3), count(*) FILTER (WHERE state = 4),
+                   count(*) FILTER (WHERE state = 0 AND run_at <= now()), min(run_at) FILTER (WHERE state = 0 AND run_at <= now())
             FROM {s}.tasks
             GROUP BY queue
             ORDER BY queue COLLATE "C"
@@ -447,6 +526,13 @@ internal sealed class PostgresQueries
     public string ReclaimExpired { get; }
     public string Cancel { get; }
     public string Retry { get; }
+    public string CancelManyPrefix { get; }
+    public string CancelManySuffix { get; }
+    public string RedriveManyPrefix { get; }
+    public string RedriveManySuffix { get; }
+    public string PauseQueue { get; }
+    public string ResumeQueue { get; }
+    public string PausedQueues { get; }
     public string Get { get; }
     public string QueryPrefix { get; }
     public string Stats { get; }
@@ -459,6 +545,9 @@ internal sealed class PostgresQueries
     public const string QueryByTenant = " AND tenant = @tenant";
     public const string QueryCreatedFrom = " AND created_at >= @created_from";
     public const string QueryCreatedTo = " AND created_at < @created_to";
+    // finished_at is null until a task is terminal, so a bound excludes unfinished tasks by itself (SQL null compare).
+    public const string QueryFinishedFrom = " AND finished_at >= @finished_from";
+    public const string QueryFinishedTo = " AND finished_at < @finished_to";
     public const string QueryAfter = " AND id < @after";
     // Newest first by the time-ordered id; one extra row tells whether there is a next page.
     public const string QuerySuffix = " ORDER BY id DESC LIMIT @limit";

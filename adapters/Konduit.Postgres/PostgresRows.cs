@@ -63,7 +63,12 @@ internal static class PostgresRows
 
     /// <summary>One row of <see cref="PostgresQueries.Stats"/>.</summary>
     public static QueueStats ReadStats(NpgsqlDataReader reader) => new(
-        reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
+        reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5))
+    {
+        PendingDue = reader.GetInt64(6),
+        PendingScheduled = reader.GetInt64(1) - reader.GetInt64(6),
+        OldestDueAt = reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
+    };
 
     /// <summary>The (rows changed, state before) pair of <see cref="PostgresQueries.Cancel"/> and <see cref="PostgresQueries.Retry"/>.</summary>
     public static async Task<(long Changed, TaskState? State)> ReadCountAndStateAsync(NpgsqlCommand cmd, CancellationToken cancellationToken)

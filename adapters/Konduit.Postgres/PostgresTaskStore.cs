@@ -294,6 +294,48 @@ public class PostgresTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>One statement: the newest matching rows, locked with <c>SKIP LOCKED</c>, updated and reported by id.</remarks>
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        ThrowIfDisposed();
+        return _admin.CancelManyAsync(filter, TaskValidation.BulkStates(filter, TaskStateExtensions.CancelableStates), maxCount, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One statement, like <see cref="CancelManyAsync"/>; it wakes each queue it redrove tasks in.</remarks>
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        ThrowIfDisposed();
+        return _admin.RedriveManyAsync(filter, TaskValidation.BulkStates(filter, TaskStateExtensions.RedrivableStates), maxCount, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A row in <c>paused_queues</c> (schema version 4); the lease statement and <see cref="LeaseByIdsAsync"/> probe it.</remarks>
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        ThrowIfDisposed();
+        return _admin.PauseQueueAsync(queue, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        ThrowIfDisposed();
+        return _admin.ResumeQueueAsync(queue, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _admin.GetPausedQueuesAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();

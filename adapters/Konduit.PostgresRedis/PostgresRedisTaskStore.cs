@@ -431,6 +431,29 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     public Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.RedriveAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        _inner.CancelManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>Like <see cref="RedriveAsync"/>: PostgreSQL's ordered lease picks the redriven tasks up (no dispatch hint needed).</remarks>
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        _inner.RedriveManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// PostgreSQL holds the pause, so both dispatch modes honour it: the ordered lease and the claim of dispatched ids
+    /// take nothing from a paused queue. Hints drained meanwhile are only hints: the tasks are leased by the ordered
+    /// lease once the queue is resumed.
+    /// </remarks>
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => _inner.PauseQueueAsync(queue, cancellationToken);
+
+    /// <inheritdoc />
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => _inner.ResumeQueueAsync(queue, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default) => _inner.GetPausedQueuesAsync(cancellationToken);
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) => _inner.GetAsync(taskId, cancellationToken);
 
     /// <inheritdoc />

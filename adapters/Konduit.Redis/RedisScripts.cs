@@ -26,6 +26,7 @@ internal sealed class RedisScripts
         Redrive = all[nameof(Redrive)];
         LoadTasks = all["Load"];
         Purge = all[nameof(Purge)];
+        Stats = all[nameof(Stats)];
     }
 
     /// <summary>Every script by name (the test checks each one is used and compiles).</summary>
@@ -42,6 +43,7 @@ internal sealed class RedisScripts
     public RedisScript Redrive { get; }
     public RedisScript LoadTasks { get; }
     public RedisScript Purge { get; }
+    public RedisScript Stats { get; }
 
     /// <summary>Splits the resource into named blocks (text before the first block is a header comment).</summary>
     internal static IReadOnlyDictionary<string, string> ParseBlocks(string text)

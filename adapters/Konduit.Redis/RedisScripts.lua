@@ -16,6 +16,7 @@
 --   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
 --   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f<state> terminal ids by finish time (purge)
 --   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
+--   B:paused    string, present while the queue is paused (Lease returns nothing); {prefix}:paused lists paused queues
 -- and, under KEYS[2] = I = `{prefix#n}`, a base chosen so that it hashes to the queue's slot (ADR 004, "Finding a
 -- task by id"): I:ids  hash id -> queue of every task whose id carries that slot (the id's last 14 bits). Only the
 -- scripts that create or delete tasks (Enqueue, Purge) are given I.
@@ -270,6 +271,8 @@ return out
 -- Returns {expiry_us, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}
 -- ('' for an absent tenant, headers or retry policy).
 local now = now_us()
+-- A paused queue (B:paused, set by PauseQueueAsync) leases nothing: one EXISTS in the queue's own slot.
+if redis.call('EXISTS', B .. ':paused') == 1 then return {fmt(now)} end
 promote_due(now, 1000)
 local want = tonumber(ARGV[2])
 local exp = now + tonumber(ARGV[3])
@@ -608,6 +611,41 @@ for _, id in ipairs(ARGV) do
   out[#out + 1] = h
   out[#out + 1] = redis.call('LRANGE', ekey(id), 0, -1)
 end
+return out
+
+-- name: Stats
+-- One queue's counts by state, with Pending split at TIME into due and scheduled, and the run-at of the oldest due
+-- task: the earliest of the delayed set's due entries (due, not yet moved into a stream) and of each band's first
+-- undelivered entry (a band hands out in the order tasks became due, so its head is its oldest). Reads only: a
+-- handful of commands per band, never a walk over the queue.
+-- Returns {c0, c1, c2, c3, c4, scheduled, oldest due run_at_us ('' = none)}.
+local now = now_us()
+local c = redis.call('HMGET', B .. ':c', 0, 1, 2, 3, 4)
+local out = {}
+for i = 1, 5 do out[i] = tonumber(c[i]) or 0 end
+out[6] = redis.call('ZCOUNT', B .. ':d', '(' .. fmt(now), '+inf')
+local oldest = nil
+local d = redis.call('ZRANGEBYSCORE', B .. ':d', '-inf', fmt(now), 'WITHSCORES', 'LIMIT', 0, 1)
+if d[2] then oldest = tonumber(d[2]) end
+for _, p in ipairs(redis.call('ZRANGE', B .. ':bands', 0, -1)) do
+  local sk = skey(p)
+  if redis.call('EXISTS', sk) == 1 then
+    local last = nil
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', sk)) do
+      local info = {}
+      for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+      if info['name'] == G then last = info['last-delivered-id'] end
+    end
+    if last then
+      local head = redis.call('XRANGE', sk, '(' .. last, '+', 'COUNT', 1)
+      if head[1] then
+        local ra = redis.call('HGET', tkey(head[1][2][2]), 'ra')
+        if ra and (not oldest or tonumber(ra) < oldest) then oldest = tonumber(ra) end
+      end
+    end
+  end
+end
+out[7] = oldest and fmt(oldest) or ''
 return out
 
 -- name: Purge

@@ -28,16 +28,24 @@ public sealed partial class RedisTaskStore
 
             // The most selective secondary index per queue (state sets, else the tenant's set, else every state set), each read
             // newest first below the cursor; merged by id across queues and states.
+            // A finish-time bound matches terminal tasks only: the live set (Pending and Running) cannot hold a match.
+            var finishedOnly = filter.FinishedFrom is not null || filter.FinishedTo is not null;
             var sources = new List<IdSource>();
             foreach (var queue in queues)
             {
                 var b = QueueBase(queue);
                 // Pending and Running share one set (a lease moves no index entry); the loaded state is filtered below.
                 if (states is not null)
-                    foreach (var suffix in states.Select(StateSetSuffix).Distinct()) sources.Add(new IdSource(queue, b.Append(suffix)));
+                {
+                    foreach (var suffix in states.Where(st => !finishedOnly || st.IsTerminal()).Select(StateSetSuffix).Distinct())
+                        sources.Add(new IdSource(queue, b.Append(suffix)));
+                }
                 else if (filter.Tenant is { } tenant) sources.Add(new IdSource(queue, b.Append(":n:" + tenant)));
                 else
-                    foreach (var suffix in AllStateSets) sources.Add(new IdSource(queue, b.Append(suffix)));
+                {
+                    foreach (var suffix in AllStateSets.Where(suffix => !finishedOnly || suffix != ":sl"))
+                        sources.Add(new IdSource(queue, b.Append(suffix)));
+                }
             }
             var cursor = page.After is { } after ? Hex(after) : null;
             foreach (var source in sources) source.Cursor = cursor;
@@ -79,6 +87,8 @@ public sealed partial class RedisTaskStore
                     if (filter.Tenant is not null && !string.Equals(task.Tenant, filter.Tenant, StringComparison.Ordinal)) continue;
                     if (filter.EnqueuedFrom is { } from && task.EnqueuedAt < from) continue;
                     if (filter.EnqueuedTo is { } to && task.EnqueuedAt >= to) continue;
+                    if (filter.FinishedFrom is { } finishedFrom && !(task.FinishedAt >= finishedFrom)) continue;
+                    if (filter.FinishedTo is { } finishedTo && !(task.FinishedAt < finishedTo)) continue;
                     items.Add(task);
                 }
             }
@@ -100,13 +110,19 @@ public sealed partial class RedisTaskStore
             cancellationToken.ThrowIfCancellationRequested();
             var db = await DatabaseAsync().ConfigureAwait(false);
             var queues = (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-            RedisValue[] fields = ["0", "1", "2", "3", "4"];
-            var counts = await Task.WhenAll(queues.Select(q => db.HashGetAsync(QueueBase(q).Append(":c"), fields))).ConfigureAwait(false);
+            // One read-only script per queue (its slot), all in flight at once.
+            var replies = await Task.WhenAll(queues.Select(q => EvalAsync(db, _scripts.Stats, q, []))).ConfigureAwait(false);
             var stats = new List<QueueStats>(queues.Length);
             for (var i = 0; i < queues.Length; i++)
             {
-                var c = counts[i].Select(v => v.IsNull ? 0L : (long)v).ToArray();
-                var s = new QueueStats(queues[i], c[0], c[1], c[2], c[3], c[4]);
+                var c = (RedisResult[])replies[i]!;
+                var scheduled = (long)c[5];
+                var s = new QueueStats(queues[i], (long)c[0], (long)c[1], (long)c[2], (long)c[3], (long)c[4])
+                {
+                    PendingDue = (long)c[0] - scheduled,
+                    PendingScheduled = scheduled,
+                    OldestDueAt = OptionalTime((string?)c[6]),
+                };
                 if (s.Total > 0) stats.Add(s);
             }
             stats.Sort((a, b) => string.CompareOrdinal(a.Queue, b.Queue));
@@ -167,6 +183,69 @@ public sealed partial class RedisTaskStore
         catch (Exception ex) when (IsTransient(ex))
         {
             throw Unavailable("purge", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The flag is a key in the queue's own slot (<c>{prefix:queue}:paused</c>), read by the lease script: no store-wide
+    /// key on the lease path. The list of paused queues (<c>{prefix}:paused</c>, read only by
+    /// <see cref="GetPausedQueuesAsync"/>) is written first, so it always holds every paused queue.
+    /// </remarks>
+    public async Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateQueue(queue);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            await db.SetAddAsync(_pausedKey, queue).ConfigureAwait(false);
+            await db.StringSetAsync(QueueBase(queue).Append(":paused"), 1).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("pause queue", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateQueue(queue);
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var flag = QueueBase(queue).Append(":paused");
+            if (await db.KeyDeleteAsync(flag).ConfigureAwait(false))
+                await db.PublishAsync(RedisChannel.Literal(_wakeChannel), queue).ConfigureAwait(false);
+            await db.SetRemoveAsync(_pausedKey, queue).ConfigureAwait(false);
+            // A pause that raced in after the delete has set its flag again: keep it listed.
+            if (await db.KeyExistsAsync(flag).ConfigureAwait(false)) await db.SetAddAsync(_pausedKey, queue).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("resume queue", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var listed = (await db.SetMembersAsync(_pausedKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
+            // The flags decide (the list may name a queue whose resume is half done).
+            var flags = await Task.WhenAll(listed.Select(q => db.KeyExistsAsync(QueueBase(q).Append(":paused")))).ConfigureAwait(false);
+            var paused = listed.Where((_, i) => flags[i]).ToList();
+            paused.Sort(StringComparer.Ordinal);
+            return paused;
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("paused queues", ex);
         }
     }
 

@@ -43,6 +43,7 @@ public sealed partial class RedisTaskStore : ITaskStore
     private readonly RedisScripts _scripts = RedisScripts.Instance;
     private readonly string _prefix;
     private readonly RedisKey _queuesKey;
+    private readonly RedisKey _pausedKey;
     // Queues this process has registered in {prefix}:queues (see EnqueueCoreAsync).
     private readonly ConcurrentDictionary<string, bool> _registeredQueues = new(StringComparer.Ordinal);
     private readonly string _wakeChannel;
@@ -87,6 +88,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         }
         _prefix = options.KeyPrefix;
         _queuesKey = "{" + _prefix + "}:queues";
+        _pausedKey = "{" + _prefix + "}:paused";
         _wakeChannel = _prefix + ":wake";
         _maxPayloadBytes = options.MaxPayloadBytes;
         _defaultRetryPolicy = options.DefaultRetryPolicy;
@@ -521,6 +523,50 @@ public sealed partial class RedisTaskStore : ITaskStore
         catch (Exception ex) when (IsTransient(ex))
         {
             throw Unavailable("redrive", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The matching tasks are found as <see cref="QueryAsync"/> finds them (restricted to Pending and Running), then
+    /// each is canceled by its queue's script, all in flight at once; the script re-checks the state, so a task that
+    /// finished in between is not listed.
+    /// </remarks>
+    public async Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateBulk(filter, maxCount);
+            var states = TaskValidation.BulkStates(filter, TaskStateExtensions.CancelableStates);
+            if (states.Count == 0) return [];
+            var page = await QueryAsync(filter with { States = states }, new PageRequest(maxCount), cancellationToken).ConfigureAwait(false);
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var outcomes = await Task.WhenAll(page.Items.Select(t => EvalAsync(db, _scripts.Cancel, t.Queue, [Hex(t.Id)]))).ConfigureAwait(false);
+            return [.. page.Items.Where((_, i) => (int)outcomes[i] == 100).Select(t => t.Id)];
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("cancel many", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Found like <see cref="CancelManyAsync"/> (restricted to Failed and Canceled); each task is redriven by its queue's script.</remarks>
+    public async Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateBulk(filter, maxCount);
+            var states = TaskValidation.BulkStates(filter, TaskStateExtensions.RedrivableStates);
+            if (states.Count == 0) return [];
+            var page = await QueryAsync(filter with { States = states }, new PageRequest(maxCount), cancellationToken).ConfigureAwait(false);
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var outcomes = await Task.WhenAll(page.Items.Select(t => EvalAsync(db, _scripts.Redrive, t.Queue, [Hex(t.Id), _wakeChannel, t.Queue]))).ConfigureAwait(false);
+            return [.. page.Items.Where((_, i) => (int)outcomes[i] == 100).Select(t => t.Id)];
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("redrive many", ex);
         }
     }
 

@@ -42,3 +42,30 @@ public class NonRetryableException : Exception
     /// <summary>Creates the exception with its cause.</summary>
     public NonRetryableException(string message, Exception? innerException) : base(message, innerException) { }
 }
+
+/// <summary>
+/// The error an attempt fails with when its handler runs longer than the queue's
+/// <see cref="KonduitQueueOptions.ExecutionTimeout"/>: the handler's token was canceled and the attempt recorded as
+/// failed (retryable: the retry policy applies).
+/// </summary>
+public class ExecutionTimeoutException : TimeoutException
+{
+    /// <summary>Creates the exception.</summary>
+    public ExecutionTimeoutException() : base("The handler ran longer than the queue's execution timeout and was canceled.") { }
+
+    /// <summary>Creates the exception.</summary>
+    public ExecutionTimeoutException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with its cause.</summary>
+    public ExecutionTimeoutException(string message, Exception? innerException) : base(message, innerException) { }
+
+    /// <summary>Creates the exception for a handler of <paramref name="queue"/> that ran past <paramref name="timeout"/>.</summary>
+    public ExecutionTimeoutException(string queue, TimeSpan timeout, Exception? innerException = null)
+        : base($"The handler ran longer than the execution timeout of {timeout} (Konduit:Queues:{queue}:ExecutionTimeout) and was canceled; the attempt failed and the retry policy applies.", innerException)
+    {
+        Timeout = timeout;
+    }
+
+    /// <summary>The timeout that was exceeded (null when not given).</summary>
+    public TimeSpan? Timeout { get; }
+}

@@ -97,6 +97,14 @@ public sealed class KonduitQueueOptions
     /// <summary>The queue's retry policy, passed to the store on every failure. Null: the store's default.</summary>
     public KonduitRetryOptions? Retry { get; set; }
 
+    /// <summary>
+    /// Longest a handler may run (null, the default: no limit). At the timeout the handler's token is canceled and the
+    /// attempt fails at once with an <see cref="ExecutionTimeoutException"/> (the retry policy applies; the lease is no
+    /// longer renewed), so a hung handler cannot hold its task forever. A handler that ignores its token keeps its
+    /// concurrency slot until it returns. Must be positive when set.
+    /// </summary>
+    public TimeSpan? ExecutionTimeout { get; set; }
+
     /// <summary>First wait after an empty lease. Default 50 ms; positive.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(50);
 

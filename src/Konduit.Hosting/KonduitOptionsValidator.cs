@@ -87,6 +87,8 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
         if (!leaseOk)
             failures.Add($"{key}:LeaseSeconds must be positive and at most {TaskValidation.MaxLeaseDuration.TotalSeconds:0} (one day); got {Format(q.LeaseSeconds)}.");
 
+        if (q.ExecutionTimeout is { } limit && limit <= TimeSpan.Zero)
+            failures.Add($"{key}:ExecutionTimeout must be positive (or unset: no limit); got {limit}.");
         if (q.HeartbeatInterval is { } interval)
         {
             if (interval <= TimeSpan.Zero)

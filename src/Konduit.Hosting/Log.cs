@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(15, LogLevel.Warning, "Heartbeat of {Count} lease(s) (lease {Lease}) failed; retrying in {Delay}")]
     public static partial void HeartbeatFailed(ILogger logger, Exception exception, int count, TimeSpan lease, TimeSpan delay);
 
+    [LoggerMessage(27, LogLevel.Warning, "Task {TaskId} on queue {Queue} (attempt {Attempt}) ran longer than its execution timeout of {Timeout}; its handler was canceled and the attempt failed")]
+    public static partial void TaskTimedOut(ILogger logger, Guid taskId, string queue, int attempt, TimeSpan timeout);
+
     [LoggerMessage(16, LogLevel.Information, "Task {TaskId} on queue {Queue} (attempt {Attempt}) abandoned at shutdown; its lease is left to expire")]
     public static partial void TaskAbandoned(ILogger logger, Guid taskId, string queue, int attempt);
 

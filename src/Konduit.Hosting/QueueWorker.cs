@@ -96,7 +96,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         var renewer = _services.GetRequiredService<ILeaseRenewer>();
         _completions = new CompletionBatcher(_store, _time, OutcomeBackoff.Default, _hardStop.Token, _logger);
         _execution = new TaskExecution(_registration, _scopes, _store, renewer, _completions, _metrics, _time, _logger,
-            new ExecutionSettings(_queue, _leaseDuration, _heartbeatInterval, _retryPolicy), OutcomeBackoff.Default,
+            new ExecutionSettings(_queue, _leaseDuration, _heartbeatInterval, _retryPolicy, _options.ExecutionTimeout), OutcomeBackoff.Default,
             _abandon.Token, _hardStop.Token);
         Log.WorkerStarted(_logger, _workerId, _queue, _options.Concurrency, _leaseDuration, _heartbeatInterval);
         _completions.Start();

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Konduit.Hosting;
 
 /// <summary>What a <see cref="TaskExecution"/> needs to know about its queue's worker.</summary>
-internal sealed record ExecutionSettings(string Queue, TimeSpan LeaseDuration, TimeSpan HeartbeatInterval, RetryPolicy? RetryPolicy);
+internal sealed record ExecutionSettings(string Queue, TimeSpan LeaseDuration, TimeSpan HeartbeatInterval, RetryPolicy? RetryPolicy, TimeSpan? ExecutionTimeout = null);
 
 /// <summary>
 /// Runs one leased task: tracks its lease with the <see cref="ILeaseRenewer"/> from lease to recorded outcome, runs
@@ -51,22 +51,26 @@ internal sealed class TaskExecution(
         try
         {
             using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
-            using var execution = CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken);
+            // The execution timeout is one more reason to cancel the handler's token (by the runtime's clock).
+            using var timeout = settings.ExecutionTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
+            using var execution = timeout is null
+                ? CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken)
+                : CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken, timeout.Token);
             Exception? error = null;
             byte[]? result = null;
             bool canceled;
+            var timedOut = false;
             // Past the grace period the handler is abandoned: its lease is left to expire, so renewal stops at once
             // even for a handler that ignores its token.
             var abandoned = abandon.Register(() => renewer.Release(tracked));
+            var handler = InvokeAsync(lease, execution.Token);
             try
             {
-                var scope = scopes.CreateAsyncScope();
-                await using (scope.ConfigureAwait(false))
-                {
-                    var context = new TaskContext(lease, scope.ServiceProvider);
-                    await registration.Invoke(scope.ServiceProvider, context, execution.Token).ConfigureAwait(false);
-                    result = context.Result;
-                }
+                // At the timeout the attempt fails at once, whether or not the handler honours its token: a hung
+                // handler must not keep its task (and its heartbeats) forever (issue 17, "what is stuck").
+                if (timeout is not null && !handler.IsCompleted)
+                    timedOut = await Task.WhenAny(handler, Task.Delay(Timeout.Infinite, timeout.Token)).ConfigureAwait(false) != handler;
+                if (!timedOut) result = await handler.ConfigureAwait(false);
                 canceled = execution.IsCancellationRequested;
             }
 #pragma warning disable CA1031 // The handler's exception is the task's failure, recorded below.
@@ -80,10 +84,30 @@ internal sealed class TaskExecution(
             {
                 await abandoned.DisposeAsync().ConfigureAwait(false);
             }
+            // Canceled by the timeout alone (not by shutdown or a lost lease): the attempt failed, retryable.
+            if (timeout is { IsCancellationRequested: true } && !abandon.IsCancellationRequested && !tracked.IsLost)
+            {
+                timedOut = true;
+                error = new ExecutionTimeoutException(_queue, settings.ExecutionTimeout!.Value, error is OperationCanceledException ? null : error);
+                canceled = false;
+                Log.TaskTimedOut(logger, lease.TaskId, _queue, lease.Attempt, settings.ExecutionTimeout.Value);
+            }
 
             var elapsed = time.GetElapsedTime(started);
             metrics.Duration(_queue, _storeName, elapsed);
-            handlerDone();
+            if (timedOut && !handler.IsCompleted)
+            {
+                // The slot stays taken until the handler really returns (concurrency stays honest); its late outcome is ignored.
+                _ = handler.ContinueWith(static (t, done) =>
+                {
+                    _ = t.Exception;
+                    ((Action)done!)();
+                }, handlerDone, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            else
+            {
+                handlerDone();
+            }
 
             if (canceled && tracked.IsLost)
             {
@@ -127,6 +151,18 @@ internal sealed class TaskExecution(
         finally
         {
             renewer.Release(tracked);
+        }
+    }
+
+    // The handler in its own scope; returns the result it set.
+    private async Task<byte[]?> InvokeAsync(TaskLease lease, CancellationToken cancellationToken)
+    {
+        var scope = scopes.CreateAsyncScope();
+        await using (scope.ConfigureAwait(false))
+        {
+            var context = new TaskContext(lease, scope.ServiceProvider);
+            await registration.Invoke(scope.ServiceProvider, context, cancellationToken).ConfigureAwait(false);
+            return context.Result;
         }
     }
 

@@ -25,6 +25,7 @@ public sealed class InMemoryTaskStore : ITaskStore
     private readonly Dictionary<(string Queue, string Key), Guid> _keys = [];
     private readonly Dictionary<string, SortedSet<TaskRecord>> _pending = new(StringComparer.Ordinal);
     private readonly HashSet<TaskRecord> _running = [];
+    private readonly SortedSet<string> _paused = new(StringComparer.Ordinal);
     private readonly QueueWakeUpSignals _signals;
     private readonly TimeProvider _time;
     private readonly int _maxPayloadBytes;
@@ -96,7 +97,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         lock (_gate)
         {
             ThrowIfDisposed();
-            if (!_pending.TryGetValue(queue, out var pending)) return Task.FromResult<IReadOnlyList<TaskLease>>(leases);
+            if (_paused.Contains(queue) || !_pending.TryGetValue(queue, out var pending)) return Task.FromResult<IReadOnlyList<TaskLease>>(leases);
             var now = _time.GetUtcNow();
             var picked = new List<TaskRecord>();
             // The set is in lease order (priority desc, run_at asc, id asc); skip tasks not yet due.
@@ -308,6 +309,92 @@ public sealed class InMemoryTaskStore : ITaskStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        var states = TaskValidation.BulkStates(filter, TaskStateExtensions.CancelableStates);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var now = _time.GetUtcNow();
+            var picked = MatchLocked(filter, states, after: null).Take(maxCount).ToList();
+            foreach (var task in picked)
+            {
+                if (task.State == TaskState.Pending) _pending[task.Queue].Remove(task);
+                else _running.Remove(task);
+                task.State = TaskState.Canceled;
+                task.LeaseExpiresAt = null;
+                task.FinishedAt = now;
+                task.UpdatedAt = now;
+            }
+            return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateBulk(filter, maxCount);
+        var states = TaskValidation.BulkStates(filter, TaskStateExtensions.RedrivableStates);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            var now = _time.GetUtcNow();
+            var picked = MatchLocked(filter, states, after: null).Take(maxCount).ToList();
+            foreach (var task in picked)
+            {
+                task.State = TaskState.Pending;
+                task.Attempts = 0;
+                task.RunAt = now;
+                task.FinishedAt = null;
+                task.UpdatedAt = now;
+                PendingSetLocked(task.Queue).Add(task);
+                SignalLocked(task.Queue);
+            }
+            return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _paused.Add(queue);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateQueue(queue);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_paused.Remove(queue)) SignalLocked(queue);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return Task.FromResult<IReadOnlyCollection<string>>([.. _paused]);
+        }
+    }
+
+    /// <inheritdoc />
     public Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -327,16 +414,7 @@ public sealed class InMemoryTaskStore : ITaskStore
         lock (_gate)
         {
             ThrowIfDisposed();
-            var states = filter.States is { Count: > 0 } s ? s : null;
-            // Guid.CompareTo orders by the RFC 9562 byte layout, which is the id (enqueue) order.
-            var matches = _tasks.Values
-                .Where(t => filter.Queue is null || string.Equals(t.Queue, filter.Queue, StringComparison.Ordinal))
-                .Where(t => states is null || states.Contains(t.State))
-                .Where(t => filter.Tenant is null || string.Equals(t.Tenant, filter.Tenant, StringComparison.Ordinal))
-                .Where(t => filter.EnqueuedFrom is not { } from || t.EnqueuedAt >= from)
-                .Where(t => filter.EnqueuedTo is not { } to || t.EnqueuedAt < to)
-                .Where(t => page.After is not { } after || t.Id.CompareTo(after) < 0)
-                .OrderByDescending(t => t.Id)
+            var matches = MatchLocked(filter, filter.States is { Count: > 0 } s ? s : null, page.After)
                 .Take(page.Limit + 1)
                 .ToList();
             var hasMore = matches.Count > page.Limit;
@@ -353,16 +431,27 @@ public sealed class InMemoryTaskStore : ITaskStore
         lock (_gate)
         {
             ThrowIfDisposed();
+            var now = _time.GetUtcNow();
             var stats = _tasks.Values
                 .GroupBy(t => t.Queue, StringComparer.Ordinal)
                 .OrderBy(g => g.Key, StringComparer.Ordinal)
-                .Select(g => new QueueStats(
-                    g.Key,
-                    g.LongCount(t => t.State == TaskState.Pending),
-                    g.LongCount(t => t.State == TaskState.Running),
-                    g.LongCount(t => t.State == TaskState.Succeeded),
-                    g.LongCount(t => t.State == TaskState.Failed),
-                    g.LongCount(t => t.State == TaskState.Canceled)))
+                .Select(g =>
+                {
+                    var due = g.Where(t => t.State == TaskState.Pending && t.RunAt <= now).ToList();
+                    var pending = g.LongCount(t => t.State == TaskState.Pending);
+                    return new QueueStats(
+                        g.Key,
+                        pending,
+                        g.LongCount(t => t.State == TaskState.Running),
+                        g.LongCount(t => t.State == TaskState.Succeeded),
+                        g.LongCount(t => t.State == TaskState.Failed),
+                        g.LongCount(t => t.State == TaskState.Canceled))
+                    {
+                        PendingDue = due.Count,
+                        PendingScheduled = pending - due.Count,
+                        OldestDueAt = due.Count == 0 ? null : due.Min(t => t.RunAt),
+                    };
+                })
                 .ToArray();
             return Task.FromResult<IReadOnlyList<QueueStats>>(stats);
         }
@@ -411,6 +500,20 @@ public sealed class InMemoryTaskStore : ITaskStore
         _signals.Close();
         return ValueTask.CompletedTask;
     }
+
+    // The tasks matching a query filter (states: null = any), newest first, below the cursor when given.
+    private IEnumerable<TaskRecord> MatchLocked(TaskQuery filter, IReadOnlyCollection<TaskState>? states, Guid? after) =>
+        _tasks.Values
+            .Where(t => filter.Queue is null || string.Equals(t.Queue, filter.Queue, StringComparison.Ordinal))
+            .Where(t => states is null || states.Contains(t.State))
+            .Where(t => filter.Tenant is null || string.Equals(t.Tenant, filter.Tenant, StringComparison.Ordinal))
+            .Where(t => filter.EnqueuedFrom is not { } from || t.EnqueuedAt >= from)
+            .Where(t => filter.EnqueuedTo is not { } to || t.EnqueuedAt < to)
+            .Where(t => filter.FinishedFrom is not { } from || t.FinishedAt >= from)
+            .Where(t => filter.FinishedTo is not { } to || t.FinishedAt < to)
+            .Where(t => after is not { } cursor || t.Id.CompareTo(cursor) < 0)
+            // Guid.CompareTo orders by the RFC 9562 byte layout, which is the id (enqueue) order.
+            .OrderByDescending(t => t.Id);
 
     private EnqueueResult EnqueueLocked(EnqueueRequest request, DateTimeOffset now)
     {

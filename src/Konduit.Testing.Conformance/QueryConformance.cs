@@ -124,6 +124,68 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
     }
 
     [Fact]
+    public virtual async Task Query_by_finish_time_finds_the_failed_tasks_of_a_tenant_in_the_last_24_hours()
+    {
+        var queue = Queue();
+        var (tenant, otherTenant) = ($"x-{Guid.NewGuid():N}", $"y-{Guid.NewGuid():N}");
+        var failed1 = await EnqueueInState(queue, TaskState.Failed, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Succeeded, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Failed, tenant: otherTenant);
+        var redriven = await EnqueueInState(queue, TaskState.Failed, tenant: tenant);
+        await Store.RedriveAsync(redriven, Ct);
+        var failed2 = await EnqueueInState(Queue(), TaskState.Failed, tenant: tenant);
+        await EnqueueInState(queue, TaskState.Pending, tenant: tenant);
+
+        var now = DateTimeOffset.UtcNow;
+        var lastDay = await Store.QueryAsync(new TaskQuery { Tenant = tenant, States = [TaskState.Failed], FinishedFrom = now.AddDays(-1) }, null, Ct);
+        var anyState = await Store.QueryAsync(new TaskQuery { Tenant = tenant, FinishedFrom = now.AddDays(-1), FinishedTo = now.AddDays(1) }, null, Ct);
+        var future = await Store.QueryAsync(new TaskQuery { Tenant = tenant, FinishedFrom = now.AddHours(1) }, null, Ct);
+        var past = await Store.QueryAsync(new TaskQuery { Tenant = tenant, FinishedTo = now.AddDays(-1) }, null, Ct);
+
+        // A redriven task is no longer finished: its finish time is gone with its terminal state.
+        Assert.Equal([failed2, failed1], lastDay.Items.Select(t => t.Id));
+        Assert.Equal(3, anyState.Items.Count);
+        Assert.All(anyState.Items, t => Assert.True(t.State.IsTerminal() && t.Tenant == tenant, $"{t.Id} is {t.State} of {t.Tenant}"));
+        Assert.DoesNotContain(redriven, anyState.Items.Select(t => t.Id));
+        Assert.Empty(future.Items);
+        Assert.Empty(past.Items);
+    }
+
+    [Fact]
+    public virtual async Task Finished_from_is_inclusive_and_finished_to_is_exclusive()
+    {
+        var queue = Queue();
+        var id = await EnqueueInState(queue, TaskState.Succeeded);
+        var finished = (await Store.GetAsync(id, Ct)).FinishedAt!.Value;
+
+        var from = await Store.QueryAsync(new TaskQuery { Queue = queue, FinishedFrom = finished }, null, Ct);
+        var to = await Store.QueryAsync(new TaskQuery { Queue = queue, FinishedTo = finished }, null, Ct);
+        var window = await Store.QueryAsync(new TaskQuery { Queue = queue, FinishedFrom = finished, FinishedTo = finished.AddTicks(10) }, null, Ct);
+
+        Assert.Equal(id, Assert.Single(from.Items).Id);
+        Assert.Empty(to.Items);
+        Assert.Equal(id, Assert.Single(window.Items).Id);
+    }
+
+    [Fact]
+    public virtual async Task A_finish_time_bound_never_matches_a_task_that_has_not_finished()
+    {
+        var queue = Queue();
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
+        var running = await EnqueueInState(queue, TaskState.Running);
+        var canceled = await EnqueueInState(queue, TaskState.Canceled);
+        var pending = await EnqueueInState(queue, TaskState.Pending);
+
+        var everFinished = await QueryAll(new TaskQuery { Queue = queue, FinishedFrom = DateTimeOffset.UnixEpoch }, 1);
+        var finishedBeforeEnd = await Store.QueryAsync(
+            new TaskQuery { Queue = queue, States = [TaskState.Pending, TaskState.Running, TaskState.Canceled], FinishedTo = TaskValidation.MaxRunAt }, null, Ct);
+
+        Assert.Equal([canceled], everFinished);
+        Assert.Equal([canceled], finishedBeforeEnd.Items.Select(t => t.Id));
+        Assert.Equal([pending, canceled, running], (await Store.QueryAsync(new TaskQuery { Queue = queue }, null, Ct)).Items.Select(t => t.Id));
+    }
+
+    [Fact]
     public virtual async Task Stats_count_tasks_by_state_for_each_queue()
     {
         var (a, b) = (Queue(), Queue());
@@ -133,9 +195,70 @@ public abstract class QueryConformance<TFixture>(TFixture fixture) : TaskStoreCo
 
         var stats = await Store.GetStatsAsync(Ct);
 
-        Assert.Equal(new QueueStats(a, Pending: 2, Running: 1, Succeeded: 1, Failed: 1, Canceled: 1), Assert.Single(stats, s => s.Queue == a));
+        var statsA = Assert.Single(stats, s => s.Queue == a);
+        Assert.NotNull(statsA.OldestDueAt);
+        Assert.Equal(new QueueStats(a, Pending: 2, Running: 1, Succeeded: 1, Failed: 1, Canceled: 1) { PendingDue = 2, OldestDueAt = statsA.OldestDueAt }, statsA);
         Assert.Equal(new QueueStats(b, 0, 0, 1, 0, 0), Assert.Single(stats, s => s.Queue == b));
         Assert.Equal(6, stats.Single(s => s.Queue == a).Total);
+    }
+
+    [Fact]
+    public virtual async Task Stats_split_pending_into_due_and_scheduled_and_give_the_oldest_due_run_at()
+    {
+        var queue = Queue();
+        // Pending last: a task is leased into its state only while no other task waits (EnqueueInState).
+        await EnqueueInState(queue, TaskState.Succeeded);
+        var first = await Enqueue(queue);
+        var second = await Enqueue(queue);
+        await Enqueue(queue, runAt: DateTimeOffset.UtcNow.AddDays(1));
+        await Enqueue(queue, runAt: DateTimeOffset.UtcNow.AddDays(2), priority: 5);
+
+        var stats = await StatsOf(queue);
+
+        Assert.Equal((4L, 2L, 2L), (stats.Pending, stats.PendingDue, stats.PendingScheduled));
+        AssertSameTime((await Store.GetAsync(first, Ct)).RunAt, stats.OldestDueAt, "the oldest due task's run-at");
+
+        // The head gone, the next due task is the oldest.
+        await Store.CancelAsync(first, Ct);
+        var after = await StatsOf(queue);
+        Assert.Equal((3L, 1L, 2L), (after.Pending, after.PendingDue, after.PendingScheduled));
+        AssertSameTime((await Store.GetAsync(second, Ct)).RunAt, after.OldestDueAt, "the oldest due task's run-at");
+
+        // Nothing due: no oldest due time, and the scheduled tasks still count.
+        await Store.CancelAsync(second, Ct);
+        var scheduledOnly = await StatsOf(queue);
+        Assert.Equal((2L, 0L, 2L), (scheduledOnly.Pending, scheduledOnly.PendingDue, scheduledOnly.PendingScheduled));
+        Assert.Null(scheduledOnly.OldestDueAt);
+    }
+
+    [Fact]
+    public virtual async Task A_scheduled_task_counts_as_due_once_its_run_at_has_passed()
+    {
+        var queue = Queue();
+        var runAt = DateTimeOffset.UtcNow.AddMilliseconds(400);
+        await Enqueue(queue, runAt: runAt);
+        var before = await StatsOf(queue);
+        Assert.Equal((1L, 0L, 1L), (before.Pending, before.PendingDue, before.PendingScheduled));
+
+        // Nothing leases or sweeps the queue meanwhile: the store's clock alone makes the task due.
+        await Eventually(async () => (await StatsOf(queue)).PendingDue == 1, DefaultDeadline, "the task became due");
+
+        var due = await StatsOf(queue);
+        Assert.Equal((1L, 1L, 0L), (due.Pending, due.PendingDue, due.PendingScheduled));
+        AssertSameTime(runAt, due.OldestDueAt, "the oldest due task's run-at");
+    }
+
+    [Fact]
+    public virtual async Task Stats_give_the_earliest_run_at_among_due_tasks_as_the_oldest()
+    {
+        if (!Store.Capabilities.OrdersByRunAt)
+            Assert.Skip($"{Store.Name} does not declare {nameof(StoreCapabilities.OrdersByRunAt)}: due tasks wait in the order they became due");
+        var queue = Queue();
+        await Enqueue(queue);
+        var backdated = DateTimeOffset.UtcNow.AddHours(-1);
+        await Enqueue(queue, runAt: backdated);
+
+        AssertSameTime(backdated, (await StatsOf(queue)).OldestDueAt, "the backdated task's run-at");
     }
 
     [Fact]

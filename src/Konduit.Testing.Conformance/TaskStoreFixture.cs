@@ -19,6 +19,14 @@ public abstract class TaskStoreFixture : IAsyncLifetime
     /// </summary>
     public abstract ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null);
 
+    /// <summary>
+    /// Another node's store over the same data as <paramref name="store"/>: by default a new store from
+    /// <see cref="CreateStoreAsync"/> (a second instance against the same server, namespace and prefix, sharing no
+    /// process memory with the first). A store whose data lives in its process has one node only: its fixture returns
+    /// a view of <paramref name="store"/> itself.
+    /// </summary>
+    public virtual ValueTask<ITaskStore> CreateOtherNodeAsync(ITaskStore store) => CreateStoreAsync();
+
     /// <summary>Present when the store declares <see cref="StoreCapabilities.TransactionalEnqueue"/>.</summary>
     public virtual ITransactionalEnqueueHarness? TransactionalEnqueue => null;
 

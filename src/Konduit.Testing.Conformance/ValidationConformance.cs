@@ -198,6 +198,7 @@ public abstract class ValidationConformance<TFixture>(TFixture fixture) : TaskSt
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.QueryAsync(new TaskQuery(), new PageRequest(0), Ct));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.QueryAsync(new TaskQuery(), new PageRequest(TaskValidation.MaxPageSize + 1), Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { EnqueuedFrom = now, EnqueuedTo = now.AddSeconds(-1) }, null, Ct));
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { FinishedFrom = now, FinishedTo = now.AddSeconds(-1) }, null, Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.QueryAsync(new TaskQuery { Queue = "bad queue" }, null, Ct));
         await Assert.ThrowsAsync<ArgumentNullException>(() => Store.WaitForWorkAsync(null!, TimeSpan.FromMilliseconds(10), Ct));
         await Assert.ThrowsAsync<ArgumentException>(() => Store.WaitForWorkAsync("bad queue", TimeSpan.FromMilliseconds(10), Ct));

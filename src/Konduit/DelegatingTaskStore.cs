@@ -78,6 +78,26 @@ public abstract class DelegatingTaskStore : ITaskStore
         Inner.RedriveAsync(taskId, cancellationToken);
 
     /// <inheritdoc />
+    public virtual Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        Inner.CancelManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
+    public virtual Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default) =>
+        Inner.RedriveManyAsync(filter, maxCount, cancellationToken);
+
+    /// <inheritdoc />
+    public virtual Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default) =>
+        Inner.PauseQueueAsync(queue, cancellationToken);
+
+    /// <inheritdoc />
+    public virtual Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) =>
+        Inner.ResumeQueueAsync(queue, cancellationToken);
+
+    /// <inheritdoc />
+    public virtual Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default) =>
+        Inner.GetPausedQueuesAsync(cancellationToken);
+
+    /// <inheritdoc />
     public virtual Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default) =>
         Inner.GetAsync(taskId, cancellationToken);
 

@@ -50,7 +50,7 @@ public interface ITaskStore : IAsyncDisposable
     /// token increase by one, and its lease expires <paramref name="leaseDuration"/> (at most
     /// <see cref="TaskValidation.MaxLeaseDuration"/>) from now. Returns an empty
     /// list when nothing is due. Never returns a task that is running, scheduled in the future or terminal; two
-    /// concurrent callers never receive the same task.
+    /// concurrent callers never receive the same task. A paused queue (<see cref="PauseQueueAsync"/>) leases nothing.
     /// </summary>
     Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
 
@@ -118,6 +118,38 @@ public interface ITaskStore : IAsyncDisposable
     /// <see cref="TaskNotFoundException"/> for an unknown id.
     /// </summary>
     Task RedriveAsync(Guid taskId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Cancels up to <paramref name="maxCount"/> Pending or Running tasks matching <paramref name="filter"/> (the same
+    /// filter rules as <see cref="QueryAsync"/>; tasks in other states simply do not match), newest first, each as
+    /// <see cref="CancelAsync"/> would. Returns the ids actually canceled: a task that changed meanwhile (finished,
+    /// or being changed by another call at that instant) is left alone and not listed, so a caller repeats until the
+    /// result is empty. <paramref name="maxCount"/> is 1–<see cref="TaskValidation.MaxBulkCount"/>.
+    /// </summary>
+    Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Redrives up to <paramref name="maxCount"/> Failed or Canceled tasks matching <paramref name="filter"/> (the same
+    /// filter rules as <see cref="QueryAsync"/>; tasks in other states simply do not match), newest first, each as
+    /// <see cref="RedriveAsync"/> would (Pending, due now, attempts reset, errors kept). Returns the ids actually
+    /// redriven (see <see cref="CancelManyAsync"/> on tasks that change meanwhile). <paramref name="maxCount"/> is
+    /// 1–<see cref="TaskValidation.MaxBulkCount"/>.
+    /// </summary>
+    Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Pauses <paramref name="queue"/>: from the moment this returns, <see cref="LeaseAsync"/> on it returns nothing, on
+    /// every node (the state lives in the store, not in a process). Everything else goes on: enqueues, heartbeats and
+    /// completions of leases taken before, the sweeper, cancel, redrive, queries. Idempotent; a queue need not hold a
+    /// task to be paused.
+    /// </summary>
+    Task PauseQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>Resumes a paused <paramref name="queue"/> and wakes its workers (idempotent; a queue not paused is left as it is).</summary>
+    Task ResumeQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>The queues paused now, in ordinal name order.</summary>
+    Task<IReadOnlyCollection<string>> GetPausedQueuesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The full snapshot of one task. Throws <see cref="TaskNotFoundException"/> for an unknown id.</summary>
     Task<TaskSnapshot> GetAsync(Guid taskId, CancellationToken cancellationToken = default);

@@ -25,6 +25,12 @@ public static class TaskStateExtensions
     /// <summary>The states no worker will ever act on again without a redrive.</summary>
     public static IReadOnlyList<TaskState> TerminalStates { get; } = [TaskState.Succeeded, TaskState.Failed, TaskState.Canceled];
 
+    /// <summary>The states a cancel acts on (<see cref="ITaskStore.CancelAsync"/>, <see cref="ITaskStore.CancelManyAsync"/>).</summary>
+    public static IReadOnlyList<TaskState> CancelableStates { get; } = [TaskState.Pending, TaskState.Running];
+
+    /// <summary>The states a redrive acts on (<see cref="ITaskStore.RedriveAsync"/>, <see cref="ITaskStore.RedriveManyAsync"/>).</summary>
+    public static IReadOnlyList<TaskState> RedrivableStates { get; } = [TaskState.Failed, TaskState.Canceled];
+
     /// <summary>True for <see cref="TaskState.Succeeded"/>, <see cref="TaskState.Failed"/> and <see cref="TaskState.Canceled"/>.</summary>
     public static bool IsTerminal(this TaskState state) => state is TaskState.Succeeded or TaskState.Failed or TaskState.Canceled;
 }

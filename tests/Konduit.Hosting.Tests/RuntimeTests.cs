@@ -64,6 +64,65 @@ public abstract class RuntimeTests
     }
 
     [Fact]
+    public async Task A_handler_past_its_execution_timeout_is_canceled_and_the_attempt_fails_then_retries()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var tokenCanceled = 0;
+        var attempts = 0;
+        using var host = BuildHost(Config(queue, extra: ($"Konduit:Queues:{queue}:ExecutionTimeout", "00:00:00.300")), store, queue, async (ctx, ct) =>
+        {
+            Interlocked.Increment(ref attempts);
+            if (ctx.Attempt >= 2) return;
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                Interlocked.Increment(ref tokenCanceled);
+                throw;
+            }
+        });
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        var task = await WaitForStateAsync(store, id, TaskState.Succeeded);
+        Assert.Equal(2, task.Attempts);
+        var error = Assert.Single(task.Errors);
+        Assert.Equal(1, error.Attempt);
+        Assert.Contains(nameof(ExecutionTimeoutException), error.Message, StringComparison.Ordinal);
+        Assert.Contains($"Konduit:Queues:{queue}:ExecutionTimeout", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Volatile.Read(ref tokenCanceled));
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task A_handler_that_ignores_its_token_still_fails_at_the_execution_timeout()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(Config(queue,
+                extra: [($"Konduit:Queues:{queue}:ExecutionTimeout", "00:00:00.300"), ($"Konduit:Queues:{queue}:Retry:InitialDelay", "01:00:00"), ($"Konduit:Queues:{queue}:Retry:MaxDelay", "01:00:00")]),
+            store, queue, (_, _) => release.Task);
+        await host.StartAsync(Ct);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+
+        var id = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+
+        // The hung handler keeps running, but its attempt is failed (retry in an hour) and its lease ends.
+        var task = await WaitForAsync(store, id, t => t.State == TaskState.Pending && t.Errors.Count == 1, "the timed-out attempt to be failed");
+        Assert.Contains(nameof(ExecutionTimeoutException), task.Errors[0].Message, StringComparison.Ordinal);
+        Assert.True(task.RunAt > DateTimeOffset.UtcNow.AddMinutes(30), $"retried after the queue's backoff, not at once: {task.RunAt:O}");
+        Assert.Null(task.LeaseExpiresAt);
+        release.SetResult();
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
     public async Task Handler_success_completes_the_task_with_its_result()
     {
         var queue = NewQueue();

@@ -13,6 +13,8 @@ public sealed class PostgresRetryConformanceTests(PostgresStoreFixture f) : Retr
 public sealed class PostgresReclaimConformanceTests(PostgresStoreFixture f) : ReclaimConformance<PostgresStoreFixture>(f);
 public sealed class PostgresCancelRedriveConformanceTests(PostgresStoreFixture f) : CancelRedriveConformance<PostgresStoreFixture>(f);
 public sealed class PostgresQueryConformanceTests(PostgresStoreFixture f) : QueryConformance<PostgresStoreFixture>(f);
+public sealed class PostgresPauseConformanceTests(PostgresStoreFixture f) : PauseConformance<PostgresStoreFixture>(f);
+public sealed class PostgresBulkConformanceTests(PostgresStoreFixture f) : BulkConformance<PostgresStoreFixture>(f);
 public sealed class PostgresPurgeConformanceTests(PostgresStoreFixture f) : PurgeConformance<PostgresStoreFixture>(f);
 public sealed class PostgresValidationConformanceTests(PostgresStoreFixture f) : ValidationConformance<PostgresStoreFixture>(f);
 public sealed class PostgresCapabilitiesConformanceTests(PostgresStoreFixture f) : CapabilitiesConformance<PostgresStoreFixture>(f);

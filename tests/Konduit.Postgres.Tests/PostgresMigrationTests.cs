@@ -72,7 +72,7 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
             new[]
             {
                 "task_keys_pkey", "tasks_finished_idx", "tasks_pending_idx", "tasks_pkey", "tasks_queue_state_id_idx",
-                "tasks_running_idx", "tasks_tenant_id_idx",
+                "tasks_running_idx", "tasks_tenant_finished_idx", "tasks_tenant_id_idx",
             },
             names);
 

@@ -20,6 +20,9 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["MigrationLock"] = "integer, text",
         ["CurrentVersion"] = "",
         ["RecordVersion"] = "integer",
+        ["PauseQueue"] = "text",
+        ["ResumeQueue"] = "text, text",
+        ["PausedQueues"] = "",
         ["EnqueueOne"] = "uuid, text, integer, timestamptz, integer, text, text, jsonb, jsonb, bytea",
         ["ExistingKey"] = "text, text",
         ["EnqueueQuiet"] = "uuid[], text[], integer[], timestamptz[], integer[], text[], text[], jsonb[], jsonb[], bytea[]",
@@ -51,6 +54,10 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["CopyTasks"] = "COPY cannot be prepared: started and aborted below",
         ["CopyTasksWithRunAt"] = "COPY cannot be prepared: started and aborted below",
         ["QueryPrefix"] = "composed with every filter fragment and run below",
+        ["CancelManyPrefix"] = "composed with every filter fragment and its suffix, and run below",
+        ["CancelManySuffix"] = "composed with every filter fragment and its prefix, and run below",
+        ["RedriveManyPrefix"] = "composed with every filter fragment and its suffix, and run below",
+        ["RedriveManySuffix"] = "composed with every filter fragment and its prefix, and run below",
         ["Listen"] = "LISTEN cannot be prepared: run below",
         ["Schema"] = "not a statement",
         ["QuotedSchema"] = "not a statement",
@@ -103,20 +110,33 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
             await PrepareAllAsync(connection, sql, StoreStatements);
             await PrepareAllAsync(connection, logSql, EventLogStatements);
 
-            // The query with every filter fragment, bound exactly as PostgresAdmin binds it.
-            await using (var query = new NpgsqlCommand(
-                sql.QueryPrefix + PostgresQueries.QueryByQueue + PostgresQueries.QueryByStates + PostgresQueries.QueryByTenant
-                + PostgresQueries.QueryCreatedFrom + PostgresQueries.QueryCreatedTo + PostgresQueries.QueryAfter + PostgresQueries.QuerySuffix,
-                connection))
+            // The query with every filter fragment, built and bound by PostgresAdmin itself.
+            var everyFilter = new TaskQuery
             {
-                query.Parameters.Add(new NpgsqlParameter<string>("queue", "q"));
-                query.Parameters.Add(new NpgsqlParameter<short[]>("states", [0]));
-                query.Parameters.Add(new NpgsqlParameter<string>("tenant", "t"));
-                query.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_from", DateTimeOffset.UnixEpoch));
-                query.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("created_to", DateTimeOffset.UtcNow));
-                query.Parameters.Add(new NpgsqlParameter<Guid>("after", Guid.NewGuid()));
-                query.Parameters.Add(new NpgsqlParameter<int>("limit", 1));
+                Queue = "q", States = [TaskState.Pending], Tenant = "t",
+                EnqueuedFrom = DateTimeOffset.UnixEpoch, EnqueuedTo = DateTimeOffset.UtcNow,
+                FinishedFrom = DateTimeOffset.UnixEpoch, FinishedTo = DateTimeOffset.UtcNow,
+            };
+            await using (var query = PostgresAdmin.BuildQuery(sql, everyFilter, new PageRequest(1, Guid.NewGuid())))
+            {
+                foreach (var fragment in new[]
+                {
+                    PostgresQueries.QueryByQueue, PostgresQueries.QueryByStates, PostgresQueries.QueryByTenant, PostgresQueries.QueryCreatedFrom,
+                    PostgresQueries.QueryCreatedTo, PostgresQueries.QueryFinishedFrom, PostgresQueries.QueryFinishedTo, PostgresQueries.QueryAfter,
+                })
+                {
+                    Assert.Contains(fragment, query.CommandText, StringComparison.Ordinal);
+                }
+                query.Connection = connection;
                 await using var reader = await query.ExecuteReaderAsync(Ct);
+                Assert.False(await reader.ReadAsync(Ct));
+            }
+            // Bulk cancel and redrive with every filter fragment, built by PostgresAdmin (nothing matches in this schema).
+            foreach (var (prefix, suffix, channel) in new[] { (sql.CancelManyPrefix, sql.CancelManySuffix, (string?)null), (sql.RedriveManyPrefix, sql.RedriveManySuffix, sql.Channel) })
+            {
+                await using var bulk = PostgresAdmin.BuildBulk(prefix, suffix, everyFilter with { Queue = "no-such-queue" }, [TaskState.Failed], 10, channel);
+                bulk.Connection = connection;
+                await using var reader = await bulk.ExecuteReaderAsync(Ct);
                 Assert.False(await reader.ReadAsync(Ct));
             }
             foreach (var copy in new[] { sql.CopyTasks, sql.CopyTasksWithRunAt })

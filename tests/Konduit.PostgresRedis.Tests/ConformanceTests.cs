@@ -12,6 +12,8 @@ public sealed class HybridRetryConformanceTests(PostgresRedisStoreFixture f) : R
 public sealed class HybridReclaimConformanceTests(PostgresRedisStoreFixture f) : ReclaimConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridCancelRedriveConformanceTests(PostgresRedisStoreFixture f) : CancelRedriveConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridQueryConformanceTests(PostgresRedisStoreFixture f) : QueryConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridPauseConformanceTests(PostgresRedisStoreFixture f) : PauseConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridBulkConformanceTests(PostgresRedisStoreFixture f) : BulkConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridPurgeConformanceTests(PostgresRedisStoreFixture f) : PurgeConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridValidationConformanceTests(PostgresRedisStoreFixture f) : ValidationConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridCapabilitiesConformanceTests(PostgresRedisStoreFixture f) : CapabilitiesConformance<PostgresRedisStoreFixture>(f);
@@ -30,6 +32,8 @@ public sealed class HybridClaimIdsRetryConformanceTests(PostgresRedisClaimIdsSto
 public sealed class HybridClaimIdsReclaimConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ReclaimConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsCancelRedriveConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CancelRedriveConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsQueryConformanceTests(PostgresRedisClaimIdsStoreFixture f) : QueryConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsPauseConformanceTests(PostgresRedisClaimIdsStoreFixture f) : PauseConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsBulkConformanceTests(PostgresRedisClaimIdsStoreFixture f) : BulkConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsPurgeConformanceTests(PostgresRedisClaimIdsStoreFixture f) : PurgeConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsValidationConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ValidationConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsCapabilitiesConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CapabilitiesConformance<PostgresRedisClaimIdsStoreFixture>(f);

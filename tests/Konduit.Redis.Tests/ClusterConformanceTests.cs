@@ -13,6 +13,8 @@ public sealed class RedisClusterRetryConformanceTests(RedisClusterStoreFixture f
 public sealed class RedisClusterReclaimConformanceTests(RedisClusterStoreFixture f) : ReclaimConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterCancelRedriveConformanceTests(RedisClusterStoreFixture f) : CancelRedriveConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterQueryConformanceTests(RedisClusterStoreFixture f) : QueryConformance<RedisClusterStoreFixture>(f);
+public sealed class RedisClusterPauseConformanceTests(RedisClusterStoreFixture f) : PauseConformance<RedisClusterStoreFixture>(f);
+public sealed class RedisClusterBulkConformanceTests(RedisClusterStoreFixture f) : BulkConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterPurgeConformanceTests(RedisClusterStoreFixture f) : PurgeConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterValidationConformanceTests(RedisClusterStoreFixture f) : ValidationConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterCapabilitiesConformanceTests(RedisClusterStoreFixture f) : CapabilitiesConformance<RedisClusterStoreFixture>(f);

@@ -13,6 +13,8 @@ public sealed class RedisRetryConformanceTests(RedisStoreFixture f) : RetryConfo
 public sealed class RedisReclaimConformanceTests(RedisStoreFixture f) : ReclaimConformance<RedisStoreFixture>(f);
 public sealed class RedisCancelRedriveConformanceTests(RedisStoreFixture f) : CancelRedriveConformance<RedisStoreFixture>(f);
 public sealed class RedisQueryConformanceTests(RedisStoreFixture f) : QueryConformance<RedisStoreFixture>(f);
+public sealed class RedisPauseConformanceTests(RedisStoreFixture f) : PauseConformance<RedisStoreFixture>(f);
+public sealed class RedisBulkConformanceTests(RedisStoreFixture f) : BulkConformance<RedisStoreFixture>(f);
 public sealed class RedisPurgeConformanceTests(RedisStoreFixture f) : PurgeConformance<RedisStoreFixture>(f);
 public sealed class RedisValidationConformanceTests(RedisStoreFixture f) : ValidationConformance<RedisStoreFixture>(f);
 public sealed class RedisCapabilitiesConformanceTests(RedisStoreFixture f) : CapabilitiesConformance<RedisStoreFixture>(f);

@@ -16,6 +16,10 @@ public sealed class DelegatingStoreFixture : TaskStoreFixture
         configure?.Invoke(options);
         return ValueTask.FromResult<ITaskStore>(Track(new PassThroughStore(new InMemoryTaskStore(options))));
     }
+
+    // In-memory data lives in its process: the other node is a second decorator over the same inner store.
+    public override ValueTask<ITaskStore> CreateOtherNodeAsync(ITaskStore store) =>
+        ValueTask.FromResult<ITaskStore>(new PassThroughStore(((PassThroughStore)store).Inner));
 }
 
 // The areas whose every call goes through a different ITaskStore member, through the pass-through decorator.
@@ -24,6 +28,8 @@ public sealed class DelegatingHeartbeatTests(DelegatingStoreFixture f) : Heartbe
 public sealed class DelegatingFencingTests(DelegatingStoreFixture f) : FencingConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingCancelRedriveTests(DelegatingStoreFixture f) : CancelRedriveConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingPurgeTests(DelegatingStoreFixture f) : PurgeConformance<DelegatingStoreFixture>(f);
+public sealed class DelegatingPauseTests(DelegatingStoreFixture f) : PauseConformance<DelegatingStoreFixture>(f);
+public sealed class DelegatingBulkTests(DelegatingStoreFixture f) : BulkConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingCapabilitiesTests(DelegatingStoreFixture f) : CapabilitiesConformance<DelegatingStoreFixture>(f);
 
 public sealed class DelegatingTaskStoreTests

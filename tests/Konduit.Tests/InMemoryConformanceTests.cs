@@ -12,6 +12,8 @@ public sealed class InMemoryRetryTests(InMemoryStoreFixture f) : RetryConformanc
 public sealed class InMemoryReclaimTests(InMemoryStoreFixture f) : ReclaimConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryCancelRedriveTests(InMemoryStoreFixture f) : CancelRedriveConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryQueryTests(InMemoryStoreFixture f) : QueryConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryPauseTests(InMemoryStoreFixture f) : PauseConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryBulkTests(InMemoryStoreFixture f) : BulkConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryPurgeTests(InMemoryStoreFixture f) : PurgeConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryValidationTests(InMemoryStoreFixture f) : ValidationConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryCapabilitiesTests(InMemoryStoreFixture f) : CapabilitiesConformance<InMemoryStoreFixture>(f);

@@ -12,4 +12,9 @@ public sealed class InMemoryStoreFixture : TaskStoreFixture
         configure?.Invoke(options);
         return ValueTask.FromResult<ITaskStore>(Track(new InMemoryTaskStore(options)));
     }
+
+    // The in-memory store's data lives in its process: its only "other node" is the store itself.
+    public override ValueTask<ITaskStore> CreateOtherNodeAsync(ITaskStore store) => ValueTask.FromResult<ITaskStore>(new SameStore(store));
+
+    private sealed class SameStore(ITaskStore inner) : DelegatingTaskStore(inner, ownsInner: false);
 }

@@ -139,6 +139,24 @@ public sealed class EventRecordingTaskStore : DelegatingTaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>One Canceled event per task canceled, read back like <see cref="CancelAsync"/>'s.</remarks>
+    public override async Task<IReadOnlyList<Guid>> CancelManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        var canceled = await Inner.CancelManyAsync(filter, maxCount, cancellationToken).ConfigureAwait(false);
+        foreach (var id in canceled) await RecordFromSnapshotAsync(TaskEventKind.Canceled, id, cancellationToken).ConfigureAwait(false);
+        return canceled;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One Redriven event per task redriven, read back like <see cref="RedriveAsync"/>'s.</remarks>
+    public override async Task<IReadOnlyList<Guid>> RedriveManyAsync(TaskQuery filter, int maxCount, CancellationToken cancellationToken = default)
+    {
+        var redriven = await Inner.RedriveManyAsync(filter, maxCount, cancellationToken).ConfigureAwait(false);
+        foreach (var id in redriven) await RecordFromSnapshotAsync(TaskEventKind.Redriven, id, cancellationToken).ConfigureAwait(false);
+        return redriven;
+    }
+
+    /// <inheritdoc />
     public override async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
         var purged = await Inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);

@@ -42,6 +42,8 @@ public static class TaskValidation
     public const int MaxErrorLength = 8 * 1024;
     /// <summary>Largest query page.</summary>
     public const int MaxPageSize = 1000;
+    /// <summary>Most tasks one <see cref="ITaskStore.CancelManyAsync"/> or <see cref="ITaskStore.RedriveManyAsync"/> changes.</summary>
+    public const int MaxBulkCount = 1000;
 
     /// <summary>
     /// Earliest accepted <see cref="EnqueueRequest.RunAt"/>: the Unix epoch. Every store holds instants from here
@@ -265,8 +267,32 @@ public static class TaskValidation
         if (filter.Tenant is not null) ValidateText(filter.Tenant, nameof(TaskQuery.Tenant), "TaskQuery.Tenant");
         if (filter.EnqueuedFrom is { } from && filter.EnqueuedTo is { } to && to < from)
             throw new ArgumentException("TaskQuery.EnqueuedTo must not be earlier than EnqueuedFrom.", nameof(filter));
+        if (filter.FinishedFrom is { } finishedFrom && filter.FinishedTo is { } finishedTo && finishedTo < finishedFrom)
+            throw new ArgumentException("TaskQuery.FinishedTo must not be earlier than FinishedFrom.", nameof(filter));
         if (page is not null && page.Limit is < 1 or > MaxPageSize)
             throw new ArgumentOutOfRangeException(nameof(page), page.Limit, $"PageRequest.Limit must be between 1 and {MaxPageSize}.");
+    }
+
+    /// <summary>
+    /// Bulk cancel and redrive: the filter as <see cref="ValidateQuery"/> checks it, and <paramref name="maxCount"/>
+    /// from 1 to <see cref="MaxBulkCount"/>.
+    /// </summary>
+    public static void ValidateBulk(TaskQuery? filter, int maxCount)
+    {
+        ValidateQuery(filter, null);
+        if (maxCount is < 1 or > MaxBulkCount)
+            throw new ArgumentOutOfRangeException(nameof(maxCount), maxCount, $"maxCount must be between 1 and {MaxBulkCount}.");
+    }
+
+    /// <summary>
+    /// The states a bulk operation acts on: <paramref name="eligible"/>, narrowed to the filter's
+    /// <see cref="TaskQuery.States"/> when it names any (empty when they have none in common).
+    /// </summary>
+    public static IReadOnlyCollection<TaskState> BulkStates(TaskQuery filter, IReadOnlyCollection<TaskState> eligible)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentNullException.ThrowIfNull(eligible);
+        return filter.States is { Count: > 0 } states ? [.. eligible.Where(states.Contains)] : eligible;
     }
 
     /// <summary>Purge arguments: age from zero to <see cref="MaxPurgeAge"/>, only terminal states. Returns the states to purge (terminal ones by default).</summary>
