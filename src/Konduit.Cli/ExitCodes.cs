@@ -26,7 +26,7 @@ internal static class ExitCodes
     /// <summary>A task was not in a state the operation applies to (retry of a pending task, cancel of a finished one).</summary>
     public const int InvalidState = 6;
 
-    /// <summary>A bulk operation was not confirmed (answered no, or no terminal to ask and no <c>--yes</c>). Reserved until retry/cancel by filter lands.</summary>
+    /// <summary>A bulk operation was not confirmed (answered no, or no terminal to ask and no <c>--yes</c>).</summary>
     public const int NotConfirmed = 7;
 
     /// <summary>Interrupted (Ctrl+C) before the command finished.</summary>

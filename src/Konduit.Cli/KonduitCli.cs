@@ -51,6 +51,7 @@ internal static class KonduitCli
         root.Subcommands.Add(TasksCommands.Create(globals, context));
         root.Subcommands.Add(StatsCommand.Create(globals, context));
         root.Subcommands.Add(PurgeCommand.Create(globals, context));
+        root.Subcommands.Add(QueuesCommand.Create(globals, context));
         return root;
     }
 

@@ -25,8 +25,8 @@ internal static class StatsCommand
             var readAt = run.Context.Time.GetUtcNow();
             if (!run.Value(watch))
             {
-                if (run.Json) WriteJson(run, stats, null);
-                else run.Output.Write(Table(stats, null));
+                if (run.Json) WriteJson(run, stats, null, readAt);
+                else run.Output.Write(Table(stats, null, readAt));
                 return ExitCodes.Success;
             }
 
@@ -38,19 +38,19 @@ internal static class StatsCommand
                     IReadOnlyDictionary<string, double>? rates = null;
                     while (true)
                     {
-                        if (run.Json) WriteJson(run, stats, rates);
-                        else run.Output.Write(Table(stats, rates));
+                        if (run.Json) WriteJson(run, stats, rates, readAt);
+                        else run.Output.Write(Table(stats, rates, readAt));
                         await Task.Delay(every, run.Context.Time, ct).ConfigureAwait(false);
                         (stats, readAt, rates) = await NextAsync(stats, readAt).ConfigureAwait(false);
                     }
                 }
-                await run.Output.Console.Live(Table(stats, null)).StartAsync(async live =>
+                await run.Output.Console.Live(Table(stats, null, readAt)).StartAsync(async live =>
                 {
                     while (true)
                     {
                         await Task.Delay(every, run.Context.Time, ct).ConfigureAwait(false);
                         (stats, readAt, var rates) = await NextAsync(stats, readAt).ConfigureAwait(false);
-                        live.UpdateTarget(Table(stats, rates));
+                        live.UpdateTarget(Table(stats, rates, readAt));
                     }
                 }).ConfigureAwait(false);
             }
@@ -87,13 +87,13 @@ internal static class StatsCommand
 
     private static long Finished(QueueStats s) => s.Succeeded + s.Failed + s.Canceled;
 
-    private static Table Table(IReadOnlyList<QueueStats> stats, IReadOnlyDictionary<string, double>? rates)
+    private static Table Table(IReadOnlyList<QueueStats> stats, IReadOnlyDictionary<string, double>? rates, DateTimeOffset now)
     {
-        string[] columns = ["queue", "pending", "running", "succeeded", "failed", "canceled", "total"];
+        string[] columns = ["queue", "pending", "due", "scheduled", "oldest due", "running", "succeeded", "failed", "canceled", "total"];
         var table = CliOutput.Table(rates is null ? columns : [.. columns, "finished/s"]);
         foreach (var s in stats)
         {
-            string[] cells = [s.Queue, N(s.Pending), N(s.Running), N(s.Succeeded), N(s.Failed), N(s.Canceled), N(s.Total)];
+            string[] cells = [s.Queue, N(s.Pending), N(s.PendingDue), N(s.PendingScheduled), s.OldestDueAt is { } due ? CliOutput.Age(now - due) : "", N(s.Running), N(s.Succeeded), N(s.Failed), N(s.Canceled), N(s.Total)];
             CliOutput.Row(table, rates is null ? cells : [.. cells, rates.TryGetValue(s.Queue, out var r) ? r.ToString("0.0", CultureInfo.InvariantCulture) : ""]);
         }
         if (stats.Count == 0) CliOutput.Row(table, "(no tasks)");
@@ -103,7 +103,7 @@ internal static class StatsCommand
 
     private static string N(long n) => n.ToString(CultureInfo.InvariantCulture);
 
-    private static void WriteJson(CliRun run, IReadOnlyList<QueueStats> stats, IReadOnlyDictionary<string, double>? rates) =>
+    private static void WriteJson(CliRun run, IReadOnlyList<QueueStats> stats, IReadOnlyDictionary<string, double>? rates, DateTimeOffset now) =>
         run.Output.WriteJson(w =>
         {
             w.WriteStartArray();
@@ -112,6 +112,11 @@ internal static class StatsCommand
                 w.WriteStartObject();
                 w.WriteString("queue", s.Queue);
                 w.WriteNumber("pending", s.Pending);
+                w.WriteNumber("pendingDue", s.PendingDue);
+                w.WriteNumber("pendingScheduled", s.PendingScheduled);
+                TaskJson.WriteTime(w, "oldestDueAt", s.OldestDueAt);
+                if (s.OldestDueAt is { } due) w.WriteNumber("oldestDueAgeSeconds", Math.Round(Math.Max(0, (now - due).TotalSeconds), 3));
+                else w.WriteNull("oldestDueAgeSeconds");
                 w.WriteNumber("running", s.Running);
                 w.WriteNumber("succeeded", s.Succeeded);
                 w.WriteNumber("failed", s.Failed);

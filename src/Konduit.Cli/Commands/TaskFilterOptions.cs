@@ -17,8 +17,11 @@ internal sealed class TaskFilterOptions
 
     public Option<string?> Since { get; } = new("--since") { Description = "Only tasks enqueued within this long (24h, 7d) or since this time (ISO 8601)." };
 
+    public Option<string?> FinishedSince { get; } = new("--finished-since") { Description = "Only tasks that finished within this long (24h) or since this time (ISO 8601)." };
+
     public void AddTo(Command command)
     {
+        command.Options.Add(FinishedSince);
         command.Options.Add(Queue);
         command.Options.Add(State);
         command.Options.Add(Tenant);
@@ -27,7 +30,8 @@ internal sealed class TaskFilterOptions
 
     /// <summary>True when any filter option was given.</summary>
     public bool AnyGiven(CliRun run) =>
-        run.Value(Queue) is not null || run.Value(State) is { Length: > 0 } || run.Value(Tenant) is not null || run.Value(Since) is not null;
+        run.Value(Queue) is not null || run.Value(State) is { Length: > 0 } || run.Value(Tenant) is not null || run.Value(Since) is not null
+        || run.Value(FinishedSince) is not null;
 
     public TaskQuery ToQuery(CliRun run) => new()
     {
@@ -35,6 +39,7 @@ internal sealed class TaskFilterOptions
         States = CliParsing.ParseStates("--state", run.Value(State)),
         Tenant = run.Value(Tenant),
         EnqueuedFrom = ParseSince(run, "--since", run.Value(Since)),
+        FinishedFrom = ParseSince(run, "--finished-since", run.Value(FinishedSince)),
     };
 
     /// <summary>A duration back from now (<c>24h</c>) or an absolute time.</summary>

@@ -161,13 +161,22 @@ internal static class TasksCommands
 
     private static Command Change(CliGlobals globals, CliContext context, TaskChange change)
     {
-        var ids = new Argument<string[]>("id") { Description = "Task ids.", Arity = ArgumentArity.OneOrMore };
+        var ids = new Argument<string[]>("id") { Description = "Task ids (or use the filter options instead).", Arity = ArgumentArity.ZeroOrMore };
+        var filter = new TaskFilterOptions();
+        var yes = new Option<bool>("--yes", "-y") { Description = "With a filter: do it without asking for confirmation." };
+        var max = new Option<int>("--max") { Description = $"With a filter: most tasks changed in one run (default 10000, at most {MaxBulkCount}).", DefaultValueFactory = _ => 10_000 };
         var command = change == TaskChange.Retry
-            ? new Command("retry", "Redrive failed or canceled tasks: back to pending, due now, attempts reset.") { ids }
-            : new Command("cancel", "Cancel pending or running tasks.") { ids };
+            ? new Command("retry", "Redrive failed or canceled tasks (by id, or all matching a filter): back to pending, due now, attempts reset.") { ids, yes, max }
+            : new Command("cancel", "Cancel pending or running tasks (by id, or all matching a filter).") { ids, yes, max };
+        filter.AddTo(command);
         CliRun.Bind(command, globals, context, async (run, ct) =>
         {
-            var taskIds = run.Value(ids).Select(CliParsing.ParseTaskId).Distinct().ToArray();
+            var given = run.Value(ids) ?? [];
+            if (given.Length > 0 && filter.AnyGiven(run)) throw CliException.Usage("give task ids or filter options (--queue, --state, --tenant, --since, --finished-since), not both.");
+            if (given.Length == 0 && !filter.AnyGiven(run)) throw CliException.Usage("give task ids, or filter options (--state failed --tenant x --since 24h) to change every matching task.");
+            if (given.Length == 0) return await ChangeByFilterAsync(run, filter, change, run.Value(max), run.Value(yes), ct).ConfigureAwait(false);
+
+            var taskIds = given.Select(CliParsing.ParseTaskId).Distinct().ToArray();
             var outcomes = new List<(Guid Id, string Outcome, string? Detail)>();
             bool anyNotFound = false, anyInvalidState = false;
             foreach (var taskId in taskIds)
@@ -207,6 +216,69 @@ internal static class TasksCommands
         });
         return command;
     }
+
+    /// <summary>Most tasks one filtered retry or cancel changes.</summary>
+    public const int MaxBulkCount = 100_000;
+
+    private static async Task<int> ChangeByFilterAsync(CliRun run, TaskFilterOptions filter, TaskChange change, int max, bool yes, CancellationToken ct)
+    {
+        if (max is < 1 or > MaxBulkCount) throw CliException.Usage($"--max must be 1–{MaxBulkCount}; got {max}.");
+        var query = filter.ToQuery(run);
+        // Without --state, only the states the operation applies to: a filter never asks the store to refuse tasks.
+        query = query with
+        {
+            States = query.States ?? (change == TaskChange.Retry ? [TaskState.Failed, TaskState.Canceled] : [TaskState.Pending, TaskState.Running]),
+        };
+        var verb = change == TaskChange.Retry ? "redrive" : "cancel";
+
+        // The count shown before the prompt: one page more than --max says whether more match than will change.
+        var matched = 0;
+        Guid? cursor = null;
+        do
+        {
+            var page = await run.Store.QueryAsync(query, new PageRequest(1000, cursor), ct).ConfigureAwait(false);
+            matched += page.Items.Count;
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null && matched <= max);
+
+        if (matched == 0)
+        {
+            if (run.Json) WriteBulk(run, 0, []);
+            else run.Output.Line($"no task matches; nothing to {verb}.");
+            return ExitCodes.Success;
+        }
+        var count = matched > max ? $"more than {max} tasks match; the first {max}" : $"{matched} task(s)";
+        if (!await run.ConfirmAsync($"{char.ToUpperInvariant(verb[0])}{verb[1..]} {count}?", yes, ct).ConfigureAwait(false))
+            return ExitCodes.NotConfirmed;
+
+        // The store changes at most 1000 per call; a changed task no longer matches the filter's states, so each call takes the next ones.
+        var changed = new List<Guid>();
+        while (changed.Count < max)
+        {
+            var chunk = Math.Min(1000, max - changed.Count);
+            var batch = change == TaskChange.Retry
+                ? await run.Store.RedriveManyAsync(query, chunk, ct).ConfigureAwait(false)
+                : await run.Store.CancelManyAsync(query, chunk, ct).ConfigureAwait(false);
+            changed.AddRange(batch);
+            if (batch.Count == 0) break;
+        }
+        if (run.Json) WriteBulk(run, Math.Min(matched, max), changed);
+        else run.Output.Line($"{(change == TaskChange.Retry ? "redriven" : "canceled")} {changed.Count} task(s).");
+        return ExitCodes.Success;
+    }
+
+    private static void WriteBulk(CliRun run, int matched, IReadOnlyList<Guid> changed) =>
+        run.Output.WriteJson(w =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("matched", matched);
+            w.WriteNumber("changed", changed.Count);
+            w.WriteStartArray("ids");
+            foreach (var id in changed) w.WriteStringValue(id);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
 
     internal static void WriteOutcomes(CliRun run, IReadOnlyList<(Guid Id, string Outcome, string? Detail)> outcomes)
     {
