@@ -40,8 +40,17 @@ public sealed class PostgresCliFixture : IAsyncLifetime
 
 /// <summary>The CLI in-process against the shared Postgres: exit codes, --json output, and the store read back.</summary>
 /// <remarks>Every test migrates first (idempotent) so that each runs alone; they share the class's schema, each in its own queue.</remarks>
-public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture<PostgresCliFixture>
+public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture<PostgresCliFixture>, IAsyncLifetime
 {
+    // Some tests write through the store before their first CLI call (and xUnit orders tests freely): migrate first.
+    public async ValueTask InitializeAsync()
+    {
+        var migrate = await RunAsync(fixture.Directory, "migrate");
+        Assert.True(migrate.ExitCode == 0, migrate.ToString());
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
     private static string NewQueue() => "cli." + Guid.NewGuid().ToString("N")[..8];
 
     private async Task<CliResult> Cli(params string[] args)
