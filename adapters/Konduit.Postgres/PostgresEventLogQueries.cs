@@ -13,10 +13,12 @@ internal sealed class PostgresEventLogQueries
     {
         var t = $"\"{schema}\".task_events";
         // Idempotent and separate from the task store's versioned migrations (the log may live in another database);
-        // serialized on the store's advisory-lock class with its own second key (6), so concurrent nodes never race
-        // on CREATE SCHEMA / CREATE TABLE IF NOT EXISTS.
+        // serialized on the task store's own migration lock for this schema (class, hashtext(schema)), so concurrent
+        // nodes, and a store and a log migrating one schema at once, never race on CREATE SCHEMA / CREATE TABLE IF NOT
+        // EXISTS (the log and the store both creating a fresh schema hit a unique violation with separate locks). The
+        // schema is a validated plain identifier, so it can stand as a literal in this multi-statement command.
         Migrate = $"""
-            SELECT pg_advisory_xact_lock({PostgresQueries.MigrationLockClass}, 6);
+            SELECT pg_advisory_xact_lock({PostgresQueries.MigrationLockClass}, hashtext('{schema}'));
             CREATE SCHEMA IF NOT EXISTS "{schema}";
             CREATE TABLE IF NOT EXISTS {t} (
                 event_id   uuid        NOT NULL,  -- UUIDv7: time-ordered, client-generated (idempotent re-sends)

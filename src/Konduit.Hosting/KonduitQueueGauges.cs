@@ -68,15 +68,7 @@ internal sealed class KonduitQueueGauges : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (_interval is not { } interval) return;
-        try
-        {
-            await _storeHost.Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            return; // The initializer or the workers report why.
-        }
-        var store = _services.GetRequiredService<ITaskStore>();
+        if (await _storeHost.WhenReadyAsync(_services, stoppingToken).ConfigureAwait(false) is not { } store) return;
         while (!stoppingToken.IsCancellationRequested)
         {
             try

@@ -31,6 +31,25 @@ internal sealed class KonduitStoreHost
         return new EventRecordingTaskStore(store, services.GetRequiredService<TaskEventRecorder>(), services.GetService<TimeProvider>());
     }
 
+    /// <summary>
+    /// The store once its start-up step succeeded, for the node's background loops (sweeper, gauges); null when start-up
+    /// failed or <paramref name="stoppingToken"/> fired first (the initializer and the workers report why).
+    /// </summary>
+    public async Task<ITaskStore?> WhenReadyAsync(IServiceProvider services, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Start-up failures are reported by the initializer; a background loop just does not start.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+        return services.GetRequiredService<ITaskStore>();
+    }
+
     public void MarkReady() => _ready.TrySetResult();
 
     public void MarkFailed(Exception ex) => _ready.TrySetException(ex);

@@ -293,13 +293,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             ThrowIfDisposed();
             var task = FindLocked(taskId);
             if (task.State.IsTerminal()) return Task.FromResult(false);
-            var now = _time.GetUtcNow();
-            if (task.State == TaskState.Pending) _pending[task.Queue].Remove(task);
-            else _running.Remove(task);
-            task.State = TaskState.Canceled;
-            task.LeaseExpiresAt = null;
-            task.FinishedAt = now;
-            task.UpdatedAt = now;
+            CancelLocked(task, _time.GetUtcNow());
             return Task.FromResult(true);
         }
     }
@@ -314,16 +308,31 @@ public sealed class InMemoryTaskStore : ITaskStore
             var task = FindLocked(taskId);
             if (task.State is not (TaskState.Failed or TaskState.Canceled))
                 throw new InvalidTaskStateException(taskId, task.State, "retry", RedriveStates);
-            var now = _time.GetUtcNow();
-            task.State = TaskState.Pending;
-            task.Attempts = 0;
-            task.RunAt = now;
-            task.FinishedAt = null;
-            task.UpdatedAt = now;
-            PendingSetLocked(task.Queue).Add(task);
-            SignalLocked(task.Queue);
+            RedriveLocked(task, _time.GetUtcNow());
         }
         return Task.CompletedTask;
+    }
+
+    // One transition each for the single-id and the bulk calls; the caller holds _gate and has checked the state.
+    private void CancelLocked(TaskRecord task, DateTimeOffset now)
+    {
+        if (task.State == TaskState.Pending) _pending[task.Queue].Remove(task);
+        else _running.Remove(task);
+        task.State = TaskState.Canceled;
+        task.LeaseExpiresAt = null;
+        task.FinishedAt = now;
+        task.UpdatedAt = now;
+    }
+
+    private void RedriveLocked(TaskRecord task, DateTimeOffset now)
+    {
+        task.State = TaskState.Pending;
+        task.Attempts = 0;
+        task.RunAt = now;
+        task.FinishedAt = null;
+        task.UpdatedAt = now;
+        PendingSetLocked(task.Queue).Add(task);
+        SignalLocked(task.Queue);
     }
 
     /// <inheritdoc />
@@ -337,15 +346,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             ThrowIfDisposed();
             var now = _time.GetUtcNow();
             var picked = MatchLocked(filter, states, after: null).Take(maxCount).ToList();
-            foreach (var task in picked)
-            {
-                if (task.State == TaskState.Pending) _pending[task.Queue].Remove(task);
-                else _running.Remove(task);
-                task.State = TaskState.Canceled;
-                task.LeaseExpiresAt = null;
-                task.FinishedAt = now;
-                task.UpdatedAt = now;
-            }
+            foreach (var task in picked) CancelLocked(task, now);
             return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
         }
     }
@@ -361,16 +362,7 @@ public sealed class InMemoryTaskStore : ITaskStore
             ThrowIfDisposed();
             var now = _time.GetUtcNow();
             var picked = MatchLocked(filter, states, after: null).Take(maxCount).ToList();
-            foreach (var task in picked)
-            {
-                task.State = TaskState.Pending;
-                task.Attempts = 0;
-                task.RunAt = now;
-                task.FinishedAt = null;
-                task.UpdatedAt = now;
-                PendingSetLocked(task.Queue).Add(task);
-                SignalLocked(task.Queue);
-            }
+            foreach (var task in picked) RedriveLocked(task, now);
             return Task.FromResult<IReadOnlyList<Guid>>(picked.ConvertAll(t => t.Id));
         }
     }

@@ -6,7 +6,7 @@ using Xunit;
 namespace Konduit.Cli.Tests;
 
 /// <summary>One CLI run's outcome.</summary>
-internal sealed record CliResult(int ExitCode, string Out, string Error)
+public sealed record CliResult(int ExitCode, string Out, string Error)
 {
     public JsonElement Json()
     {

@@ -38,11 +38,12 @@ public sealed class PostgresCliFixture : IAsyncLifetime
     }
 }
 
-/// <summary>The CLI in-process against the shared Postgres: exit codes, --json output, and the store read back.</summary>
-/// <remarks>Every test migrates first (idempotent) so that each runs alone; they share the class's schema, each in its own queue.</remarks>
-public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture<PostgresCliFixture>, IAsyncLifetime
+/// <summary>
+/// The Postgres CLI test classes: every test migrates first (idempotent, and xUnit orders tests freely) because some write
+/// through the store before their first CLI call; <see cref="Cli"/> migrates again, so each CLI call also runs alone.
+/// </summary>
+public abstract class PostgresCliTestBase(PostgresCliFixture fixture) : IAsyncLifetime
 {
-    // Some tests write through the store before their first CLI call (and xUnit orders tests freely): migrate first.
     public async ValueTask InitializeAsync()
     {
         var migrate = await RunAsync(fixture.Directory, "migrate");
@@ -51,38 +52,46 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private static string NewQueue() => "cli." + Guid.NewGuid().ToString("N")[..8];
+    protected PostgresCliFixture Fixture => fixture;
 
-    private async Task<CliResult> Cli(params string[] args)
+    protected static string NewQueue() => "cli." + Guid.NewGuid().ToString("N")[..8];
+
+    protected async Task<CliResult> Cli(params string[] args)
     {
         var migrate = await RunAsync(fixture.Directory, "migrate");
         Assert.True(migrate.ExitCode == 0, migrate.ToString());
         return await RunAsync(fixture.Directory, args);
     }
+}
+
+/// <summary>The CLI in-process against the shared Postgres: exit codes, --json output, and the store read back.</summary>
+/// <remarks>Every test migrates first (idempotent) so that each runs alone; they share the class's schema, each in its own queue.</remarks>
+public sealed class PostgresCliTests(PostgresCliFixture fixture) : PostgresCliTestBase(fixture), IClassFixture<PostgresCliFixture>
+{
 
     [Fact]
     public async Task Migrate_creates_the_schema_of_the_store_and_the_event_log()
     {
-        var result = await RunAsync(fixture.Directory, "migrate", "--json");
+        var result = await RunAsync(Fixture.Directory, "migrate", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         var steps = result.Json().GetProperty("steps").EnumerateArray().Select(s => (s.GetProperty("component").GetString(), s.GetProperty("outcome").GetString())).ToList();
         Assert.Equal([("store", "migrated"), ("event log", "migrated")], steps);
         // The store's tables answer.
-        Assert.Empty((await fixture.Store.QueryAsync(new TaskQuery { Queue = NewQueue() }, cancellationToken: Ct)).Items);
+        Assert.Empty((await Fixture.Store.QueryAsync(new TaskQuery { Queue = NewQueue() }, cancellationToken: Ct)).Items);
     }
 
     [Fact]
     public async Task Migrate_dry_run_changes_nothing()
     {
         var schema = "konduit_cli_dry_" + Guid.NewGuid().ToString("N")[..6];
-        var result = await RunAsync(fixture.Directory, "migrate", "--dry-run", "--json", "--connection", fixture.ConnectionString);
+        var result = await RunAsync(Fixture.Directory, "migrate", "--dry-run", "--json", "--connection", Fixture.ConnectionString);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.True(result.Json().GetProperty("dryRun").GetBoolean());
         Assert.All(result.Json().GetProperty("steps").EnumerateArray(), s => Assert.Equal("would migrate", s.GetProperty("outcome").GetString()));
 
         var env = new Dictionary<string, string> { ["Konduit__Postgres__Schema"] = schema, ["Konduit__PostgresEventLog__Schema"] = schema };
-        Assert.Equal(0, (await RunAsync(fixture.Directory, env, null, "migrate", "--dry-run")).ExitCode);
-        await using var connection = new NpgsqlConnection(fixture.ConnectionString);
+        Assert.Equal(0, (await RunAsync(Fixture.Directory, env, null, "migrate", "--dry-run")).ExitCode);
+        await using var connection = new NpgsqlConnection(Fixture.ConnectionString);
         await connection.OpenAsync(Ct);
         await using var exists = new NpgsqlCommand("SELECT count(*) FROM pg_namespace WHERE nspname = $1", connection) { Parameters = { new() { Value = schema } } };
         Assert.Equal(0L, (long)(await exists.ExecuteScalarAsync(Ct))!);
@@ -92,14 +101,14 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
     public async Task Enqueue_reads_the_payload_file_and_stores_every_option()
     {
         var queue = NewQueue();
-        await File.WriteAllTextAsync(Path.Combine(fixture.Directory, "order.json"), """{"order":42}""", Ct);
+        await File.WriteAllTextAsync(Path.Combine(Fixture.Directory, "order.json"), """{"order":42}""", Ct);
         var result = await Cli("enqueue", queue, "--payload", "@order.json", "--key", "order-42", "--priority", "5",
             "--run-at", "2030-01-02T03:04:05Z", "--tenant", "acme", "--max-attempts", "3", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         var json = result.Json();
         Assert.True(json.GetProperty("created").GetBoolean());
 
-        var task = await fixture.Store.GetAsync(json.GetProperty("id").GetGuid(), Ct);
+        var task = await Fixture.Store.GetAsync(json.GetProperty("id").GetGuid(), Ct);
         Assert.Equal((queue, TaskState.Pending, 5, "acme", "order-42", 3), (task.Queue, task.State, task.Priority, task.Tenant, task.IdempotencyKey, task.MaxAttempts));
         Assert.Equal(new DateTimeOffset(2030, 1, 2, 3, 4, 5, TimeSpan.Zero), task.RunAt);
         Assert.Equal("""{"order":42}""", System.Text.Encoding.UTF8.GetString(task.Payload));
@@ -115,9 +124,9 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
     public async Task Tasks_list_filters_by_queue_state_tenant_and_age()
     {
         var queue = NewQueue();
-        var a = (await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()) { Tenant = "a" }, Ct)).TaskId;
-        var b = (await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()) { Tenant = "b" }, Ct)).TaskId;
-        await fixture.Store.CancelAsync(b, Ct);
+        var a = (await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()) { Tenant = "a" }, Ct)).TaskId;
+        var b = (await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()) { Tenant = "b" }, Ct)).TaskId;
+        await Fixture.Store.CancelAsync(b, Ct);
 
         var all = await Cli("tasks", "list", "--queue", queue, "--json");
         Assert.True(all.ExitCode == 0, all.ToString());
@@ -142,8 +151,8 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
         var queue = NewQueue();
         var enqueued = await Cli("enqueue", queue, "--payload", """{"n":1}""", "--max-attempts", "1", "--json");
         var id = enqueued.Json().GetProperty("id").GetGuid();
-        var lease = Assert.Single(await fixture.Store.LeaseAsync(queue, "cli-test", 1, TimeSpan.FromMinutes(1), Ct));
-        await fixture.Store.FailAsync(lease, "boom [red]not markup[/]", cancellationToken: Ct);
+        var lease = Assert.Single(await Fixture.Store.LeaseAsync(queue, "cli-test", 1, TimeSpan.FromMinutes(1), Ct));
+        await Fixture.Store.FailAsync(lease, "boom [red]not markup[/]", cancellationToken: Ct);
 
         var shown = await Cli("tasks", "show", id.ToString(), "--json");
         Assert.True(shown.ExitCode == 0, shown.ToString());
@@ -168,18 +177,18 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
     public async Task Tasks_retry_and_cancel_change_the_store_and_report_each_id()
     {
         var queue = NewQueue();
-        var pending = (await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
-        var other = (await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
+        var pending = (await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
+        var other = (await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
 
         var cancel = await Cli("tasks", "cancel", pending.ToString(), other.ToString(), "--json");
         Assert.True(cancel.ExitCode == 0, cancel.ToString());
         Assert.All(cancel.Json().EnumerateArray(), o => Assert.Equal("canceled", o.GetProperty("outcome").GetString()));
-        Assert.Equal(TaskState.Canceled, (await fixture.Store.GetAsync(pending, Ct)).State);
+        Assert.Equal(TaskState.Canceled, (await Fixture.Store.GetAsync(pending, Ct)).State);
 
         var retry = await Cli("tasks", "retry", pending.ToString(), "--json");
         Assert.Equal(0, retry.ExitCode);
-        Assert.Equal(TaskState.Pending, (await fixture.Store.GetAsync(pending, Ct)).State);
-        Assert.Equal(TaskState.Canceled, (await fixture.Store.GetAsync(other, Ct)).State);
+        Assert.Equal(TaskState.Pending, (await Fixture.Store.GetAsync(pending, Ct)).State);
+        Assert.Equal(TaskState.Canceled, (await Fixture.Store.GetAsync(other, Ct)).State);
 
         // Retrying a pending task is a state conflict (6); an unknown id is 5 and wins; known ids are still handled.
         var conflict = await Cli("tasks", "retry", pending.ToString(), "--json");
@@ -189,16 +198,16 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
         var mixed = await Cli("tasks", "retry", unknown.ToString(), other.ToString(), "--json");
         Assert.Equal(ExitCodes.NotFound, mixed.ExitCode);
         Assert.Equal(["not-found", "redriven"], mixed.Json().EnumerateArray().Select(o => o.GetProperty("outcome").GetString()));
-        Assert.Equal(TaskState.Pending, (await fixture.Store.GetAsync(other, Ct)).State);
+        Assert.Equal(TaskState.Pending, (await Fixture.Store.GetAsync(other, Ct)).State);
     }
 
     [Fact]
     public async Task Stats_counts_each_queue_by_state()
     {
         var queue = NewQueue();
-        for (var i = 0; i < 3; i++) await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct);
-        var lease = Assert.Single(await fixture.Store.LeaseAsync(queue, "cli-test", 1, TimeSpan.FromMinutes(1), Ct));
-        await fixture.Store.CompleteAsync(lease, cancellationToken: Ct);
+        for (var i = 0; i < 3; i++) await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct);
+        var lease = Assert.Single(await Fixture.Store.LeaseAsync(queue, "cli-test", 1, TimeSpan.FromMinutes(1), Ct));
+        await Fixture.Store.CompleteAsync(lease, cancellationToken: Ct);
 
         var result = await Cli("stats", "--queue", queue, "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
@@ -213,12 +222,12 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
     public async Task Stats_watch_writes_a_reading_per_interval_until_interrupted()
     {
         var queue = NewQueue();
-        await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct);
-        Assert.Equal(0, (await RunAsync(fixture.Directory, "migrate")).ExitCode);
+        await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct);
+        Assert.Equal(0, (await RunAsync(Fixture.Directory, "migrate")).ExitCode);
         using var output = new StringWriter();
         var synchronized = TextWriter.Synchronized(output); // the watch writes while the test reads
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var context = new CliContext { Out = synchronized, Error = TextWriter.Null, In = TextReader.Null, WorkingDirectory = fixture.Directory, Environment = new Dictionary<string, string>() };
+        var context = new CliContext { Out = synchronized, Error = TextWriter.Null, In = TextReader.Null, WorkingDirectory = Fixture.Directory, Environment = new Dictionary<string, string>() };
         var watch = KonduitCli.RunAsync(["stats", "--watch", "--interval", "100ms", "-q", queue, "--json"], context, stop.Token);
         // Two readings, the second with a rate: then Ctrl+C, which ends a watch with exit 0.
         bool SawRate() { lock (synchronized) return output.ToString().Contains("finishedPerSecond", StringComparison.Ordinal); }
@@ -231,19 +240,19 @@ public sealed class PostgresCliTests(PostgresCliFixture fixture) : IClassFixture
     public async Task Purge_deletes_finished_tasks_of_the_given_state()
     {
         var queue = NewQueue();
-        var done = (await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
-        var canceled = (await fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
-        var lease = Assert.Single(await fixture.Store.LeaseAsync(queue, "cli-test", 1, TimeSpan.FromMinutes(1), Ct));
+        var done = (await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
+        var canceled = (await Fixture.Store.EnqueueAsync(new EnqueueRequest(queue, "{}"u8.ToArray()), Ct)).TaskId;
+        var lease = Assert.Single(await Fixture.Store.LeaseAsync(queue, "cli-test", 1, TimeSpan.FromMinutes(1), Ct));
         Assert.Equal(done, lease.TaskId);
-        await fixture.Store.CompleteAsync(lease, cancellationToken: Ct);
-        await fixture.Store.CancelAsync(canceled, Ct);
+        await Fixture.Store.CompleteAsync(lease, cancellationToken: Ct);
+        await Fixture.Store.CancelAsync(canceled, Ct);
 
         Assert.Equal(0, (await Cli("purge", "--older-than", "7d", "--state", "succeeded", "-q", queue, "--json")).Json().GetProperty("purged").GetInt32());
         var result = await Cli("purge", "--older-than", "1ms", "--state", "succeeded", "-q", queue, "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(1, result.Json().GetProperty("purged").GetInt32());
-        await Assert.ThrowsAsync<TaskNotFoundException>(() => fixture.Store.GetAsync(done, Ct));
-        Assert.Equal(TaskState.Canceled, (await fixture.Store.GetAsync(canceled, Ct)).State);
+        await Assert.ThrowsAsync<TaskNotFoundException>(() => Fixture.Store.GetAsync(done, Ct));
+        Assert.Equal(TaskState.Canceled, (await Fixture.Store.GetAsync(canceled, Ct)).State);
 
         Assert.Equal(ExitCodes.Usage, (await Cli("purge", "--older-than", "1d", "--state", "pending")).ExitCode);
         Assert.Equal(ExitCodes.Usage, (await Cli("purge", "--state", "succeeded")).ExitCode); // --older-than is required
