@@ -51,12 +51,19 @@ public sealed class PostgresKonduitOptions
     public bool MigrateOnStartup { get; set; }
 }
 
-/// <summary>Start-up checks of a PostgreSQL connection: the string parses, and the server accepts it.</summary>
-internal static class PostgresStartupCheck
+/// <summary>
+/// Start-up checks of a PostgreSQL connection: the string parses, and the server accepts it. Public for adapters that
+/// build on the Postgres store (the Postgres+Redis hybrid), so the check exists once.
+/// </summary>
+public static class PostgresStartupCheck
 {
     // The cheapest round trip that proves the server accepted the connection and the credentials.
     private const string PingSql = "SELECT 1";
 
+    /// <summary>
+    /// The configuration errors of <paramref name="connectionString"/> at <paramref name="path"/>:<paramref name="setting"/>
+    /// (missing without a registered data source, or not parsable), naming the key but never a value.
+    /// </summary>
     public static IEnumerable<string> ValidateConnectionString(string? connectionString, string path, bool hasDataSource, string setting = "ConnectionString")
     {
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -77,7 +84,11 @@ internal static class PostgresStartupCheck
         }
     }
 
-    /// <summary>Opens one connection (the container's data source when there is one) and runs <see cref="PingSql"/>.</summary>
+    /// <summary>
+    /// Opens one connection (the container's <see cref="NpgsqlDataSource"/> when there is one, else an unpooled one from
+    /// <paramref name="connectionString"/>) and runs <c>SELECT 1</c>; a failure is a <see cref="KonduitStartupException"/>
+    /// naming <paramref name="setting"/> and the host, port and user, never the password.
+    /// </summary>
     public static async Task ConnectAsync(KonduitComponentContext context, string? connectionString, CancellationToken cancellationToken, string setting = "ConnectionString")
     {
         var dataSource = context.Services.GetService<NpgsqlDataSource>();

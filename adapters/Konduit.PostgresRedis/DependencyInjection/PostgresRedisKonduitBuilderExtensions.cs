@@ -37,7 +37,7 @@ public static class PostgresRedisKonduitBuilderExtensions
                     options, path, services.GetService<NpgsqlDataSource>() is not null, services.GetService<IConnectionMultiplexer>() is not null)),
             StartAsync = static async (context, store, options, cancellationToken) =>
             {
-                await HybridStartupCheck.ConnectPostgresAsync(context, options.ConnectionString, cancellationToken).ConfigureAwait(false);
+                await PostgresStartupCheck.ConnectAsync(context, options.ConnectionString, cancellationToken).ConfigureAwait(false);
                 await HybridStartupCheck.PingRedisAsync(context, options.RedisConfiguration, cancellationToken).ConfigureAwait(false);
                 if (context.Services.GetRequiredService<IOptions<PostgresRedisKonduitOptions>>().Value.MigrateOnStartup)
                     await ((PostgresRedisTaskStore)store).MigrateAsync(cancellationToken).ConfigureAwait(false);
@@ -96,46 +96,11 @@ public sealed class PostgresRedisKonduitOptions
 }
 
 /// <summary>
-/// The start-up step's connectivity checks: one <c>SELECT 1</c> on PostgreSQL, one PING on Redis. The same checks as the
-/// Postgres and Redis adapters' (this adapter references no Redis adapter, and their DI helpers are internal).
+/// The start-up step's Redis check, one PING (PostgreSQL is checked by the Postgres adapter's
+/// <see cref="PostgresStartupCheck"/>). A copy of the Redis adapter's check: this adapter references no Redis adapter.
 /// </summary>
 internal static class HybridStartupCheck
 {
-    // The cheapest round trip that proves the server accepted the connection and the credentials.
-    private const string PingSql = "SELECT 1";
-
-    public static async Task ConnectPostgresAsync(KonduitComponentContext context, string? connectionString, CancellationToken cancellationToken)
-    {
-        var dataSource = context.Services.GetService<NpgsqlDataSource>();
-        var target = "the NpgsqlDataSource registered in the container";
-        try
-        {
-            NpgsqlConnection connection;
-            if (dataSource is not null)
-            {
-                connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                // Unpooled: the check must not leave an idle connection next to the store's own pool.
-                var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false };
-                target = $"PostgreSQL at {builder.Host}:{builder.Port} as user '{builder.Username}'";
-                connection = new NpgsqlConnection(builder.ConnectionString);
-                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            }
-            await using (connection.ConfigureAwait(false))
-            {
-                var ping = new NpgsqlCommand(PingSql, connection);
-                await using (ping.ConfigureAwait(false))
-                    await ping.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new KonduitStartupException(context.Key("ConnectionString"), $"cannot connect to {target}: {ex.Message}", ex);
-        }
-    }
-
     public static async Task PingRedisAsync(KonduitComponentContext context, string? configuration, CancellationToken cancellationToken)
     {
         var shared = context.Services.GetService<IConnectionMultiplexer>();
