@@ -20,7 +20,7 @@ namespace Konduit.Postgres;
 /// <para>A dispatcher in front of the store (such as Konduit.PostgresRedis) uses its public seam:
 /// <see cref="LeaseByIdsAsync"/> and <see cref="ReadDueIdsAsync"/>.</para>
 /// </remarks>
-public class PostgresTaskStore : ITaskStore
+public class PostgresTaskStore : ITransactionalTaskStore
 {
     // EnqueueManyAsync switches to binary COPY from this many (keyless) requests; see BulkEnqueueAsync.
     internal const int CopyThreshold = PostgresEnqueue.CopyThreshold;
@@ -159,6 +159,15 @@ public class PostgresTaskStore : ITaskStore
         ThrowIfDisposed();
         if (requests.Count == 0) return [];
         return await _enqueue.EnqueueManyAsync(requests, transaction, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    Task<IReadOnlyList<EnqueueResult>> ITransactionalTaskStore.EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, System.Data.Common.DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (transaction is not NpgsqlTransaction npgsqlTransaction)
+            throw new ArgumentException($"The {Name} store enqueues only in an {nameof(NpgsqlTransaction)}; got {transaction.GetType().Name}.", nameof(transaction));
+        return EnqueueManyAsync(requests, npgsqlTransaction, cancellationToken);
     }
 
     private static void CheckTransaction(NpgsqlTransaction transaction)
