@@ -45,6 +45,7 @@ public static class BenchRun
             }
             output.WriteLine($"konduit bench: profile {profile.Name}, targets {string.Join(", ", targets.Select(t => t.Name))}; event logs {string.Join(", ", eventLogs.Select(l => l.Name))}");
             var results = await new LoadRunner(profile, targets, eventLogs, output, scenarios).RunAsync(cancellationToken);
+            if (Runs("heartbeat")) results.KafkaHeartbeats = await KafkaHeartbeatBench.RunAsync(profile, env, output, cancellationToken);
             var where = targets.Select(t => (t.Name, t.Where)).Concat(eventLogs.Select(l => ($"{l.Name} event log", l.Where))).ToList();
             var (md, svg) = Report.Write(outDir, profile, new Report.RunInfo(targets.Select(t => t.Name).ToList(), targets.Where(t => t.Baseline is not null).ToDictionary(t => t.Name, t => t.Baseline!),
                 eventLogs.Select(l => l.Name).ToList(), where, unavailable, env.Kafka, wall.Elapsed), results, BdnSummary(bdnDir));

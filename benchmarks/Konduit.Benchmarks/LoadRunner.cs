@@ -38,6 +38,9 @@ public sealed class LoadResults
     public List<(string Scenario, TimeSpan Elapsed)> Timings { get; } = [];
 
     public List<string> Notes { get; } = [];
+
+    /// <summary>The heartbeat table's Kafka row (KafkaHeartbeatBench), when the heartbeat scenario ran.</summary>
+    public KafkaHeartbeatRow? KafkaHeartbeats { get; set; }
 }
 
 /// <summary>
