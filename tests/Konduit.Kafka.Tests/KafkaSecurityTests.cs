@@ -74,8 +74,6 @@ public sealed class KafkaSecurityTests(KafkaFixture fixture) : IClassFixture<Kaf
         options.SaslUsername = "konduit-svc";
         options.SaslPassword = password;
         options.DeliveryTimeout = TimeSpan.FromMilliseconds(500);
-        // Every librdkafka debug context: the most it can say about a connection, its configuration and SASL.
-        options.Settings["debug"] = "all";
         await using var channel = new KafkaHeartbeatChannel(options);
 
         // The channel's own producer: SASL against a broker that does not speak it, so deliveries fail.
@@ -85,7 +83,9 @@ public sealed class KafkaSecurityTests(KafkaFixture fixture) : IClassFixture<Kaf
 
         // The same configuration with librdkafka's logs and errors captured (the channel routes neither anywhere).
         var said = new ConcurrentQueue<string>();
-        var config = new ProducerConfig(channel.Common()) { MessageTimeoutMs = 1000 };
+        // Every librdkafka debug context: the most it can say about a connection, its configuration and SASL (only
+        // here, where the logs are captured: the channel's own producer would print them all on stderr).
+        var config = new ProducerConfig(channel.Common()) { MessageTimeoutMs = 1000, Debug = "all" };
         using (var producer = new ProducerBuilder<byte[], byte[]>(config)
             .SetLogHandler((_, log) => said.Enqueue($"{log.Facility} {log.Message}"))
             .SetErrorHandler((_, error) => said.Enqueue($"{error.Code} {error.Reason}"))
