@@ -107,7 +107,9 @@ public static class Report
             {
                 var sorted = ratios.OrderBy(x => x.Ratio).ToList();
                 var median = sorted[sorted.Count / 2].Ratio;
-                sb.AppendLine(Inv, $"| {store} | {raw} | {sorted.Count} | {median:0.00} | {sorted[0].Ratio:0.00} ({sorted[0].Scenario}) | {sorted[^1].Ratio:0.00} ({sorted[^1].Scenario}) |");
+                var best = sorted[^1];
+                var slowRaw = raw == "raw-sql" && best.Scenario.StartsWith("cycle lease 1 ", StringComparison.Ordinal) ? "; the raw lease of one task is slow, see above" : "";
+                sb.AppendLine(Inv, $"| {store} | {raw} | {sorted.Count} | {median:0.00} | {sorted[0].Ratio:0.00} ({sorted[0].Scenario}) | {best.Ratio:0.00} ({best.Scenario}{slowRaw}) |");
             }
             sb.AppendLine();
         }
@@ -148,7 +150,7 @@ public static class Report
         {
             sb.AppendLine("## Event append: events/s");
             sb.AppendLine();
-            sb.AppendLine(Inv, $"Conditions: {Duration(profile.OpBudget)} per cell · ten events per task, 1 or 100 events per call, 1 to {Math.Max(profile.EventsInFlight, profile.BatchCallers)} calls in flight · {Durability(c)}.");
+            sb.AppendLine(Inv, $"Conditions: {Duration(profile.OpBudget)} per cell · ten events per task, 1 or 100 events per call, 1 to {Math.Max(profile.EventsInFlight, profile.BatchCallers)} calls in flight{(c.PostgresDurability is { } pd ? $" · PostgreSQL {pd}" : "")} · Cassandra: one node unless the log's name says ring.");
             sb.AppendLine();
             sb.AppendLine("The task history (`ITaskEventLog.AppendAsync`). PostgreSQL: one multi-row INSERT … ON CONFLICT DO NOTHING into `task_events` (3 indexes) per call. Cassandra: two rows per event (by task; by queue, 5-minute bucket and shard), unlogged single-partition batches of ≤ 4 KB written concurrently; `cassandra-1shard` is the same with one shard per bucket, `cassandra-ring` a two-node ring at replication factor 2. In-memory: the reference log, for scale.");
             sb.AppendLine();
@@ -300,9 +302,16 @@ public static class Report
 
         var cassandra = r.Events.FirstOrDefault(e => e.Target == "cassandra" && e.Scenario == LoadRunner.AppendBatch(profile.BatchCallers));
         var pgEvents = r.Events.FirstOrDefault(e => e.Target == "postgres" && e.Scenario == LoadRunner.AppendBatch(profile.BatchCallers));
-        yield return new("Keep every task's history (the event log) at high volume", "Cassandra event log",
-            cassandra is null ? notMeasured : $"{cassandra.TasksPerSecond:N0} events/s{(pgEvents is { TasksPerSecond: > 0 } ? $", {cassandra.TasksPerSecond / pgEvents.TasksPerSecond:0.00} × the PostgreSQL table" : "")}",
-            $"100 events per call, {profile.BatchCallers} calls in flight · single Cassandra node");
+        // Cassandra is there to spread writes over nodes; on one node the PostgreSQL table may well be faster, and the
+        // row says which one this run measured ahead rather than assuming.
+        var cassandraAhead = cassandra is not null && (pgEvents is null || cassandra.TasksPerSecond >= pgEvents.TasksPerSecond);
+        yield return new("Keep every task's history (the event log) at high volume",
+            cassandra is null && pgEvents is null ? "–"
+                : cassandraAhead ? "Cassandra event log"
+                : "PostgreSQL event log on one node; Cassandra when writes must spread over several nodes",
+            cassandra is null ? notMeasured
+                : $"Cassandra {cassandra.TasksPerSecond:N0} events/s{(pgEvents is { TasksPerSecond: > 0 } ? $", {cassandra.TasksPerSecond / pgEvents.TasksPerSecond:0.00} × the PostgreSQL table ({pgEvents.TasksPerSecond:N0} events/s)" : "")}",
+            $"100 events per call, {profile.BatchCallers} calls in flight · one Cassandra node, one PostgreSQL server{(c.PostgresDurability is { } pd ? $" ({pd})" : "")}");
 
         var memory = Find(rows, LoadRunner.BurnDownRuntime, "inmemory");
         yield return new("Tests and samples in one process", "`InMemory`",

@@ -83,6 +83,17 @@ public sealed partial class ReportTests
     }
 
     [Fact]
+    public void The_event_log_row_names_the_log_this_run_measured_ahead()
+    {
+        var (run, r) = Sample();
+        var slower = r.Events.Single(e => e.Target == "cassandra");
+        r.Events[r.Events.IndexOf(slower)] = slower with { Tasks = 1_000 }; // a tenth of the PostgreSQL table's
+        var row = Report.Needs(Profile.Quick, run, r).Single(n => n.What.Contains("history", StringComparison.Ordinal));
+        Assert.StartsWith("PostgreSQL event log on one node", row.Store, StringComparison.Ordinal);
+        Assert.Contains("0.10 × the PostgreSQL table", row.Figure, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_report_has_no_project_internal_labels()
     {
         var (run, r) = Sample();
