@@ -75,6 +75,13 @@ public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output)
             $"completion rate did not reach {ChaosProfile.RecoveryRatio:P0} of {result.Rates.BeforeRate:0}/s within {profile.RecoveryDeadline.TotalSeconds:0} s after the fault (best window {result.Rates.BestRatio:0.00})");
         if (result.Kills > 0)
             Check(c.Acknowledged >= profile.MinimumTasksForKills, $"only {c.Acknowledged} tasks ran under kills (want ≥ {profile.MinimumTasksForKills})");
+        var (addOnFailures, addOnReport) = await target.AddOnVerdictAsync(cancellationToken);
+        foreach (var line in addOnReport)
+        {
+            output.WriteLine(line);
+            ChaosReport.AppendNote($"{scenario.Name}/{target.StoreName}: {line}");
+        }
+        failures.AddRange(addOnFailures);
         if (failures.Count > 0)
             Assert.Fail($"{scenario.Name} on {target.StoreName}:\n- {string.Join("\n- ", failures)}\n{ChaosReport.Header}\n{ChaosReport.Row(result)}");
     }
@@ -112,6 +119,17 @@ public sealed class PostgresChaosTests(ChaosServers servers, ITestOutputHelper o
     [Fact(Timeout = Timeout)]
     public Task Sustained_high_load_at_one_and_a_half_times_the_drain_loses_nothing_and_throughput_holds() =>
         RunAsync(ChaosScenarios.SustainedHighLoad, TestContext.Current.CancellationToken);
+}
+
+/// <summary>
+/// The Postgres store with the Cassandra event log as its add-on (issue 13: "against the Kafka and Cassandra add-ons"):
+/// the workers record every transition into the shared Cassandra server while they are killed or cut off from
+/// PostgreSQL; the log's verdicts are read from Cassandra after the run.
+/// </summary>
+public sealed class CassandraEventLogChaosTests(ChaosServers servers, ITestOutputHelper output) : ChaosTests(servers, output)
+{
+    private protected override async Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken) =>
+        new CassandraEventLogTarget(await Servers.PostgresAsync(cancellationToken), scenario);
 }
 
 public sealed class PostgresRedisChaosTests(ChaosServers servers, ITestOutputHelper output) : PostgresRowsChaosTests(servers, output)
