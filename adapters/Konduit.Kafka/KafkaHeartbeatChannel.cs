@@ -6,7 +6,8 @@ namespace Konduit.Kafka;
 /// <summary>
 /// The Kafka <see cref="IHeartbeatChannel"/> (issue 12, ADR 009): heartbeats are produced to one topic keyed by task
 /// id (batched by librdkafka: <c>linger.ms</c> 20, never waiting in <see cref="TryPublish"/>), and lease monitors
-/// consume it in one consumer group, from the newest offset. Nothing connects until first used.
+/// consume it in one consumer group, from the newest offset. Nothing connects when the channel is built: the producer is
+/// created by the start-up step of <c>"Heartbeats": "Kafka"</c> (or by the first heartbeat) and connects in the background.
 /// </summary>
 public sealed class KafkaHeartbeatChannel : IHeartbeatChannel
 {
@@ -67,6 +68,15 @@ public sealed class KafkaHeartbeatChannel : IHeartbeatChannel
             return false;
         }
     }
+
+    /// <summary>
+    /// Creates the producer now, so that librdkafka connects before the first heartbeat: a lease is unknown to the
+    /// monitors until its first heartbeat is delivered (ADR 009). Never waits; unreachable brokers are not an error here.
+    /// </summary>
+    internal void Connect() => _ = _producer.Value;
+
+    /// <summary>Whether the producer exists (it connects to the brokers in the background from then on).</summary>
+    internal bool IsProducerCreated => _producer.IsValueCreated;
 
     /// <summary>Waits up to <paramref name="timeout"/> for queued heartbeats to be delivered (tests, shutdown).</summary>
     public void Flush(TimeSpan timeout)

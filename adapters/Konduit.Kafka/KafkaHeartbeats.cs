@@ -41,6 +41,7 @@ internal sealed class KafkaHeartbeats : ILeaseRenewer, IAsyncDisposable
 
     public void Start()
     {
+        Channel.Connect();
         if (!_options.RunMonitor) return;
         lock (_gate)
         {

@@ -46,6 +46,7 @@ public static class BenchRun
             }
             output.WriteLine($"konduit bench: profile {profile.Name}, targets {string.Join(", ", targets.Select(t => t.Name))}; event logs {string.Join(", ", eventLogs.Select(l => l.Name))}");
             var results = await new LoadRunner(profile, targets, eventLogs, output, scenarios).RunAsync(cancellationToken);
+            if (Runs("heartbeat")) results.KafkaHeartbeats = await KafkaHeartbeatBench.RunAsync(profile, env, output, cancellationToken);
             var where = targets.Select(t => (t.Name, t.Where)).Concat(eventLogs.Select(l => ($"{l.Name} event log", l.Where))).ToList();
             var conditions = await BenchConditions.ReadAsync(env with
             {

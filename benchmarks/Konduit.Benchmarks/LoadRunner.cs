@@ -50,6 +50,9 @@ public sealed class LoadResults
     public List<(string Scenario, TimeSpan Elapsed)> Timings { get; } = [];
 
     public List<string> Notes { get; } = [];
+
+    /// <summary>The heartbeat table's Kafka row (KafkaHeartbeatBench), when the heartbeat scenario ran.</summary>
+    public KafkaHeartbeatRow? KafkaHeartbeats { get; set; }
 }
 
 /// <summary>
@@ -210,7 +213,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
 
     /// <summary>
     /// Heartbeats/s on held leases: each caller extends its own leases in turn (the store's HeartbeatAsync; raw-sql:
-    /// the seed's UPDATE … SET lease_expires_at; raw-redis: XCLAIM … JUSTID). The Kafka channel is reported as not built.
+    /// the seed's UPDATE … SET lease_expires_at; raw-redis: XCLAIM … JUSTID). The Kafka channel's row is measured by KafkaHeartbeatBench.
     /// </summary>
     private async Task HeartbeatAsync(CancellationToken ct)
     {

@@ -19,7 +19,8 @@ const string Usage = """
                        other arguments go to BenchmarkDotNet (e.g. --filter '*Enqueue*').
 
     Services come from KONDUIT_BENCH_POSTGRES / _REDIS / _CASSANDRA (else KONDUIT_TEST_* from .services/env);
-    targets without a configured server are listed in the report as not measured.
+    targets without a configured server are listed in the report as not measured. The heartbeat table's Kafka row
+    uses KONDUIT_BENCH_KAFKA (else KONDUIT_TEST_KAFKA, else librdkafka's mock cluster in process).
     """;
 
 if (args.Contains("--help") || args.Contains("-h"))

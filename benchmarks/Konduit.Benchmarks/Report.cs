@@ -17,7 +17,7 @@ public static class Report
     /// <param name="EventLogNames">Event logs measured by the append scenario.</param>
     /// <param name="Where">Per target and event log: server, version, database, this run's schema / key prefix / keyspace.</param>
     /// <param name="Unavailable">Targets not measured, with the reason.</param>
-    /// <param name="Kafka">Kafka bootstrap address when one is configured.</param>
+    /// <param name="Kafka">Kafka bootstrap address when one is configured (the heartbeat table's Kafka row; the in-process mock otherwise).</param>
     /// <param name="Wall">Wall time of the load runner.</param>
     /// <param name="Conditions">The machine and the servers' durability settings; this machine alone when null.</param>
     public sealed record RunInfo(IReadOnlyList<string> TargetNames, IReadOnlyDictionary<string, string> Baselines, IReadOnlyList<string> EventLogNames,
@@ -140,10 +140,7 @@ public static class Report
                 var raw = run.Baselines.TryGetValue(h.Target, out var b) ? r.Heartbeats.FirstOrDefault(x => x.Target == b && x.Scenario == h.Scenario) : null;
                 sb.AppendLine(Inv, $"| {h.Target} | {Callers(h.Scenario)} | {h.TasksPerSecond:N0} | {RatioText(h, raw)} | {Ms(h.CallP50Ms)} | {Ms(h.CallP99Ms)} | {Bytes(h.AllocBytesPerTask)} | {Bytes(h.WalBytesPerTask)} |");
             }
-            sb.AppendLine(Inv, $"| kafka (heartbeat channel) | – | not built yet | – | – | – | – | – |");
-            sb.AppendLine();
-            sb.AppendLine(Inv, $"Kafka channel: not built yet. This build measures no Kafka heartbeat channel, so there is nothing to report{(run.Kafka is null ? "" : $" (a broker is configured at {run.Kafka})")}; the row stays so that its absence is visible.");
-            sb.AppendLine();
+            KafkaHeartbeatRow.AppendTo(sb, r.KafkaHeartbeats, run.Kafka);
         }
 
         if (r.Events.Count > 0)

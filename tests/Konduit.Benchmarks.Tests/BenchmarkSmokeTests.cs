@@ -52,6 +52,17 @@ public sealed class BenchmarkSmokeTests
             foreach (var callers in Profile.Smoke.HeartbeatCallers)
                 Assert.Equal(targets, r.Heartbeats.Where(x => x.Scenario == LoadRunner.Heartbeat(callers)).Select(x => x.Target));
             Assert.All(r.Throughput.Concat(r.Heartbeats), x => Assert.True(x.Tasks > 0, $"{x.Scenario} [{x.Target}] did no work"));
+            // The Kafka row: heartbeats through the channel (the in-process mock unless KONDUIT_BENCH_KAFKA is set), and
+            // with PostgreSQL the row writes per task with and without it (the channel writes lease and completion only).
+            var kafka = Assert.IsType<KafkaHeartbeatRow>(r.KafkaHeartbeats);
+            Assert.True(kafka.PublishedPerSecond > 0 && kafka.ConsumedPerSecond > 0, $"kafka: published {kafka.PublishedPerSecond}/s, consumed {kafka.ConsumedPerSecond}/s");
+            Assert.Equal(0, kafka.DeliveryFailures);
+            if (HasPostgres)
+            {
+                var writes = Assert.IsType<KafkaWritesRow>(kafka.Writes);
+                Assert.Equal(2.0, writes.ChannelPerTask);
+                Assert.True(writes.StorePerTask > writes.ChannelPerTask, $"store heartbeats wrote {writes.StorePerTask} rows per task");
+            }
 
             var logs = EventLogTarget.All(Env).Where(l => l.Why is null).Select(l => l.Name).ToList();
             Assert.Equal(4 * logs.Count, r.Events.Count);
@@ -68,7 +79,7 @@ public sealed class BenchmarkSmokeTests
             }
 
             var md = await File.ReadAllTextAsync(run.Markdown, TestContext.Current.CancellationToken);
-            foreach (var section in new[] { "## Which store for which need", "## Throughput", "## Heartbeats", "Kafka channel: not built yet", "## Event append", "## Pickup latency" })
+            foreach (var section in new[] { "## Which store for which need", "## Throughput", "## Heartbeats", "| kafka channel, published (acked) |", "| kafka channel, consumed |", "## Event append", "## Pickup latency" })
                 Assert.Contains(section, md, StringComparison.Ordinal);
             if (HasPostgres)
             {

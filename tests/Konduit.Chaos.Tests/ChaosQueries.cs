@@ -25,21 +25,25 @@ internal static class ChaosQueries
         """;
 
     // The store's own history, written by the server: every state change and every new lease token of a task row.
-    // AFTER ROW and insert-only, so it sees exactly what committed, whichever client (or sweeper) wrote it.
+    // AFTER ROW and insert-only, so it sees exactly what committed, whichever client (or sweeper) wrote it. The old
+    // owner and store expiry tell who held a lease that ended, and whether it ended before its store lease ran out
+    // (the Kafka lease monitor's fenced expiry) or after (a sweeper).
     public const string CreateHistory = """
         CREATE TABLE {s}.chaos_history (
-            task_id   uuid        NOT NULL,
-            old_state smallint    NOT NULL,
-            new_state smallint    NOT NULL,
-            old_token bigint      NOT NULL,
-            new_token bigint      NOT NULL,
-            attempts  integer     NOT NULL,
-            at        timestamptz NOT NULL DEFAULT clock_timestamp()
+            task_id        uuid        NOT NULL,
+            old_state      smallint    NOT NULL,
+            new_state      smallint    NOT NULL,
+            old_token      bigint      NOT NULL,
+            new_token      bigint      NOT NULL,
+            attempts       integer     NOT NULL,
+            old_owner      text,
+            old_expires_at timestamptz,
+            at             timestamptz NOT NULL DEFAULT clock_timestamp()
         );
         CREATE FUNCTION {s}.chaos_record() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO {s}.chaos_history (task_id, old_state, new_state, old_token, new_token, attempts)
-            VALUES (NEW.id, OLD.state, NEW.state, OLD.lease_token, NEW.lease_token, NEW.attempts);
+            INSERT INTO {s}.chaos_history (task_id, old_state, new_state, old_token, new_token, attempts, old_owner, old_expires_at)
+            VALUES (NEW.id, OLD.state, NEW.state, OLD.lease_token, NEW.lease_token, NEW.attempts, OLD.lease_owner, OLD.lease_expires_at);
             RETURN NULL;
         END $$;
         CREATE TRIGGER chaos_history AFTER UPDATE ON {s}.tasks FOR EACH ROW

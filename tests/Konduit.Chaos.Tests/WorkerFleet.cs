@@ -71,26 +71,40 @@ internal sealed class WorkerFleet : IAsyncDisposable
         return ready.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
     }
 
+    /// <summary>The OS process id of the worker in <paramref name="slot"/>, or null when the slot is empty.</summary>
+    public int? ProcessId(int slot)
+    {
+        lock (_gate) return _workers[slot]?.Id;
+    }
+
+    /// <summary>SIGKILLs one worker and leaves its slot empty; returns once the process has exited.</summary>
+    public async Task KillAsync(int slot, CancellationToken cancellationToken)
+    {
+        Process? victim;
+        lock (_gate)
+        {
+            victim = _workers[slot];
+            _workers[slot] = null;
+        }
+        if (victim is null) return;
+        Write(slot, $"-- SIGKILL pid {victim.Id}");
+        try
+        {
+            victim.Kill();
+            await victim.WaitForExitAsync(cancellationToken);
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited on its own already.
+        }
+        victim.Dispose();
+        Kills++;
+    }
+
     /// <summary>SIGKILLs one worker and starts a replacement in its slot (not awaited: the fleet runs short-handed meanwhile).</summary>
     public async Task KillAndRestartAsync(int slot, CancellationToken cancellationToken)
     {
-        Process? victim;
-        lock (_gate) victim = _workers[slot];
-        if (victim is not null)
-        {
-            Write(slot, $"-- SIGKILL pid {victim.Id}");
-            try
-            {
-                victim.Kill();
-                await victim.WaitForExitAsync(cancellationToken);
-            }
-            catch (InvalidOperationException)
-            {
-                // Exited on its own already.
-            }
-            victim.Dispose();
-            Kills++;
-        }
+        await KillAsync(slot, cancellationToken);
         _ = StartAsync(slot, cancellationToken).ContinueWith(
             t => Write(slot, $"-- restart did not report started: {t.Exception?.GetBaseException().Message}"),
             CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);

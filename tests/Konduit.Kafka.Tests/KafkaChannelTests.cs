@@ -141,16 +141,24 @@ public sealed class KafkaBrokerDownTests(KafkaThreeBrokerFixture fixture) : ICla
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    // The mock never moves a group's coordinator off a stopped broker by itself (real Kafka does), so here the group
+    // is coordinated by broker 2 and broker 1, a partition leader and follower, is the one stopped.
     [Fact]
-    public async Task A_broker_going_down_mid_run_loses_no_liveness_decision()
+    public Task A_broker_going_down_mid_run_loses_no_liveness_decision() => BrokerDownAsync(coordinator: 2, movedTo: null);
+
+    // Coordinator failover as the mock can show it: broker 1 coordinates the group and goes down, and the coordinator
+    // is moved to broker 2 (what the cluster's controller would do). The monitor must find it there, and a rebalance
+    // this causes must not turn into a false expiry.
+    [Fact]
+    public Task A_monitor_follows_its_group_coordinator_to_another_broker() => BrokerDownAsync(coordinator: 1, movedTo: 2);
+
+    private async Task BrokerDownAsync(int coordinator, int? movedTo)
     {
         Assert.True(fixture.IsMock, "this test stops a broker of the mock cluster; it does not run against KONDUIT_TEST_KAFKA");
         var topic = "hb-rf3-" + Guid.NewGuid().ToString("N");
         await fixture.CreateTopicAsync(topic, 6, 3);
         var options = fixture.Options(topic);
-        // The mock never moves a group's coordinator off a stopped broker (real Kafka does: not verified here), so the
-        // group is coordinated by broker 2 and broker 1, a partition leader and follower, is the one stopped.
-        fixture.Mock!.SetGroupCoordinator(options.ConsumerGroup, 2);
+        fixture.Mock!.SetGroupCoordinator(options.ConsumerGroup, coordinator);
         var channel = fixture.Track(new KafkaHeartbeatChannel(options));
         await using var store = new InMemoryTaskStore();
         var expired = new ConcurrentQueue<ReclaimedTask>();
@@ -176,6 +184,7 @@ public sealed class KafkaBrokerDownTests(KafkaThreeBrokerFixture fixture) : ICla
         await Await.Until(() => Task.FromResult(monitor.TrackedLeases == 6), fixture.AssignmentDeadline, TimeSpan.FromMilliseconds(20), "the monitor tracks all six leases");
 
         fixture.Mock.SetBrokerDown(1);
+        if (movedTo is { } broker) fixture.Mock.SetGroupCoordinator(options.ConsumerGroup, broker);
         try
         {
             var downAt = DateTimeOffset.UtcNow;
@@ -188,7 +197,7 @@ public sealed class KafkaBrokerDownTests(KafkaThreeBrokerFixture fixture) : ICla
             await dyingRenewer.DisposeAsync();
             var diedAt = DateTimeOffset.UtcNow;
             await Await.Until(() => Task.FromResult(!expired.IsEmpty), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(20), "the dead worker's lease is expired");
-            var line = $"kafka mock (3 brokers, RF 3, broker 1 down): renewer stopped -> lease expired in {(DateTimeOffset.UtcNow - diedAt).TotalSeconds:0.00} s " +
+            var line = $"kafka mock (3 brokers, RF 3, broker 1 down{(movedTo is null ? "" : $", group coordinator moved 1 -> {movedTo}")}): renewer stopped -> lease expired in {(DateTimeOffset.UtcNow - diedAt).TotalSeconds:0.00} s " +
                 $"(liveness timeout {options.LivenessTimeout.TotalSeconds:0.0} s, ceiling {ceiling.TotalSeconds:0} s)";
             TestContext.Current.TestOutputHelper?.WriteLine(line);
             Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "measurements"));

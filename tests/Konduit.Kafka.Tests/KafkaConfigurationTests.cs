@@ -40,4 +40,38 @@ public sealed class KafkaConfigurationTests(KafkaFixture fixture) : IClassFixtur
             await host.StopAsync(TestContext.Current.CancellationToken);
         }
     }
+
+    // A lease is unknown to the monitors until its first heartbeat is delivered (ADR 009): a producer created at the
+    // first heartbeat makes a fresh worker's first delivery wait for a connection, and the end-to-end test saw workers
+    // killed in that window wait out the ceiling. The start-up step creates it, so librdkafka connects beforehand.
+    [Fact]
+    public async Task The_start_up_step_creates_the_producer_before_the_first_heartbeat()
+    {
+        var topic = "hb-connect-" + Guid.NewGuid().ToString("N");
+        await fixture.CreateTopicAsync(topic, 1);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Konduit:Store"] = "InMemory",
+            ["Konduit:Heartbeats"] = "Kafka",
+            ["Konduit:KafkaHeartbeats:BootstrapServers"] = fixture.BootstrapServers,
+            ["Konduit:KafkaHeartbeats:Topic"] = topic,
+            ["Konduit:KafkaHeartbeats:RunMonitor"] = "false",
+        });
+        builder.Services.AddKonduit(builder.Configuration.GetSection("Konduit"));
+        using var host = builder.Build();
+        var renewer = Assert.IsType<KafkaHeartbeats>(host.Services.GetRequiredService<ILeaseRenewer>());
+        Assert.False(renewer.Channel.IsProducerCreated);
+
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            Assert.Equal(0, renewer.Renewer.HeartbeatsPublished);
+            Assert.True(renewer.Channel.IsProducerCreated, "the producer is created by the first heartbeat, not at start-up");
+        }
+        finally
+        {
+            await host.StopAsync(TestContext.Current.CancellationToken);
+        }
+    }
 }
