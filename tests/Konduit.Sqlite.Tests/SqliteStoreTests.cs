@@ -20,10 +20,16 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
     private async Task<SqliteTaskStore> StoreAsync(Action<TaskStoreOptions>? configure = null) =>
         (SqliteTaskStore)await fixture.CreateStoreAsync(configure);
 
+    private async Task<SqliteConnection> OpenAsync()
+    {
+        var connection = new SqliteConnection(fixture.ConnectionString);
+        await connection.OpenAsync(Ct);
+        return connection;
+    }
+
     private async Task<long> CountAsync(string queue)
     {
-        await using var connection = new SqliteConnection(fixture.ConnectionString);
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         await using var cmd = connection.CreateCommand();
         cmd.CommandText = "SELECT count(*) FROM tasks WHERE queue = @queue";
         cmd.Parameters.AddWithValue("@queue", queue);
@@ -36,8 +42,7 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
         var stores = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => StoreAsync()));
         await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(Ct), Ct)));
 
-        await using var connection = new SqliteConnection(fixture.ConnectionString);
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         await using var cmd = connection.CreateCommand();
         cmd.CommandText = "PRAGMA journal_mode";
         Assert.Equal("wal", (string?)await cmd.ExecuteScalarAsync(Ct));
@@ -99,8 +104,7 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
         var options = new SqliteTaskStoreOptions { ConnectionString = fixture.ConnectionString, BusyTimeout = TimeSpan.FromMilliseconds(200) };
         await using var impatient = new SqliteTaskStore(options);
         var queue = Queue();
-        await using var connection = new SqliteConnection(fixture.ConnectionString);
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         // Another process's writer, as far as the store can tell: it holds the file's write lock.
         await using (var holder = connection.BeginTransaction())
         {
@@ -118,8 +122,7 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
     {
         var store = await StoreAsync();
         var queue = Queue();
-        await using var connection = new SqliteConnection(fixture.ConnectionString);
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         await using var tx = connection.BeginTransaction();
 
         var result = (await store.EnqueueManyAsync([new EnqueueRequest(queue, [1]) { IdempotencyKey = "k" }], tx, Ct))[0];
@@ -148,8 +151,7 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
     {
         var store = await StoreAsync();
         var queue = Queue();
-        await using var connection = new SqliteConnection(fixture.ConnectionString);
-        await connection.OpenAsync(Ct);
+        await using var connection = await OpenAsync();
         var finished = connection.BeginTransaction();
         finished.Commit();
         var ex = await Assert.ThrowsAsync<ArgumentException>(() => store.EnqueueManyAsync([new EnqueueRequest(queue, [1])], finished, Ct));
