@@ -122,7 +122,13 @@ unix_socket_directories = '$sock'
 max_connections = 300
 fsync = on
 synchronous_commit = on
+# TLS for the clients that ask for it (the TLS tests); the default test connection string disables it.
+ssl = on
+ssl_cert_file = 'konduit-server.pem'
+ssl_key_file = 'konduit-server.key'
 EOF
+  install -o "$PG_OS_USER" -g "$PG_OS_USER" -m 644 "$SERVICES_DIR/tls/server.pem" "$PG_DATA/konduit-server.pem"
+  install -o "$PG_OS_USER" -g "$PG_OS_USER" -m 600 "$SERVICES_DIR/tls/server.key" "$PG_DATA/konduit-server.key"
   chown "$PG_OS_USER:" "$PG_DATA/konduit.conf"
 }
 
@@ -131,6 +137,8 @@ pg_start() {
   bin="$(pg_bin_dir)"
   if pg_running; then
     if pg_ready; then
+      # konduit.conf may have changed (a newer checkout): every setting in it takes effect on reload.
+      pg_as "$bin/pg_ctl" -D "$PG_DATA" reload >/dev/null 2>&1 || true
       log "postgres: already running on 127.0.0.1:$PG_PORT"
       return 0
     fi
@@ -162,7 +170,9 @@ SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT FROM pg_
 SELECT format('ALTER ROLE %I LOGIN CREATEROLE PASSWORD %L', :'role', :'pw') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
-  env_set KONDUIT_TEST_POSTGRES "Host=127.0.0.1;Port=$PG_PORT;Username=$PG_ROLE;Password=$pw;Database=$PG_DB"
+  # SSL Mode=Disable: the server speaks TLS, but every test and benchmark measures the store, not the cipher; the TLS
+  # tests ask for VerifyFull themselves.
+  env_set KONDUIT_TEST_POSTGRES "Host=127.0.0.1;Port=$PG_PORT;Username=$PG_ROLE;Password=$pw;Database=$PG_DB;SSL Mode=Disable"
 }
 
 postgres_up() {
@@ -195,13 +205,16 @@ postgres_status() {
 
 # ---------------------------------------------------------------------------------------------------
 # Further services live in scripts/services.d/<name>.sh, each defining <name>_up/_down/_status.
+# shellcheck source=services.d/tls.sh
+source "$ROOT/scripts/services.d/tls.sh"
 # shellcheck source=services.d/cassandra.sh
 source "$ROOT/scripts/services.d/cassandra.sh"
 source "$ROOT/scripts/services.d/redis.sh"
 # shellcheck source=services.d/tools.sh
 source "$ROOT/scripts/services.d/tools.sh"
-# cassandra_ring starts only with KONDUIT_CASSANDRA_RING=1 (scripts/test.sh sets it); down always stops it.
-SERVICE_NAMES=(postgres cassandra cassandra_ring redis tools)
+# cassandra_ring and cassandra_secure start only with KONDUIT_CASSANDRA_RING=1 / KONDUIT_CASSANDRA_SECURE=1
+# (scripts/test.sh sets both); down always stops them. tls comes first: PostgreSQL and the secured node use its files.
+SERVICE_NAMES=(tls postgres cassandra cassandra_ring cassandra_secure redis tools)
 
 cmd_up() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_up"; done; }
 cmd_down() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_down"; done; }

@@ -16,6 +16,8 @@ fi
 
 # The Cassandra ring tests (issue 14) run in CI: start the two-node ring too.
 export KONDUIT_CASSANDRA_RING=1
+# The secured Cassandra node (PasswordAuthenticator + TLS) for the CQL client's auth and TLS tests.
+export KONDUIT_CASSANDRA_SECURE=1
 if ! scripts/services.sh up; then
   echo "error: scripts/services.sh up failed: the local test servers could not be started (see above)." >&2
   summary 0 1 0

@@ -68,6 +68,7 @@ public sealed partial class RedisTaskStore : ITaskStore
             if (string.IsNullOrWhiteSpace(options.Configuration))
                 throw new ArgumentException("RedisTaskStoreOptions.Configuration is required when no IConnectionMultiplexer is given.", nameof(options));
             var config = ConfigurationOptions.Parse(options.Configuration);
+            if (options.TlsCertificateAuthorityPath is { } authority) config.TrustIssuer(authority);
             // An unreachable server must not fail construction or DI; operations fail instead, fast: a call waits at
             // most OperationTimeout, and while disconnected it fails at once rather than queueing for the reconnect.
             config.AbortOnConnectFail = false;

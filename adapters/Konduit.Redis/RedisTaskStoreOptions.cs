@@ -26,10 +26,24 @@ public sealed partial class RedisTaskStoreOptions : TaskStoreOptions
     /// </summary>
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// A PEM file of the certificate authority that signs the server's certificate, trusted for this store's
+    /// connections only (StackExchange.Redis <c>TrustIssuer</c>); needs <c>ssl=true</c> in <see cref="Configuration"/>.
+    /// Default null: the system's trust store.
+    /// </summary>
+    public string? TlsCertificateAuthorityPath { get; set; }
+
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();
+        if (TlsCertificateAuthorityPath is { } ca)
+        {
+            if (!File.Exists(ca))
+                throw new ArgumentException($"TlsCertificateAuthorityPath '{ca}' does not exist.", nameof(TlsCertificateAuthorityPath));
+            if (Configuration is { } configuration && !StackExchange.Redis.ConfigurationOptions.Parse(configuration).Ssl)
+                throw new ArgumentException("TlsCertificateAuthorityPath is set but Configuration does not say ssl=true.", nameof(TlsCertificateAuthorityPath));
+        }
         ArgumentNullException.ThrowIfNull(KeyPrefix, nameof(KeyPrefix));
         if (OperationTimeout < TimeSpan.FromMilliseconds(50) || OperationTimeout > TimeSpan.FromMinutes(5))
             throw new ArgumentOutOfRangeException(nameof(OperationTimeout), OperationTimeout, "OperationTimeout must be between 50 ms and 5 minutes.");

@@ -426,6 +426,136 @@ cassandra_ring_status() {
   return $rc
 }
 
+# ---------------------------------------------------------------------------------------------------
+# The secured node (issue 13: "the CQL client authenticates with PasswordAuthenticator against the real server", "TLS
+# settings pass through for every client"): one more node of the same package on 127.0.0.3, native port
+# KONDUIT_CASSANDRA_SECURE_PORT (default 29242), gossip 27242, with PasswordAuthenticator, CassandraAuthorizer and
+# client-to-node TLS required (the certificate from scripts/services.d/tls.sh). Its superuser is Cassandra's default
+# cassandra/cassandra; the tests create their own least-privileged user through it. Started by `up` only with
+# KONDUIT_CASSANDRA_SECURE=1 (scripts/test.sh sets it); `secure-up`, `secure-down` on their own. Nothing kills it.
+_cassandra_secure_port() { echo "${KONDUIT_CASSANDRA_SECURE_PORT:-29242}"; }
+_cassandra_secure_home() { echo "$(_cassandra_root)/.services/cassandra-secure"; }
+_cassandra_secure_address() { echo "127.0.0.3"; }
+_cassandra_tls_dir() { echo "$(_cassandra_root)/.services/tls"; }
+
+_cassandra_secure_pid() {
+  local pidfile pid
+  pidfile="$(_cassandra_secure_home)/cassandra.pid"
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# The OPTIONS/SUPPORTED probe of _cassandra_ping, over TLS, checking the server certificate against the test CA.
+_cassandra_tls_ping() {
+  python3 - "$1" "$2" "$3" <<'PY' >/dev/null 2>&1
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[3])
+with socket.create_connection((sys.argv[2], int(sys.argv[1])), timeout=2) as raw:
+    with ctx.wrap_socket(raw, server_hostname=sys.argv[2]) as s:
+        s.sendall(bytes([0x03, 0, 0, 1, 0x05, 0, 0, 0, 0]))
+        head = b""
+        while len(head) < 9:
+            chunk = s.recv(9 - len(head))
+            if not chunk:
+                sys.exit(1)
+            head += chunk
+sys.exit(0 if head[0] == 0x83 and head[4] == 0x06 else 1)
+PY
+}
+
+_cassandra_secure_env_lines() {
+  echo "export KONDUIT_TEST_CASSANDRA_SECURE=$(_cassandra_secure_address):$(_cassandra_secure_port)"
+}
+
+cassandra_secure_up() {
+  if [ "${KONDUIT_CASSANDRA_SECURE:-0}" != 1 ] && [ "${1:-}" != force ]; then return 0; fi
+  local home address port tls started pid deadline
+  home="$(_cassandra_secure_home)"
+  address="$(_cassandra_secure_address)"
+  port="$(_cassandra_secure_port)"
+  tls="$(_cassandra_tls_dir)"
+  [ -s "$tls/server.p12" ] || { _cassandra_log "secure node: no $tls/server.p12 (run scripts/services.sh up: its tls step makes it)"; return 1; }
+  if _cassandra_secure_pid >/dev/null && _cassandra_tls_ping "$port" "$address" "$tls/ca.pem"; then
+    _cassandra_log "secure node already running on $address:$port"
+  else
+    started=$(date +%s)
+    command -v java >/dev/null 2>&1 || { _cassandra_log "java (17) is required: apt-get install -y openjdk-17-jre-headless"; return 1; }
+    mkdir -p "$(_cassandra_home)" "$home"
+    _cassandra_fetch "$(_cassandra_home)" || return 1
+    ln -sfn "$(_cassandra_home)/$CASSANDRA_DIST" "$home/$CASSANDRA_DIST"
+    _cassandra_write_config "$home" "$port" 27242 "$address" "$address"
+    # Password authentication, role-based authorization, and TLS required on the native port. GCM suites only: the
+    # 2.1 defaults are CBC/SHA-1 suites that a current OpenSSL client may refuse.
+    sed -i -e 's/^authenticator: .*/authenticator: PasswordAuthenticator/' -e 's/^authorizer: .*/authorizer: CassandraAuthorizer/' "$home/conf/cassandra.yaml"
+    cat >>"$home/conf/cassandra.yaml" <<YAML
+client_encryption_options:
+  enabled: true
+  keystore: $tls/server.p12
+  keystore_password: $TLS_P12_PASSWORD
+  store_type: PKCS12
+  require_client_auth: false
+  protocol: TLSv1.2
+  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]
+YAML
+    _cassandra_log "secure node: starting on $address:$port (log: $home/logs/cassandra.out)"
+    _cassandra_launch "$home" "$home/logs/cassandra.out"
+    pid=$!
+    echo "$pid" >"$home/cassandra.pid"
+    deadline=$((started + ${KONDUIT_CASSANDRA_START_TIMEOUT:-120}))
+    # Ready when TLS answers and the default superuser exists (2.1 creates it ~10 s after start).
+    until _cassandra_tls_ping "$port" "$address" "$tls/ca.pem" && grep -q "superuser" "$home/logs/cassandra.out"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        _cassandra_log "secure node exited during start-up; last log lines:"
+        tail -n 30 "$home/logs/cassandra.out" >&2
+        rm -f "$home/cassandra.pid"
+        return 1
+      fi
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        _cassandra_log "secure node not ready after ${KONDUIT_CASSANDRA_START_TIMEOUT:-120}s. Last log lines:"
+        tail -n 30 "$home/logs/cassandra.out" >&2
+        cassandra_secure_down
+        return 1
+      fi
+      sleep 0.5
+    done
+    _cassandra_log "secure node ready in $(($(date +%s) - started))s"
+  fi
+  local envfile tmp
+  envfile="$(_cassandra_root)/.services/env"
+  touch "$envfile"
+  tmp="$envfile.tmp.$$"
+  grep -v '^export KONDUIT_TEST_CASSANDRA_SECURE=' "$envfile" >"$tmp" || true
+  _cassandra_secure_env_lines >>"$tmp"
+  mv "$tmp" "$envfile"
+}
+
+cassandra_secure_down() {
+  local pid i
+  if ! pid=$(_cassandra_secure_pid); then
+    rm -f "$(_cassandra_secure_home)/cassandra.pid"
+    return 0
+  fi
+  kill "$pid" 2>/dev/null
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+  rm -f "$(_cassandra_secure_home)/cassandra.pid"
+  _cassandra_log "secure node stopped (pid $pid)"
+}
+
+cassandra_secure_status() {
+  if _cassandra_secure_pid >/dev/null && _cassandra_tls_ping "$(_cassandra_secure_port)" "$(_cassandra_secure_address)" "$(_cassandra_tls_dir)/ca.pem"; then
+    echo "cassandra secure node: up on $(_cassandra_secure_address):$(_cassandra_secure_port) (TLS, PasswordAuthenticator)"
+  else
+    echo "cassandra secure node: down"
+    [ "${KONDUIT_CASSANDRA_SECURE:-0}" = 1 ] && return 1
+    return 0
+  fi
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -uo pipefail
   case "${1:-}" in
@@ -438,6 +568,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     ring-status) cassandra_ring_status ;;
     ring-node-down) cassandra_ring_node_down "${2:?node 1 or 2}" ;;
     ring-node-up) cassandra_ring_node_up "${2:?node 1 or 2}" ;;
-    *) echo "usage: $0 up|down|env|status|ring-up|ring-down|ring-status|ring-node-down N|ring-node-up N" >&2; exit 2 ;;
+    secure-up) TLS_P12_PASSWORD=konduit-test cassandra_secure_up force ;;
+    secure-down) cassandra_secure_down ;;
+    *) echo "usage: $0 up|down|env|status|ring-up|ring-down|ring-status|ring-node-down N|ring-node-up N|secure-up|secure-down" >&2; exit 2 ;;
   esac
 fi

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -19,6 +20,29 @@ public interface IKonduitClient
 
     /// <summary>Enqueues a batch atomically (see <see cref="ITaskStore.EnqueueManyAsync"/>).</summary>
     Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enqueues one task inside the caller's own database transaction (the outbox pattern): the task exists, and
+    /// workers see it, only if and when <paramref name="transaction"/> commits. Trace context is added as for
+    /// <see cref="EnqueueAsync(EnqueueRequest, CancellationToken)"/>; the Enqueued event, the enqueue metric and the
+    /// local wake-up follow once the commit is seen (a rolled-back enqueue gets none of them).
+    /// </summary>
+    /// <param name="request">The task.</param>
+    /// <param name="transaction">An open transaction on a connection to the store's own database (for the Postgres store, an <c>NpgsqlTransaction</c>).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="NotSupportedException">The store does not declare <see cref="StoreCapabilities.TransactionalEnqueue"/>.</exception>
+    /// <exception cref="ArgumentException">The transaction belongs to another provider, or is already committed or rolled back.</exception>
+    Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, DbTransaction transaction, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enqueues a batch inside the caller's own database transaction: all of it commits with the transaction or none
+    /// of it does (see <see cref="EnqueueAsync(EnqueueRequest, DbTransaction, CancellationToken)"/>).
+    /// </summary>
+    /// <param name="requests">The tasks.</param>
+    /// <param name="transaction">An open transaction on a connection to the store's own database.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="NotSupportedException">The store does not declare <see cref="StoreCapabilities.TransactionalEnqueue"/>.</exception>
+    Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, DbTransaction transaction, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Builds a request for <paramref name="queue"/>: <paramref name="options"/> first, then the queue's configured
@@ -74,6 +98,17 @@ public static class KonduitClientExtensions
     {
         ArgumentNullException.ThrowIfNull(client);
         return client.EnqueueAsync(client.CreateRequest(queue, JsonSerializer.SerializeToUtf8Bytes(payload, jsonOptions), options), cancellationToken);
+    }
+
+    /// <summary>
+    /// Enqueues <paramref name="payload"/> as UTF-8 JSON inside the caller's transaction (source-generated metadata; see
+    /// <see cref="IKonduitClient.EnqueueAsync(EnqueueRequest, DbTransaction, CancellationToken)"/>).
+    /// </summary>
+    public static Task<EnqueueResult> EnqueueAsync<T>(this IKonduitClient client, string queue, T payload, JsonTypeInfo<T> typeInfo,
+        DbTransaction transaction, EnqueueOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        return client.EnqueueAsync(client.CreateRequest(queue, JsonSerializer.SerializeToUtf8Bytes(payload, typeInfo), options), transaction, cancellationToken);
     }
 
     /// <summary>Enqueues many payloads of one queue atomically, as UTF-8 JSON (source-generated metadata).</summary>

@@ -52,6 +52,8 @@ public static class KonduitServiceCollectionExtensions
             services.TryAddSingleton<ILeaseRenewer>(sp =>
                 sp.GetRequiredService<KonduitComponentHost>().Instance<ILeaseRenewer>(KonduitComponentKind.Heartbeats)
                 ?? new StoreLeaseRenewer(sp.GetRequiredService<ITaskStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
+            // Transactional enqueues get their events and metric once their commit is seen.
+            services.TryAddSingleton(sp => new EnqueueCommitWatcher(sp.GetRequiredService<TimeProvider>(), sp.GetService<ILoggerFactory>()));
             services.TryAddSingleton<IKonduitClient, KonduitClient>();
             // Initializer first: it runs the store's start-up step (connectivity, migrations) before workers lease.
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KonduitStoreInitializer>());

@@ -86,4 +86,13 @@ internal static partial class Log
 
     [LoggerMessage(29, LogLevel.Warning, "{Key} is configured but this node has no handler for queue {Queue}: no worker runs it here (a typo in the queue name, or a producer-only node)")]
     public static partial void QueueWithoutHandler(ILogger logger, string key, string queue);
+
+    [LoggerMessage(30, LogLevel.Debug, "Transactional enqueue of task {TaskId} not seen committed within {GiveUpAfter}: rolled back, or still open; no Enqueued event or metric for it")]
+    public static partial void CommitNotSeen(ILogger logger, Guid taskId, TimeSpan giveUpAfter);
+
+    [LoggerMessage(31, LogLevel.Warning, "Reading back transactionally enqueued task {TaskId} failed; retrying")]
+    public static partial void CommitProbeFailed(ILogger logger, Exception exception, Guid taskId);
+
+    [LoggerMessage(32, LogLevel.Warning, "More than {MaxPending} transactional enqueues wait for their commit; task {TaskId} gets no Enqueued event or metric")]
+    public static partial void CommitWatchDropped(ILogger logger, Guid taskId, int maxPending);
 }

@@ -1,3 +1,5 @@
+using Konduit.Storage;
+
 namespace Konduit;
 
 /// <summary>
@@ -10,7 +12,7 @@ namespace Konduit;
 /// benchmarks) share it without referencing the runtime. <see cref="DisposeAsync"/> disposes the inner store unless
 /// the decorator was created with <c>ownsInner: false</c>.
 /// </remarks>
-public abstract class DelegatingTaskStore : ITaskStore
+public abstract class DelegatingTaskStore : ITransactionalTaskStore
 {
     private readonly bool _ownsInner;
 
@@ -40,6 +42,20 @@ public abstract class DelegatingTaskStore : ITaskStore
     /// <inheritdoc />
     public virtual Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default) =>
         Inner.EnqueueManyAsync(requests, cancellationToken);
+
+    /// <summary>
+    /// Forwards a transactional enqueue to <see cref="Inner"/>. Every decorator has this member, whatever it wraps:
+    /// whether the store can do it is <see cref="StoreCapabilities.TransactionalEnqueue"/>, and an inner store
+    /// without it makes the call fail with <see cref="NotSupportedException"/>.
+    /// </summary>
+    /// <param name="requests">The tasks.</param>
+    /// <param name="transaction">An open transaction on a connection to the store's own database.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="NotSupportedException">The inner store does not enqueue in a caller's transaction.</exception>
+    public virtual Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, System.Data.Common.DbTransaction transaction, CancellationToken cancellationToken = default) =>
+        Inner is ITransactionalTaskStore transactional
+            ? transactional.EnqueueManyAsync(requests, transaction, cancellationToken)
+            : throw TaskValidation.TransactionalEnqueueNotSupported(Inner);
 
     /// <inheritdoc />
     public virtual Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>

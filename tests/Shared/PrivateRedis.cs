@@ -41,6 +41,31 @@ internal sealed class PrivateRedis : IAsyncDisposable
     }
 
     /// <summary>
+    /// One standalone server that speaks only TLS on <paramref name="port"/> (no plaintext port), with the certificate
+    /// and key given and clients not asked for certificates.
+    /// </summary>
+    public static async Task<PrivateRedis> StartTlsAsync(int port, string certificateFile, string keyFile, string certificateAuthorityFile)
+    {
+        var redis = new PrivateRedis(NewDirectory());
+        try
+        {
+            var node = new Node(port, null, Path.Combine(redis.Directory, port.ToString(CultureInfo.InvariantCulture)), 1000)
+            {
+                Tls = (certificateFile, keyFile, certificateAuthorityFile),
+            };
+            System.IO.Directory.CreateDirectory(node.Directory);
+            redis._nodes.Add(node);
+            await node.StartAsync();
+            return redis;
+        }
+        catch
+        {
+            await redis.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// A Redis Cluster of 3 masters and 3 replicas on ports <paramref name="firstPort"/>… (bus ports
     /// <paramref name="firstBusPort"/>…), node timeout <paramref name="nodeTimeoutMs"/>, created with
     /// <c>redis-cli --cluster create --cluster-replicas 1</c>; returns once every slot is served.
@@ -148,6 +173,9 @@ internal sealed class PrivateRedis : IAsyncDisposable
         /// <summary>The data directory.</summary>
         public string Directory { get; } = directory;
 
+        /// <summary>Certificate, key and CA files when the node speaks only TLS.</summary>
+        public (string Certificate, string Key, string Authority)? Tls { get; init; }
+
         /// <summary>True while the process runs.</summary>
         public bool IsRunning => _process is { HasExited: false };
 
@@ -160,6 +188,14 @@ internal sealed class PrivateRedis : IAsyncDisposable
                 "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes", "--dir", Directory, "--daemonize", "no",
             };
+            string[] probe = ["ping"];
+            if (Tls is { } tls)
+            {
+                args[1] = "0";
+                args.AddRange(["--tls-port", Port.ToString(CultureInfo.InvariantCulture), "--tls-cert-file", tls.Certificate,
+                    "--tls-key-file", tls.Key, "--tls-ca-cert-file", tls.Authority, "--tls-auth-clients", "no"]);
+                probe = ["--tls", "--cacert", tls.Authority, "ping"];
+            }
             if (clusterPort is { } bus)
             {
                 args.AddRange(["--cluster-enabled", "yes", "--cluster-port", bus.ToString(CultureInfo.InvariantCulture),
@@ -175,7 +211,7 @@ internal sealed class PrivateRedis : IAsyncDisposable
             while (DateTime.UtcNow < deadline)
             {
                 if (_process.HasExited) throw new InvalidOperationException($"redis-server on port {Port} exited (is the port taken?)");
-                if ((await CliAsync(Port, "ping")).Output.Contains("PONG", StringComparison.Ordinal)) return;
+                if ((await CliAsync(Port, probe)).Output.Contains("PONG", StringComparison.Ordinal)) return;
                 await Task.Delay(50); // polling a starting process: there is nothing to await
             }
             throw new InvalidOperationException($"redis-server on port {Port} did not answer PING");

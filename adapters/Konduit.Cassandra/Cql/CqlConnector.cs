@@ -97,6 +97,10 @@ internal sealed class CqlConnector : IAsyncDisposable
         {
             throw;
         }
+        catch (System.Security.Authentication.AuthenticationException ex)
+        {
+            throw new CqlConnectionException($"TLS handshake with {endpoint} failed: {ex.Message}", ex);
+        }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
             throw new CqlConnectionException($"Could not connect to {endpoint}: {ex.Message}", ex);
@@ -115,7 +119,20 @@ internal sealed class CqlConnector : IAsyncDisposable
             client.Dispose();
             throw;
         }
-        var connector = new CqlConnector(client.GetStream(), client, endpoint, version, options.MaxRequestsInFlight);
+        Stream stream = client.GetStream();
+        if (options.UseTls)
+        {
+            try
+            {
+                stream = await CqlTls.AuthenticateAsync(stream, options, host, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+        }
+        var connector = new CqlConnector(stream, client, endpoint, version, options.MaxRequestsInFlight);
         connector.Start();
         return connector;
     }

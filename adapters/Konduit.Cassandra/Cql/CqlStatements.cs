@@ -170,6 +170,15 @@ internal sealed class CqlSessionOptions
     /// <summary>Password for PasswordAuthenticator.</summary>
     public string? Password { get; set; }
 
+    /// <summary>Speak TLS to every node (client_encryption_options on the server). Off by default.</summary>
+    public bool UseTls { get; set; }
+
+    /// <summary>A PEM file of the certificate authority that signs the nodes' certificates; null: the system's trust store.</summary>
+    public string? TlsCertificateAuthorityPath { get; set; }
+
+    /// <summary>The name each node's certificate must carry; null: the address the client connects to.</summary>
+    public string? TlsServerName { get; set; }
+
     /// <summary>The highest protocol version to offer: 4, falling back to 3 when the server refuses it.</summary>
     public int MaxProtocolVersion { get; set; } = 4;
 
@@ -258,6 +267,8 @@ internal sealed class CqlSessionOptions
         }
         if ((Username is null) != (Password is null))
             throw new ArgumentException("Give both Username and Password, or neither.", nameof(Username));
+        if (!UseTls && (TlsCertificateAuthorityPath is not null || TlsServerName is not null))
+            throw new ArgumentException("TLS settings are given but UseTls is off.", nameof(UseTls));
     }
 }
 

@@ -63,6 +63,9 @@ public sealed partial class CassandraTaskEventLog : ITaskEventLog
             var sessionOptions = CqlSessionOptions.FromContactPoint(options.ContactPoints);
             sessionOptions.Username = options.Username;
             sessionOptions.Password = options.Password;
+            sessionOptions.UseTls = options.UseTls;
+            sessionOptions.TlsCertificateAuthorityPath = options.TlsCertificateAuthorityPath;
+            sessionOptions.TlsServerName = options.TlsServerName;
             sessionOptions.RequestTimeout = options.RequestTimeout;
             sessionOptions.DefaultConsistency = (CqlConsistency)options.WriteConsistency;
             sessionOptions.DiscoverPeers = true;

@@ -18,6 +18,21 @@ public sealed partial class CassandraTaskEventLogOptions
     /// <summary>Password for PasswordAuthenticator.</summary>
     public string? Password { get; set; }
 
+    /// <summary>Speak TLS to every node (the server's <c>client_encryption_options</c>). Default false.</summary>
+    public bool UseTls { get; set; }
+
+    /// <summary>
+    /// With <see cref="UseTls"/>: a PEM file of the certificate authority that signs the nodes' certificates, trusted
+    /// for this log's connections only. Default null: the system's trust store.
+    /// </summary>
+    public string? TlsCertificateAuthorityPath { get; set; }
+
+    /// <summary>
+    /// With <see cref="UseTls"/>: the name every node's certificate must carry. Default null: the address the log
+    /// connects to (a contact point, or a peer's address from <c>system.peers</c>).
+    /// </summary>
+    public string? TlsServerName { get; set; }
+
     /// <summary>The keyspace holding the two event tables (default <c>konduit</c>): a plain identifier, <c>[A-Za-z0-9_]{1,48}</c>.</summary>
     public string Keyspace { get; set; } = "konduit";
 
@@ -96,6 +111,10 @@ public sealed partial class CassandraTaskEventLogOptions
             throw new ArgumentOutOfRangeException(nameof(ReadConsistency), ReadConsistency, "Not a read consistency level.");
         if (RequestTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "The request timeout must be positive.");
+        if (!UseTls && (TlsCertificateAuthorityPath is not null || TlsServerName is not null))
+            throw new ArgumentException("TlsCertificateAuthorityPath or TlsServerName is set but UseTls is false.", nameof(UseTls));
+        if (TlsCertificateAuthorityPath is { } ca && !File.Exists(ca))
+            throw new ArgumentException($"TlsCertificateAuthorityPath '{ca}' does not exist.", nameof(TlsCertificateAuthorityPath));
     }
 
     // DDL cannot bind parameters, so the replication map is text placed into CREATE KEYSPACE: accept only a map

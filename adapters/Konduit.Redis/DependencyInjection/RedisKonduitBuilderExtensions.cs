@@ -29,7 +29,7 @@ public static class RedisKonduitBuilderExtensions
                 KonduitValidation.Check(path, options.Validate)
                     .Concat(ValidateConnection(options.Configuration, path, "Configuration", services.GetService<IConnectionMultiplexer>() is not null)),
             StartAsync = static (context, _, options, cancellationToken) =>
-                RedisStartupCheck.PingAsync(context, options.Configuration, "Configuration", cancellationToken),
+                RedisStartupCheck.PingAsync(context, options.Configuration, "Configuration", cancellationToken, options.TlsCertificateAuthorityPath),
         });
     }
 
@@ -57,7 +57,7 @@ public static class RedisKonduitBuilderExtensions
 /// <summary>The start-up step's connectivity check: one PING, on the container's multiplexer or a short-lived connection.</summary>
 internal static class RedisStartupCheck
 {
-    public static async Task PingAsync(KonduitComponentContext context, string? configuration, string setting, CancellationToken cancellationToken)
+    public static async Task PingAsync(KonduitComponentContext context, string? configuration, string setting, CancellationToken cancellationToken, string? certificateAuthorityPath = null)
     {
         var key = context.Key(setting);
         var shared = context.Services.GetService<IConnectionMultiplexer>();
@@ -69,6 +69,7 @@ internal static class RedisStartupCheck
                 return;
             }
             var options = ConfigurationOptions.Parse(configuration!);
+            if (certificateAuthorityPath is not null) options.TrustIssuer(certificateAuthorityPath);
             // Fail on the first refused or rejected connection instead of retrying in the background.
             options.AbortOnConnectFail = true;
             var connection = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -10,6 +10,8 @@ namespace Konduit.Hosting;
 /// the event. Reclaims and purges are recorded from what the store reports it did (<see cref="ReclaimedTask"/>,
 /// <see cref="PurgedTask"/>), so the sweeper on any node records every task it reclaims or purges, whichever
 /// node held the lease: each expired lease and each purged task is reported by exactly one call.</para>
+/// <para>A transactional enqueue is forwarded unrecorded: its Enqueued events are recorded by the runtime's
+/// <see cref="IKonduitClient"/> once the caller's transaction is seen committed, never for a rollback.</para>
 /// </remarks>
 public sealed class EventRecordingTaskStore : DelegatingTaskStore
 {
@@ -40,11 +42,18 @@ public sealed class EventRecordingTaskStore : DelegatingTaskStore
     public override async Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
     {
         var results = await Inner.EnqueueManyAsync(requests, cancellationToken).ConfigureAwait(false);
+        RecordEnqueued(requests, results);
+        return results;
+    }
+
+    // A transactional enqueue is not recorded here: the call returns before the caller commits or rolls back. The
+    // client records it through RecordEnqueued once the commit is seen (EnqueueCommitWatcher).
+    internal void RecordEnqueued(IReadOnlyList<EnqueueRequest> requests, IReadOnlyList<EnqueueResult> results)
+    {
         var events = new List<TaskEvent>();
         for (var i = 0; i < results.Count; i++)
             if (results[i].Created) events.Add(Event(TaskEventKind.Enqueued, results[i].TaskId, requests[i].Queue, requests[i].Tenant));
         _recorder.Record(events);
-        return results;
     }
 
     /// <inheritdoc />

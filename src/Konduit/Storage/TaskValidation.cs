@@ -321,4 +321,14 @@ public static class TaskValidation
         }
         return states;
     }
+
+    /// <summary>The one error for a transactional enqueue on a store that does not declare <see cref="StoreCapabilities.TransactionalEnqueue"/>.</summary>
+    /// <param name="store">The store that was asked.</param>
+    public static NotSupportedException TransactionalEnqueueNotSupported(ITaskStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return new NotSupportedException(
+            $"The {store.Name} store does not declare {nameof(StoreCapabilities.TransactionalEnqueue)}: it cannot enqueue inside a caller's transaction. " +
+            "Enqueue after the commit, or choose a store that declares it (the README's store table lists them).");
+    }
 }
