@@ -19,7 +19,7 @@ internal sealed class SqliteDatabase
     private const string StoreName = "sqlite";
 
     private readonly string _connectionString;
-    private readonly string _busyTimeoutPragma;
+    private readonly string _busyTimeoutPragma; // and PRAGMA synchronous: the per-connection settings
     private readonly SemaphoreSlim _writeGate = new(1, 1);
 
     public SqliteDatabase(SqliteTaskStoreOptions options)
@@ -31,7 +31,8 @@ internal sealed class SqliteDatabase
         };
         _connectionString = builder.ConnectionString;
         FilePath = Path.GetFullPath(builder.DataSource);
-        _busyTimeoutPragma = SqliteQueries.BusyTimeoutPragma + ((long)options.BusyTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        _busyTimeoutPragma = SqliteQueries.BusyTimeoutPragma + ((long)options.BusyTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)
+            + (options.Synchronous == SqliteSynchronousMode.Normal ? SqliteQueries.SynchronousNormal : SqliteQueries.SynchronousFull);
     }
 
     /// <summary>The database file's full path.</summary>

@@ -26,6 +26,10 @@ internal static class SqliteQueries
     // for the write lock instead of failing at once with SQLITE_BUSY. PRAGMA takes no parameters; the value is an int.
     public const string BusyTimeoutPragma = "PRAGMA busy_timeout = ";
 
+    // Per connection as well; the value is a constant chosen by SqliteTaskStoreOptions.Synchronous, never user text.
+    public const string SynchronousFull = "; PRAGMA synchronous = FULL";
+    public const string SynchronousNormal = "; PRAGMA synchronous = NORMAL";
+
     // The version table is created inside the migration's BEGIN IMMEDIATE, so concurrent migrators serialize on the write lock.
     public const string CreateVersionTable = """
         CREATE TABLE IF NOT EXISTS schema_version (

@@ -21,3 +21,11 @@ public sealed class SqliteCapabilitiesTests(SqliteStoreFixture f) : Capabilities
 public sealed class SqliteBoundsTests(SqliteStoreFixture f) : BoundsConformance<SqliteStoreFixture>(f);
 public sealed class SqliteTextTests(SqliteStoreFixture f) : TextConformance<SqliteStoreFixture>(f);
 public sealed class SqliteModelTests(SqliteStoreFixture f) : ModelConformance<SqliteStoreFixture>(f);
+
+// The suites whose outcome a commit mode could change, again with Synchronous = Normal (the faster, less durable mode).
+public sealed class SqliteNormalSyncFixture : SqliteStoreFixture { protected override SqliteSynchronousMode Synchronous => SqliteSynchronousMode.Normal; }
+public sealed class SqliteNormalSyncEnqueueTests(SqliteNormalSyncFixture f) : EnqueueConformance<SqliteNormalSyncFixture>(f);
+public sealed class SqliteNormalSyncIdempotencyTests(SqliteNormalSyncFixture f) : IdempotencyConformance<SqliteNormalSyncFixture>(f);
+public sealed class SqliteNormalSyncLeaseTests(SqliteNormalSyncFixture f) : LeaseConformance<SqliteNormalSyncFixture>(f);
+public sealed class SqliteNormalSyncFencingTests(SqliteNormalSyncFixture f) : FencingConformance<SqliteNormalSyncFixture>(f);
+public sealed class SqliteNormalSyncModelTests(SqliteNormalSyncFixture f) : ModelConformance<SqliteNormalSyncFixture>(f);

@@ -4,13 +4,15 @@ using Microsoft.Data.Sqlite;
 namespace Konduit.Sqlite.Tests;
 
 /// <summary>One database file per test class, in a temporary directory deleted with the fixture. No server to start.</summary>
-public sealed class SqliteStoreFixture : TaskStoreFixture, ITransactionalEnqueueHarness
+public class SqliteStoreFixture : TaskStoreFixture, ITransactionalEnqueueHarness
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("konduit-sqlite-").FullName;
 
     public string ConnectionString => $"Data Source={Path.Combine(_directory, "konduit.db")}";
 
     public override ITransactionalEnqueueHarness TransactionalEnqueue => this;
+
+    protected virtual SqliteSynchronousMode Synchronous => SqliteSynchronousMode.Full;
 
     public override async ValueTask InitializeAsync()
     {
@@ -20,7 +22,7 @@ public sealed class SqliteStoreFixture : TaskStoreFixture, ITransactionalEnqueue
 
     public override ValueTask<ITaskStore> CreateStoreAsync(Action<TaskStoreOptions>? configure = null)
     {
-        var options = new SqliteTaskStoreOptions { ConnectionString = ConnectionString };
+        var options = new SqliteTaskStoreOptions { ConnectionString = ConnectionString, Synchronous = Synchronous };
         configure?.Invoke(options);
         return ValueTask.FromResult<ITaskStore>(Track(new SqliteTaskStore(options)));
     }

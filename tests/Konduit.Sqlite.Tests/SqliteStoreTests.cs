@@ -188,6 +188,13 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public void An_undefined_synchronous_mode_is_refused_naming_it()
+    {
+        var ex = Assert.ThrowsAny<ArgumentException>(() => new SqliteTaskStore(new SqliteTaskStoreOptions { ConnectionString = "Data Source=x.db", Synchronous = (SqliteSynchronousMode)7 }));
+        Assert.Equal(nameof(SqliteTaskStoreOptions.Synchronous), ex.ParamName);
+    }
+
+    [Fact]
     public void A_busy_timeout_out_of_range_is_refused_naming_it()
     {
         var ex = Assert.ThrowsAny<ArgumentException>(() => new SqliteTaskStore(new SqliteTaskStoreOptions { ConnectionString = "Data Source=x.db", BusyTimeout = TimeSpan.Zero }));
