@@ -37,17 +37,29 @@ public sealed class SqliteStoreTests(SqliteStoreFixture fixture) : IClassFixture
     }
 
     [Fact]
-    public async Task Migrate_puts_the_file_in_WAL_mode_and_is_idempotent_when_run_concurrently()
+    public async Task Migrate_puts_a_new_file_in_WAL_mode_once_when_four_stores_run_it_at_the_same_time()
     {
-        var stores = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => StoreAsync()));
-        await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(Ct), Ct)));
+        var path = Path.Combine(Path.GetTempPath(), $"konduit-migrate-{Guid.NewGuid():N}.db");
+        var connectionString = $"Data Source={path}";
+        try
+        {
+            var stores = Enumerable.Range(0, 4).Select(_ => new SqliteTaskStore(new SqliteTaskStoreOptions { ConnectionString = connectionString })).ToList();
+            await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(Ct), Ct)));
+            foreach (var store in stores) await store.DisposeAsync();
 
-        await using var connection = await OpenAsync();
-        await using var cmd = connection.CreateCommand();
-        cmd.CommandText = "PRAGMA journal_mode";
-        Assert.Equal("wal", (string?)await cmd.ExecuteScalarAsync(Ct));
-        cmd.CommandText = "SELECT count(*) FROM schema_version";
-        Assert.Equal(1L, (long)(await cmd.ExecuteScalarAsync(Ct))!);
+            await using var connection = new SqliteConnection(connectionString);
+            await connection.OpenAsync(Ct);
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = "PRAGMA journal_mode";
+            Assert.Equal("wal", (string?)await cmd.ExecuteScalarAsync(Ct));
+            cmd.CommandText = "SELECT count(*) FROM schema_version";
+            Assert.Equal(1L, (long)(await cmd.ExecuteScalarAsync(Ct))!);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var file in Directory.GetFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path) + "*")) File.Delete(file);
+        }
     }
 
     [Fact]
