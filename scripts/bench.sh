@@ -10,13 +10,14 @@
 #
 # Starts the local services (scripts/services.sh up; --no-services to use servers already pointed at by
 # KONDUIT_BENCH_* / KONDUIT_TEST_* variables, e.g. docker-compose.bench.yml's), builds Release, writes
-# artifacts/bench/report-*.md and *.svg (git-ignored) and prints the report's path last, with the wall time. Extra
-# arguments go to the load runner, e.g. --scenarios steady,churn or --targets raw-sql,postgres (see --help).
+# artifacts/bench/report-*.md and its charts, *.svg and *.png (git-ignored), and prints the report's path last, with
+# the wall time. Extra arguments go to the load runner, e.g. --scenarios steady,churn or --targets raw-sql,postgres
+# (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 profile=quick bdn=1 services=1
 load_args=()
 for arg in "$@"; do

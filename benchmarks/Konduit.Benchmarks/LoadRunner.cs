@@ -7,15 +7,27 @@ namespace Konduit.Benchmarks;
 /// One throughput figure: a scenario run against one target. "Tasks" are the scenario's unit: tasks, heartbeats or
 /// events. WAL bytes per task are the PostgreSQL server's (server-wide) WAL growth over the loop, for Postgres targets.
 /// </summary>
-public sealed record ThroughputRow(string Scenario, string Target, long Tasks, TimeSpan Elapsed, double? AllocBytesPerTask, double CallP50Ms, double CallP99Ms, string? Note = null,
+/// <param name="Call">Latency of one call of the loop (HdrHistogram); <see cref="LatencyPercentiles.None"/> where calls are not timed.</param>
+public sealed record ThroughputRow(string Scenario, string Target, long Tasks, TimeSpan Elapsed, double? AllocBytesPerTask, LatencyPercentiles Call, string? Note = null,
     double? WalBytesPerTask = null)
 {
     public double TasksPerSecond => Elapsed.TotalSeconds > 0 ? Tasks / Elapsed.TotalSeconds : 0;
+
+    public double CallP50Ms => Call.P50;
+
+    public double CallP99Ms => Call.P99;
 }
 
 /// <summary>Steady state: producers at a fixed rate, pickup latency through the worker runtime.</summary>
+/// <param name="Pickup">Enqueue → handler start, percentiles (HdrHistogram).</param>
+/// <param name="Curve">The same latency by percentile, for the chart.</param>
 public sealed record SteadyRow(string Target, string Load, bool Push, int Rate, double AchievedRate, long Produced, long Started,
-    double P50Ms, double P95Ms, double P99Ms, double MaxMs, long BacklogFirst, long BacklogLast, long BacklogMax, bool Flat);
+    LatencyPercentiles Pickup, IReadOnlyList<(double Percentile, double Ms)> Curve, long BacklogFirst, long BacklogLast, long BacklogMax, bool Flat)
+{
+    public double P50Ms => Pickup.P50;
+
+    public double P99Ms => Pickup.P99;
+}
 
 /// <summary>One churn interval.</summary>
 public sealed record ChurnRow(string Target, int Interval, TimeSpan End, long Completed, double TasksPerMinute, long? RelationBytes);
@@ -188,7 +200,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                 var elapsed = sw.Elapsed;
                 var done = harness.Store.Completed;
                 var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, done);
-                _results.Throughput.Add(new ThroughputRow(BurnDownRuntime, t.Name, done, elapsed, alloc, double.NaN, double.NaN,
+                _results.Throughput.Add(new ThroughputRow(BurnDownRuntime, t.Name, done, elapsed, alloc, LatencyPercentiles.None,
                     done < n ? $"budget ended at {done}/{n}" : $"{n} drained, concurrency {profile.RuntimeConcurrency}, batch 100"));
             }
         }
@@ -346,7 +358,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             }
             var flat = last <= first + Math.Max(10, rate / 20);
             return new SteadyRow(t.Name, load, push, rate, produced / elapsed.TotalSeconds, produced, harness.Probe.Started - startedBefore,
-                lat.PercentileMs(50), lat.PercentileMs(95), lat.PercentileMs(99), lat.MaxMs, first, last, max, flat);
+                lat.Percentiles(), lat.Curve(), first, last, max, flat);
         }
     }
 
@@ -419,7 +431,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         Func<int, CancellationToken, Task<int>> op, CancellationToken ct, int? drainedNote = null, bool warmUp = true,
         Func<CancellationToken, Task<long?>>? wal = null)
     {
-        var latency = new LatencyRecorder();
+        var latency = new LatencyHistogram();
         long tasks = 0;
         var drained = false;
         // One untimed call first: connection pool, prepared statements, JIT.
@@ -450,7 +462,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, tasks);
         double? walPerTask = wal0 is { } w0 && await wal!(ct) is { } w1 ? (w1 - w0) / (double)Math.Max(1, tasks) : null;
         var note = drained && drainedNote is { } prefill ? $"queue drained ({prefill} prefilled)" : null;
-        return new ThroughputRow(scenario, target, tasks, elapsed, alloc, latency.PercentileMs(50), latency.PercentileMs(99), note, walPerTask);
+        return new ThroughputRow(scenario, target, tasks, elapsed, alloc, latency.Percentiles(), note, walPerTask);
     }
 }
 

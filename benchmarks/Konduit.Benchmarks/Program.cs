@@ -9,7 +9,7 @@ const string Usage = """
     Konduit benchmarks: two modes of one executable.
 
       load  (default)  every scenario × target with fixed time budgets; writes artifacts/bench/report-<profile>-<time>.md
-                       and .svg and prints their paths (the report last).
+                       and its charts (.svg and .png) and prints their paths (the report last).
           --quick (default) | --full | --profile quick|full|smoke
           --scenarios enqueue,batch,cycle,burndown,heartbeat,events,steady,churn
           --targets raw-sql,raw-redis,postgres,inmemory,redis,postgresredis,cassandra   (event logs share the names)
@@ -84,6 +84,6 @@ using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 var run = await BenchRun.RunAsync(profile, BenchEnvironment.FromEnvironment(), scenarios, wanted, outDir, Option("--bdn"), Console.Out, cts.Token);
 Console.WriteLine();
-Console.WriteLine($"chart:  {run.Svg}");
+foreach (var chart in run.Charts) Console.WriteLine($"chart:  {chart.Svg} (and .png)");
 Console.WriteLine($"report: {run.Markdown}");
 return 0;

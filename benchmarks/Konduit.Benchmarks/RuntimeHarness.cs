@@ -70,10 +70,10 @@ public sealed class BenchStoreOptions : TaskStoreOptions;
 public sealed class RuntimeProbe
 {
     private long _started;
-    public LatencyRecorder PickupLatency { get; private set; } = new();
+    public LatencyHistogram PickupLatency { get; private set; } = new();
     public long Started => Interlocked.Read(ref _started);
 
-    public void ResetLatency() => PickupLatency = new LatencyRecorder();
+    public void ResetLatency() => PickupLatency = new LatencyHistogram();
 
     internal void OnStart(ReadOnlySpan<byte> payload)
     {

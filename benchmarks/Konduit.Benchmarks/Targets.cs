@@ -245,7 +245,7 @@ public sealed class RawSqlTarget : IBenchTarget
         var schema = Targets.NewName("raw");
         await using (var cmd = ds.CreateCommand(Ddl.Replace(S, schema, StringComparison.Ordinal)))
             await cmd.ExecuteNonQueryAsync(cancellationToken);
-        var where = await PostgresAdmin.DescribeAsync(ds, connectionString, $"schema `{schema}` (the seed's `task` table)", cancellationToken);
+        var where = await PostgresAdmin.DescribeAsync(ds, connectionString, $"schema `{schema}` (a plain `task` table, no library)", cancellationToken);
         return new RawSqlTarget(ds, schema, where);
     }
 

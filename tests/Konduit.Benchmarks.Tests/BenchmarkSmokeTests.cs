@@ -28,7 +28,12 @@ public sealed class BenchmarkSmokeTests
             var run = await BenchRun.RunAsync(Profile.Smoke, Env, null, null, dir, null, TextWriter.Null, TestContext.Current.CancellationToken);
 
             Assert.True(File.Exists(run.Markdown));
-            Assert.StartsWith("<svg", await File.ReadAllTextAsync(run.Svg, TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.NotEmpty(run.Charts);
+            foreach (var chart in run.Charts)
+            {
+                Assert.Contains("<svg", await File.ReadAllTextAsync(chart.Svg, TestContext.Current.CancellationToken), StringComparison.Ordinal);
+                Assert.True(File.Exists(chart.Png), chart.Png);
+            }
             var r = run.Results;
             Assert.Equal(LoadRunner.ScenarioNames, r.Timings.Select(t => t.Scenario));
 
@@ -63,7 +68,7 @@ public sealed class BenchmarkSmokeTests
             }
 
             var md = await File.ReadAllTextAsync(run.Markdown, TestContext.Current.CancellationToken);
-            foreach (var section in new[] { "## Main table", "## Targets", "## Heartbeats", "Kafka channel: not built yet", "## Event append", "## Steady state" })
+            foreach (var section in new[] { "## Which store for which need", "## Throughput", "## Heartbeats", "Kafka channel: not built yet", "## Event append", "## Pickup latency" })
                 Assert.Contains(section, md, StringComparison.Ordinal);
             if (HasPostgres)
             {
@@ -74,7 +79,7 @@ public sealed class BenchmarkSmokeTests
                 Assert.Contains("schema `konduit_bench_raw_", md, StringComparison.Ordinal);
             }
             if (HasRedis)
-                Assert.Contains("Redis store batched cycle", md, StringComparison.Ordinal);
+                Assert.Contains("× raw Redis Streams", md, StringComparison.Ordinal);
         }
         finally
         {

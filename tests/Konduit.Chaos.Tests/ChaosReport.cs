@@ -51,4 +51,10 @@ internal static class ChaosReport
             File.AppendAllText(path, Row(result) + "\n");
         }
     }
+
+    /// <summary>A line under the table (an add-on's own figures), kept with the rows in the same file.</summary>
+    public static void AppendNote(string line)
+    {
+        lock (Gate) File.AppendAllText(Path.Combine(Directory, "chaos-report.md"), "\n" + line + "\n");
+    }
 }

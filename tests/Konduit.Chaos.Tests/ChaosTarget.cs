@@ -148,6 +148,15 @@ internal abstract class ChaosTarget : IAsyncDisposable
             ReturnedToPending: history?.ReturnedToPending);
     }
 
+    /// <summary>
+    /// Verdicts of an add-on (an event log) read from its own server after the run: failures, and lines for the report.
+    /// </summary>
+    public virtual Task<(IReadOnlyList<string> Failures, IReadOnlyList<string> Report)> AddOnVerdictAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<(IReadOnlyList<string>, IReadOnlyList<string>)>(([], []));
+
+    /// <summary>Every task of the queue as the store holds it after the run.</summary>
+    public Task<List<TaskSnapshot>> AllTasksAsync(CancellationToken cancellationToken) => SnapshotsAsync(null, cancellationToken);
+
     public virtual async ValueTask DisposeAsync()
     {
         if (Store is not null) await Store.DisposeAsync();
@@ -177,7 +186,7 @@ internal abstract class PostgresRowsTarget(PrivatePostgres postgres, string scen
          await ScalarAsync(ChaosQueries.CountReturnedToPending, cancellationToken));
 }
 
-internal sealed class PostgresTarget(PrivatePostgres postgres, string scenario) : PostgresRowsTarget(postgres, scenario)
+internal class PostgresTarget(PrivatePostgres postgres, string scenario) : PostgresRowsTarget(postgres, scenario)
 {
     public override string StoreName => "Postgres";
 
@@ -189,7 +198,9 @@ internal sealed class PostgresTarget(PrivatePostgres postgres, string scenario) 
         await InstallHistoryAsync(cancellationToken);
     }
 
-    public override IEnumerable<string> StoreArguments(int postgresPort, int redisPort) =>
+    public override IEnumerable<string> StoreArguments(int postgresPort, int redisPort) => PostgresArguments(postgresPort);
+
+    protected IEnumerable<string> PostgresArguments(int postgresPort) =>
     [
         "--Konduit:Store=Postgres",
         $"--Konduit:Postgres:ConnectionString={Postgres.ConnectionString(WorkerApplicationName, postgresPort)}",

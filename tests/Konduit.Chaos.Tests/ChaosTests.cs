@@ -13,15 +13,8 @@ internal sealed record Relaxations(string? LossAllowedBy = null, string? TokenRe
 /// only, bounded in time. Every verdict is read from the server (store rows, a history trigger, the effects table).
 /// Shared scenarios live here; store-specific ones in the subclasses.
 /// </summary>
-public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output)
+public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output) : ChaosRunner(servers, output)
 {
-    /// <summary>Per scenario: the CI profile's run is ~20–40 s; the long one minutes.</summary>
-    protected const int Timeout = 600_000;
-
-    protected ChaosServers Servers { get; } = servers;
-
-    private protected abstract Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken);
-
     [Fact(Timeout = Timeout)]
     public virtual Task Repeated_kills_of_worker_processes_lose_nothing_and_finish_each_task_once() =>
         RunAsync(ChaosScenarios.RepeatedKills, TestContext.Current.CancellationToken);
@@ -29,6 +22,17 @@ public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output)
     [Fact(Timeout = Timeout)]
     public virtual Task Network_faults_cutting_and_stalling_connections_lose_nothing_and_finish_each_task_once() =>
         RunAsync(ChaosScenarios.NetworkFaults, TestContext.Current.CancellationToken);
+}
+
+/// <summary>One store (or add-on) under the scenarios its subclass names; every verdict is read from the servers.</summary>
+public abstract class ChaosRunner(ChaosServers servers, ITestOutputHelper output)
+{
+    /// <summary>Per scenario: the CI profile's run is ~20–40 s; the long one minutes.</summary>
+    protected const int Timeout = 600_000;
+
+    protected ChaosServers Servers { get; } = servers;
+
+    private protected abstract Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken);
 
     private protected async Task RunAsync(ChaosScenario scenario, CancellationToken cancellationToken, Relaxations? relaxations = null)
     {
@@ -75,6 +79,13 @@ public abstract class ChaosTests(ChaosServers servers, ITestOutputHelper output)
             $"completion rate did not reach {ChaosProfile.RecoveryRatio:P0} of {result.Rates.BeforeRate:0}/s within {profile.RecoveryDeadline.TotalSeconds:0} s after the fault (best window {result.Rates.BestRatio:0.00})");
         if (result.Kills > 0)
             Check(c.Acknowledged >= profile.MinimumTasksForKills, $"only {c.Acknowledged} tasks ran under kills (want ≥ {profile.MinimumTasksForKills})");
+        var (addOnFailures, addOnReport) = await target.AddOnVerdictAsync(cancellationToken);
+        foreach (var line in addOnReport)
+        {
+            output.WriteLine(line);
+            ChaosReport.AppendNote($"{scenario.Name}/{target.StoreName}: {line}");
+        }
+        failures.AddRange(addOnFailures);
         if (failures.Count > 0)
             Assert.Fail($"{scenario.Name} on {target.StoreName}:\n- {string.Join("\n- ", failures)}\n{ChaosReport.Header}\n{ChaosReport.Row(result)}");
     }
@@ -112,6 +123,23 @@ public sealed class PostgresChaosTests(ChaosServers servers, ITestOutputHelper o
     [Fact(Timeout = Timeout)]
     public Task Sustained_high_load_at_one_and_a_half_times_the_drain_loses_nothing_and_throughput_holds() =>
         RunAsync(ChaosScenarios.SustainedHighLoad, TestContext.Current.CancellationToken);
+}
+
+/// <summary>
+/// The Postgres store with the Cassandra event log as its add-on (issue 13: "against the Kafka and Cassandra add-ons"):
+/// the workers record every transition into the shared Cassandra server while they are killed or cut off from
+/// PostgreSQL; the log's verdicts are read from Cassandra after the run.
+/// </summary>
+public sealed class CassandraEventLogChaosTests(ChaosServers servers, ITestOutputHelper output) : ChaosRunner(servers, output)
+{
+    private protected override async Task<ChaosTarget> TargetAsync(string scenario, CancellationToken cancellationToken) =>
+        new CassandraEventLogTarget(await Servers.PostgresAsync(cancellationToken), scenario);
+
+    // Kills are what an event log can lose events to (a buffer that dies with its process); network faults between the
+    // workers and PostgreSQL are the store's scenario, run on the Postgres store itself.
+    [Fact(Timeout = Timeout)]
+    public Task Repeated_kills_record_no_event_twice_and_report_what_the_killed_buffers_lost() =>
+        RunAsync(ChaosScenarios.RepeatedKills, TestContext.Current.CancellationToken);
 }
 
 public sealed class PostgresRedisChaosTests(ChaosServers servers, ITestOutputHelper output) : PostgresRowsChaosTests(servers, output)
