@@ -116,4 +116,47 @@ public sealed class RedisConfigurationTests
         await host.StartAsync(Ct);
         await host.StopAsync(Ct);
     }
+
+    [Fact]
+    public async Task A_wrong_password_for_an_acl_user_fails_start_up_although_the_default_user_needs_none()
+    {
+        // The shared server's default user has no password, and Redis keeps a connection whose AUTH failed logged in as
+        // `default`: before the check asked the server who the connection is, this host started with the default
+        // user's rights (issue 13 item 9).
+        var configuration = Environment.GetEnvironmentVariable("KONDUIT_TEST_REDIS") is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException("KONDUIT_TEST_REDIS is not set: run scripts/services.sh up && source .services/env");
+        var user = "kcfg-user-" + Guid.NewGuid().ToString("N")[..8];
+        var password = Guid.NewGuid().ToString("N");
+        var wrong = Guid.NewGuid().ToString("N");
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">" + password, "~kcfg*", "&kcfg*", "+@all");
+        try
+        {
+            foreach (var (attempt, ok) in new[] { (wrong, false), (password, true) })
+            {
+                using var host = BuildHost(new()
+                {
+                    ["Konduit:Store"] = "Redis",
+                    ["Konduit:Redis:Configuration"] = $"{configuration},user={user},password={attempt}",
+                    ["Konduit:Redis:KeyPrefix"] = "kcfg" + Guid.NewGuid().ToString("N")[..8],
+                });
+                if (ok)
+                {
+                    await host.StartAsync(Ct);
+                    await host.StopAsync(Ct);
+                    continue;
+                }
+                var ex = await Assert.ThrowsAsync<KonduitStartupException>(() => host.StartAsync(Ct));
+                Assert.Equal("Konduit:Redis:Configuration", ex.ConfigurationKey);
+                Assert.Contains($"did not log in user '{user}'", ex.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain(attempt, ex.ToString(), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using Konduit.RedisStartup;
 using Konduit;
 using Konduit.Hosting;
 using Konduit.PostgresRedis;
@@ -38,7 +39,7 @@ public static class PostgresRedisKonduitBuilderExtensions
             StartAsync = static async (context, store, options, cancellationToken) =>
             {
                 await PostgresStartupCheck.ConnectAsync(context, options.ConnectionString, cancellationToken).ConfigureAwait(false);
-                await HybridStartupCheck.PingRedisAsync(context, options.RedisConfiguration, cancellationToken).ConfigureAwait(false);
+                await RedisStartupCheck.PingAsync(context, options.RedisConfiguration, "RedisConfiguration", cancellationToken).ConfigureAwait(false);
                 if (context.Services.GetRequiredService<IOptions<PostgresRedisKonduitOptions>>().Value.MigrateOnStartup)
                     await ((PostgresRedisTaskStore)store).MigrateAsync(cancellationToken).ConfigureAwait(false);
             },
@@ -93,44 +94,4 @@ public sealed class PostgresRedisKonduitOptions
 {
     /// <summary>Run <see cref="PostgresRedisTaskStore.MigrateAsync"/> when the host starts, before any worker leases. Default false.</summary>
     public bool MigrateOnStartup { get; set; }
-}
-
-/// <summary>
-/// The start-up step's Redis check, one PING (PostgreSQL is checked by the Postgres adapter's
-/// <see cref="PostgresStartupCheck"/>). A copy of the Redis adapter's check: this adapter references no Redis adapter.
-/// </summary>
-internal static class HybridStartupCheck
-{
-    public static async Task PingRedisAsync(KonduitComponentContext context, string? configuration, CancellationToken cancellationToken)
-    {
-        var shared = context.Services.GetService<IConnectionMultiplexer>();
-        try
-        {
-            if (shared is not null)
-            {
-                await shared.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            var options = ConfigurationOptions.Parse(configuration!);
-            // Fail on the first refused or rejected connection instead of retrying in the background.
-            options.AbortOnConnectFail = true;
-            var connection = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
-                await connection.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            // Host and port only: the configuration string may hold a password.
-            var where = shared is not null
-                ? "the IConnectionMultiplexer registered in the container"
-                : "Redis at " + string.Join(", ", ConfigurationOptions.Parse(configuration!).EndPoints.Select(e => e.ToString()));
-            throw new KonduitStartupException(context.Key("RedisConfiguration"), $"cannot reach {where}: {Describe(ex)}", ex);
-        }
-    }
-
-    // The client's connect message ends in advice to set abortConnect=false, which is wrong here: keep the failure kind and first sentence.
-    private static string Describe(Exception ex) =>
-        ex is RedisConnectionException connection
-            ? $"{connection.FailureType}: {ex.Message.Split(". ", 2)[0].TrimEnd('.')}{(ex.InnerException is { } inner ? " (" + inner.Message + ")" : "")}"
-            : ex.Message;
 }

@@ -1,3 +1,4 @@
+using Konduit.RedisStartup;
 using Konduit;
 using Konduit.Hosting;
 using Konduit.Redis;
@@ -52,44 +53,4 @@ public static class RedisKonduitBuilderExtensions
         }
         if (error is not null) yield return error;
     }
-}
-
-/// <summary>The start-up step's connectivity check: one PING, on the container's multiplexer or a short-lived connection.</summary>
-internal static class RedisStartupCheck
-{
-    public static async Task PingAsync(KonduitComponentContext context, string? configuration, string setting, CancellationToken cancellationToken, string? certificateAuthorityPath = null)
-    {
-        var key = context.Key(setting);
-        var shared = context.Services.GetService<IConnectionMultiplexer>();
-        try
-        {
-            if (shared is not null)
-            {
-                await shared.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            var options = ConfigurationOptions.Parse(configuration!);
-            if (certificateAuthorityPath is not null) options.TrustIssuer(certificateAuthorityPath);
-            // Fail on the first refused or rejected connection instead of retrying in the background.
-            options.AbortOnConnectFail = true;
-            var connection = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
-                await connection.GetDatabase().PingAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            var where = shared is not null ? "the IConnectionMultiplexer registered in the container" : "Redis at " + Endpoints(configuration);
-            throw new KonduitStartupException(key, $"cannot reach {where}: {Describe(ex)}", ex);
-        }
-    }
-
-    // Host and port only: the configuration string may hold a password.
-    private static string Endpoints(string? configuration) =>
-        string.Join(", ", ConfigurationOptions.Parse(configuration!).EndPoints.Select(e => e.ToString()));
-
-    // The client's connect message ends in advice to set abortConnect=false, which is wrong here: keep the failure kind and first sentence.
-    private static string Describe(Exception ex) =>
-        ex is RedisConnectionException connection
-            ? $"{connection.FailureType}: {ex.Message.Split(". ", 2)[0].TrimEnd('.')}{(ex.InnerException is { } inner ? " (" + inner.Message + ")" : "")}"
-            : ex.Message;
 }
