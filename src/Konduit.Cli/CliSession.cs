@@ -23,6 +23,7 @@ internal sealed class CliSession : IAsyncDisposable
         ["Postgres"] = "ConnectionString",
         ["Redis"] = "Configuration",
         ["PostgresRedis"] = "ConnectionString",
+        ["Sqlite"] = "ConnectionString",
     };
 
     private readonly ServiceProvider _services;

@@ -16,7 +16,7 @@ internal sealed class CliGlobals
 
     public Option<string?> Store { get; } = new("--store")
     {
-        Description = "Overrides Konduit:Store (Postgres, Redis, PostgresRedis, InMemory).",
+        Description = "Overrides Konduit:Store (Postgres, Redis, PostgresRedis, Sqlite, InMemory).",
         Recursive = true,
     };
 

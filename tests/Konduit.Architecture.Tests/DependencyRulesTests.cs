@@ -48,6 +48,7 @@ public sealed class DependencyRulesTests
         ["Konduit.Postgres"] = Role.Store | Role.EventLog,
         ["Konduit.Redis"] = Role.Store,
         ["Konduit.PostgresRedis"] = Role.Store,
+        ["Konduit.Sqlite"] = Role.Store,
         ["Konduit.Cassandra"] = Role.EventLog,
         ["Konduit.Kafka"] = Role.HeartbeatChannel,
     };

@@ -64,10 +64,10 @@ public sealed partial class ConfigurationDocsTests
 
         var services = new ServiceCollection();
         var builder = services.AddKonduitStore(new ConfigurationBuilder().Build().GetSection("Konduit"));
-        builder.AddPostgresStore().AddRedisStore().AddPostgresRedisStore().AddInMemoryStore()
+        builder.AddPostgresStore().AddRedisStore().AddPostgresRedisStore().AddInMemoryStore().AddSqliteStore()
             .AddPostgresEventLog().AddCassandraEventLog().AddInMemoryEventLog();
         var registry = KonduitComponentRegistry.Find(services)!;
-        Assert.Equal(7, registry.All.Count);
+        Assert.Equal(8, registry.All.Count);
         foreach (var component in registry.All)
         {
             foreach (var type in component.SettingsTypes)

@@ -3,6 +3,7 @@ using Konduit.InMemory;
 using Konduit.Postgres;
 using Konduit.PostgresRedis;
 using Konduit.Redis;
+using Konduit.Sqlite;
 using Xunit;
 using static Konduit.Cli.Tests.CliTestKit;
 
@@ -22,11 +23,12 @@ public sealed partial class ReadmeStoreTableTests
             new RedisTaskStore(new RedisTaskStoreOptions { Configuration = redis }),
             new PostgresRedisTaskStore(new PostgresRedisTaskStoreOptions { ConnectionString = "Host=127.0.0.1", RedisConfiguration = redis }),
             new InMemoryTaskStore(),
+            new SqliteTaskStore(new SqliteTaskStoreOptions { ConnectionString = "Data Source=readme-table.db" }),
         ];
         var rows = Rows();
         foreach (var store in stores)
         {
-            var name = store switch { PostgresTaskStore => "Postgres", RedisTaskStore => "Redis", PostgresRedisTaskStore => "PostgresRedis", _ => "InMemory" };
+            var name = store switch { PostgresTaskStore => "Postgres", RedisTaskStore => "Redis", PostgresRedisTaskStore => "PostgresRedis", SqliteTaskStore => "Sqlite", _ => "InMemory" };
             Assert.True(rows.TryGetValue(name, out var cells), $"The README's store table has no row for {name}.");
             var c = store.Capabilities;
             // Columns after the name and "durable"; a cell's first word is the default configuration's answer.
