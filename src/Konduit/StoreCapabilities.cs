@@ -6,7 +6,7 @@ namespace Konduit;
 /// </summary>
 public sealed record StoreCapabilities
 {
-    /// <summary>The store can enqueue inside a caller's own database transaction (store-specific API).</summary>
+    /// <summary>The store can enqueue inside a caller's own database transaction: it implements <see cref="ITransactionalTaskStore"/> (producers call <c>IKonduitClient.EnqueueAsync(request, transaction)</c>).</summary>
     public bool TransactionalEnqueue { get; init; }
 
     /// <summary><see cref="ITaskStore.WaitForWorkAsync"/> is woken by the store when tasks arrive, not just by its timeout.</summary>
