@@ -59,14 +59,33 @@ sys.exit(0 if head[0] == 0x83 and head[4] == 0x06 else 1)
 PY
 }
 
-_cassandra_running_pid() {
-  local pidfile
-  pidfile="$(_cassandra_home)/cassandra.pid"
+# The pid of the node whose home is $1, when its pid file names a live process.
+_cassandra_pid_in() {
+  local pidfile pid
+  pidfile="$1/cassandra.pid"
   [ -f "$pidfile" ] || return 1
-  local pid
   pid=$(cat "$pidfile")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
+
+# Stops the node whose home is $1 (SIGTERM, up to 30 s, then SIGKILL) and says so as "$2"; quiet when not running.
+_cassandra_stop_in() {
+  local home="$1" label="$2" pid i
+  if ! pid=$(_cassandra_pid_in "$home"); then
+    rm -f "$home/cassandra.pid"
+    return 1
+  fi
+  kill "$pid" 2>/dev/null
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+  rm -f "$home/cassandra.pid"
+  _cassandra_log "$label stopped (pid $pid)"
+}
+
+_cassandra_running_pid() { _cassandra_pid_in "$(_cassandra_home)"; }
 
 _cassandra_fetch() {
   local home="$1"
@@ -297,13 +316,7 @@ _cassandra_ring_address() { echo "127.0.0.$1"; }
 # Murmur3 tokens splitting the ring in halves.
 _cassandra_ring_token() { if [ "$1" = 1 ]; then echo "-9223372036854775808"; else echo "0"; fi; }
 
-_cassandra_ring_pid() {
-  local pidfile pid
-  pidfile="$(_cassandra_ring_home "$1")/cassandra.pid"
-  [ -f "$pidfile" ] || return 1
-  pid=$(cat "$pidfile")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
+_cassandra_ring_pid() { _cassandra_pid_in "$(_cassandra_ring_home "$1")"; }
 
 _cassandra_ring_env_line() {
   echo "export KONDUIT_TEST_CASSANDRA_RING=$(_cassandra_ring_address 1):$(_cassandra_ring_port),$(_cassandra_ring_address 2):$(_cassandra_ring_port)"
@@ -377,19 +390,8 @@ cassandra_ring_up() {
 
 # Stops node $1 (SIGTERM: it announces its shutdown to the other node, which marks it down at once).
 cassandra_ring_node_down() {
-  local n="$1" pid i
-  if ! pid=$(_cassandra_ring_pid "$n"); then
-    _cassandra_log "ring node $n not running"
-    return 0
-  fi
-  kill "$pid" 2>/dev/null
-  for i in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-  rm -f "$(_cassandra_ring_home "$n")/cassandra.pid"
-  _cassandra_log "ring node $n stopped (pid $pid)"
+  _cassandra_stop_in "$(_cassandra_ring_home "$1")" "ring node $1" || _cassandra_log "ring node $1 not running"
+  return 0
 }
 
 # Starts node $1 again (its data kept) and waits until it and the other node see each other.
@@ -438,13 +440,7 @@ _cassandra_secure_home() { echo "$(_cassandra_root)/.services/cassandra-secure";
 _cassandra_secure_address() { echo "127.0.0.3"; }
 _cassandra_tls_dir() { echo "$(_cassandra_root)/.services/tls"; }
 
-_cassandra_secure_pid() {
-  local pidfile pid
-  pidfile="$(_cassandra_secure_home)/cassandra.pid"
-  [ -f "$pidfile" ] || return 1
-  pid=$(cat "$pidfile")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
+_cassandra_secure_pid() { _cassandra_pid_in "$(_cassandra_secure_home)"; }
 
 # The OPTIONS/SUPPORTED probe of _cassandra_ping, over TLS, checking the server certificate against the test CA.
 _cassandra_tls_ping() {
@@ -531,19 +527,7 @@ YAML
 }
 
 cassandra_secure_down() {
-  local pid i
-  if ! pid=$(_cassandra_secure_pid); then
-    rm -f "$(_cassandra_secure_home)/cassandra.pid"
-    return 0
-  fi
-  kill "$pid" 2>/dev/null
-  for i in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-  rm -f "$(_cassandra_secure_home)/cassandra.pid"
-  _cassandra_log "secure node stopped (pid $pid)"
+  _cassandra_stop_in "$(_cassandra_secure_home)" "secure node" || true
 }
 
 cassandra_secure_status() {

@@ -11,16 +11,9 @@ namespace Konduit.Cassandra.Tests;
 /// starts it): a keyspace at replication factor 2, the log at its default consistency (LOCAL_QUORUM both ways), the
 /// session given one contact point and left to learn the other node.
 /// </summary>
-public sealed class CassandraRingEventLogFixture : TaskEventLogFixture
+public sealed class CassandraRingEventLogFixture() : CassandraLogFixture("konduit_ring_")
 {
     public const string Variable = "KONDUIT_TEST_CASSANDRA_RING";
-
-    private readonly string _prefix = "konduit_ring_" + Guid.NewGuid().ToString("N")[..10];
-    private readonly Dictionary<int, Task<CassandraTaskEventLog>> _byTtl = [];
-    private readonly Lock _gate = new();
-    private CqlSession? _session;
-
-    internal CqlSession Session => _session ?? throw new InvalidOperationException("The fixture is not initialized.");
 
     public static string RingContactPoints() => Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } ring
         ? ring
@@ -28,27 +21,13 @@ public sealed class CassandraRingEventLogFixture : TaskEventLogFixture
 
     public static string FirstContactPoint() => RingContactPoints().Split(',')[0];
 
-    public string Keyspace(int ttlSeconds) => ttlSeconds == 0 ? _prefix : $"{_prefix}_ttl{ttlSeconds}";
-
     public override async ValueTask InitializeAsync()
     {
         var options = CqlSessionOptions.FromContactPoint(FirstContactPoint());
         options.RequestTimeout = TimeSpan.FromSeconds(30);
         options.DiscoverPeers = true;
-        _session = new CqlSession(options);
+        Session = new CqlSession(options);
         await CreateLogAsync();
-    }
-
-    public override async ValueTask<ITaskEventLog> CreateLogAsync(TimeSpan? timeToLive = null)
-    {
-        var ttl = (int)(timeToLive?.TotalSeconds ?? 0);
-        Task<CassandraTaskEventLog> log;
-        lock (_gate)
-        {
-            if (!_byTtl.TryGetValue(ttl, out log!))
-                _byTtl[ttl] = log = CreateAsync(ttl);
-        }
-        return await log;
     }
 
     public CassandraTaskEventLogOptions Options(int ttlSeconds) => new()
@@ -59,27 +38,13 @@ public sealed class CassandraRingEventLogFixture : TaskEventLogFixture
         RequestTimeout = TimeSpan.FromSeconds(30),
     };
 
-    private async Task<CassandraTaskEventLog> CreateAsync(int ttlSeconds)
+    private protected override async Task<CassandraTaskEventLog> CreateAsync(int ttlSeconds)
     {
         var log = new CassandraTaskEventLog(Options(ttlSeconds), Session);
         await log.MigrateAsync();
         return log;
     }
 
-    public override async ValueTask DisposeAsync()
-    {
-        if (_session is null) return;
-        try
-        {
-            foreach (var ttl in _byTtl.Keys)
-                await _session.ExecuteAsync($"DROP KEYSPACE IF EXISTS {Keyspace(ttl)}", options: new CqlQueryOptions { Prepare = false, Timeout = TimeSpan.FromSeconds(60) });
-        }
-        finally
-        {
-            await _session.DisposeAsync();
-        }
-        await base.DisposeAsync();
-    }
 }
 
 // The event-log suite on the ring at replication factor 2, LOCAL_QUORUM reads and writes.

@@ -11,16 +11,12 @@ namespace Konduit.Cassandra.Tests;
 /// user of this fixture's own with only SELECT and MODIFY on its keyspaces, over TLS, configured through
 /// <see cref="CassandraTaskEventLogOptions"/> alone.
 /// </summary>
-public sealed class SecureCassandraFixture : TaskEventLogFixture
+public sealed class SecureCassandraFixture() : CassandraLogFixture("konduit_sec_")
 {
     public const string Variable = "KONDUIT_TEST_CASSANDRA_SECURE";
     public const string CaVariable = "KONDUIT_TEST_TLS_CA";
     public const string Superuser = "cassandra";
 
-    private readonly string _prefix = "konduit_sec_" + Guid.NewGuid().ToString("N")[..10];
-    private readonly Dictionary<int, Task<CassandraTaskEventLog>> _byTtl = [];
-    private readonly Lock _gate = new();
-    private CqlSession? _admin;
 
     public string ContactPoint { get; private set; } = "";
 
@@ -32,9 +28,6 @@ public sealed class SecureCassandraFixture : TaskEventLogFixture
     /// <summary>Its password: random hex, so that a grep for it over messages finds only real leaks.</summary>
     public string Password { get; } = Guid.NewGuid().ToString("N");
 
-    internal CqlSession Admin => _admin ?? throw new InvalidOperationException("The fixture is not initialized.");
-
-    public string Keyspace(int ttlSeconds) => ttlSeconds == 0 ? _prefix : $"{_prefix}_ttl{ttlSeconds}";
 
     public override async ValueTask InitializeAsync()
     {
@@ -50,13 +43,11 @@ public sealed class SecureCassandraFixture : TaskEventLogFixture
         options.DefaultConsistency = CqlConsistency.One;
         options.RequestTimeout = TimeSpan.FromSeconds(30);
         options.ConnectTimeout = TimeSpan.FromSeconds(10);
-        _admin = new CqlSession(options);
+        Session = new CqlSession(options);
         // CREATE USER takes no bind markers; the name and password are this fixture's own random hex, never input.
-        await Admin.ExecuteAsync($"CREATE USER {User} WITH PASSWORD '{Password}' NOSUPERUSER", options: Ddl);
+        await Session.ExecuteAsync($"CREATE USER {User} WITH PASSWORD '{Password}' NOSUPERUSER", options: Ddl);
         await CreateLogAsync();
     }
-
-    private static CqlQueryOptions Ddl => new() { Prepare = false, Consistency = CqlConsistency.One, Timeout = TimeSpan.FromSeconds(60) };
 
     /// <summary>Settings of a log as the fixture's user, over TLS; <paramref name="configure"/> changes them.</summary>
     public CassandraTaskEventLogOptions Options(int ttlSeconds, string? user = null, string? password = null) => new()
@@ -73,43 +64,27 @@ public sealed class SecureCassandraFixture : TaskEventLogFixture
         RequestTimeout = TimeSpan.FromSeconds(30),
     };
 
-    public override async ValueTask<ITaskEventLog> CreateLogAsync(TimeSpan? timeToLive = null)
-    {
-        var ttl = (int)(timeToLive?.TotalSeconds ?? 0);
-        Task<CassandraTaskEventLog> log;
-        lock (_gate)
-        {
-            if (!_byTtl.TryGetValue(ttl, out log!))
-                _byTtl[ttl] = log = CreateAsync(ttl);
-        }
-        return await log;
-    }
+    private protected override bool LogsOwnSessions => true;
 
-    private async Task<CassandraTaskEventLog> CreateAsync(int ttlSeconds)
+    private protected override async Task<CassandraTaskEventLog> CreateAsync(int ttlSeconds)
     {
         // The owner (superuser) migrates; the application user may only read and write rows.
         await using (var owner = new CassandraTaskEventLog(Options(ttlSeconds, Superuser, Superuser)))
             await owner.MigrateAsync();
-        await Admin.ExecuteAsync($"GRANT SELECT ON KEYSPACE {Keyspace(ttlSeconds)} TO {User}", options: Ddl);
-        await Admin.ExecuteAsync($"GRANT MODIFY ON KEYSPACE {Keyspace(ttlSeconds)} TO {User}", options: Ddl);
+        await Session.ExecuteAsync($"GRANT SELECT ON KEYSPACE {Keyspace(ttlSeconds)} TO {User}", options: Ddl);
+        await Session.ExecuteAsync($"GRANT MODIFY ON KEYSPACE {Keyspace(ttlSeconds)} TO {User}", options: Ddl);
         return new CassandraTaskEventLog(Options(ttlSeconds));
     }
 
     public override async ValueTask DisposeAsync()
     {
-        if (_admin is null) return;
         try
         {
-            foreach (var (ttl, log) in _byTtl)
-            {
-                if (log.IsCompletedSuccessfully) await log.Result.DisposeAsync();
-                await _admin.ExecuteAsync($"DROP KEYSPACE IF EXISTS {Keyspace(ttl)}", options: Ddl);
-            }
-            await _admin.ExecuteAsync($"DROP USER IF EXISTS {User}", options: Ddl);
+            await Session.ExecuteAsync($"DROP USER IF EXISTS {User}", options: Ddl);
         }
-        finally
+        catch (InvalidOperationException)
         {
-            await _admin.DisposeAsync();
+            // Not initialized: there is no user to drop.
         }
         await base.DisposeAsync();
     }
