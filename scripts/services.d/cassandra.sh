@@ -494,13 +494,16 @@ client_encryption_options:
   protocol: TLSv1.2
   cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]
 YAML
+    # A node with auth data from an earlier start has its superuser already; a fresh one creates it ~10 s after start.
+    local fresh=1
+    [ -d "$home/data/data/system_auth" ] && fresh=0
     _cassandra_log "secure node: starting on $address:$port (log: $home/logs/cassandra.out)"
     _cassandra_launch "$home" "$home/logs/cassandra.out"
     pid=$!
     echo "$pid" >"$home/cassandra.pid"
     deadline=$((started + ${KONDUIT_CASSANDRA_START_TIMEOUT:-120}))
-    # Ready when TLS answers and the default superuser exists (2.1 creates it ~10 s after start).
-    until _cassandra_tls_ping "$port" "$address" "$tls/ca.pem" && grep -q "superuser" "$home/logs/cassandra.out"; do
+    # Ready when TLS answers and the default superuser exists.
+    until _cassandra_tls_ping "$port" "$address" "$tls/ca.pem" && { [ "$fresh" = 0 ] || grep -q "superuser" "$home/logs/cassandra.out"; }; do
       if ! kill -0 "$pid" 2>/dev/null; then
         _cassandra_log "secure node exited during start-up; last log lines:"
         tail -n 30 "$home/logs/cassandra.out" >&2
