@@ -51,6 +51,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _running;
     private readonly Action _handlerDone;
+    private readonly Action _runEnded;
     private int _loopEnded; // 1 once StopAsync saw the lease loop end: from then on no run starts
 
     private ITaskStore _store = null!;
@@ -71,6 +72,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         ILoggerFactory? loggerFactory = null)
     {
         _handlerDone = HandlerDone;
+        _runEnded = RunEnded;
         _registration = registration;
         _services = services;
         _scopes = scopes;
@@ -245,7 +247,8 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             foreach (var lease in leases)
             {
                 Interlocked.Increment(ref _running);
-                _ = RunAsync(lease); // never throws: RunAsync ends every run in its finally
+                _metrics.InFlight(_queue, _storeName, 1);
+                _ = _execution.RunAsync(lease, _handlerDone, _runEnded); // never faults: it ends every run in its finally
             }
         }
     }
@@ -292,26 +295,15 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         }
     }
 
-    private async Task RunAsync(TaskLease lease)
+    // The outcome is recorded (or given up on): the lease loop may take another task.
+    private void RunEnded()
     {
-        _metrics.InFlight(_queue, _storeName, 1);
-        // Off the lease loop at once: the handler and its outcome run on the thread pool, not inline in the loop.
-        await Task.Yield();
-        try
-        {
-            // TaskExecution calls _handlerDone exactly once, as soon as the handler has returned: its slot goes to
-            // the next task while the outcome is recorded (completions are batched, so holding the slot for the round
-            // trip would cap throughput at concurrency / latency).
-            await _execution.RunAsync(lease, _handlerDone).ConfigureAwait(false);
-        }
-        finally
-        {
-            // The outcome is recorded (or given up on): the lease loop may take another task.
-            _outstanding.Release();
-            if (Interlocked.Decrement(ref _running) == 0 && Volatile.Read(ref _loopEnded) == 1) _drained.TrySetResult();
-        }
+        _outstanding.Release();
+        if (Interlocked.Decrement(ref _running) == 0 && Volatile.Read(ref _loopEnded) == 1) _drained.TrySetResult();
     }
 
+    // The handler has returned: its slot goes to the next task while the outcome is recorded (completions are batched,
+    // so holding the slot for the round trip would cap throughput at concurrency / latency).
     private void HandlerDone()
     {
         _metrics.InFlight(_queue, _storeName, -1);

@@ -38,14 +38,19 @@ internal sealed class TaskExecution(
 {
     private readonly string _queue = settings.Queue;
     private readonly string _storeName = store.Name;
+    // One delegate for every run, the lease passed as state: no closure per task.
+    private readonly Action<object?> _releaseOnAbandon = tracked => renewer.Release((TrackedLease)tracked!);
 
     /// <summary>
-    /// Runs the task. <paramref name="handlerDone"/> is called exactly once: when the handler has returned (its slot may
-    /// go to the next task), or at the end when the run failed before that. One delegate serves every run (no
-    /// per-task closure; issue 15, allocations per task).
+    /// Runs the task, off the caller's thread. <paramref name="handlerDone"/> is called exactly once: when the handler
+    /// has returned (its slot may go to the next task), or at the end when the run failed before that;
+    /// <paramref name="runEnded"/> once the outcome is recorded or given up on. The worker passes the same two
+    /// delegates to every run: no per-task closure or wrapper task (issue 15, allocations per task).
     /// </summary>
-    public async Task RunAsync(TaskLease lease, Action handlerDone)
+    public async Task RunAsync(TaskLease lease, Action handlerDone, Action runEnded)
     {
+        // Off the lease loop at once: the handler and its outcome run on the thread pool, not inline in the loop.
+        await Task.Yield();
         var slotPassed = false;
         try
         {
@@ -70,7 +75,7 @@ internal sealed class TaskExecution(
                 var timedOut = false;
                 // Past the grace period the handler is abandoned: its lease is left to expire, so renewal stops at once
                 // even for a handler that ignores its token.
-                var abandoned = abandon.Register(() => renewer.Release(tracked));
+                var abandoned = abandon.Register(_releaseOnAbandon, tracked);
                 var handler = InvokeAsync(lease, execution.Token);
                 try
                 {
@@ -166,6 +171,7 @@ internal sealed class TaskExecution(
         finally
         {
             if (!slotPassed) handlerDone();
+            runEnded();
         }
     }
 
