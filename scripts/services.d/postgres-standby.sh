@@ -3,7 +3,10 @@
 #
 # Run directly (the failover tests do; each test makes a fresh pair in a temp dir and destroys it):
 #   postgres-standby.sh up <dir> <primaryPort> <standbyPort> sync|async
-#   postgres-standby.sh stop-primary <dir>     pg_ctl stop -m immediate of the primary (a crash: no shutdown checkpoint)
+#   postgres-standby.sh cut-replication <dir>  SIGSTOP the primary's walsender: from now on the standby receives nothing
+#                                              (async: the primary still acknowledges commits; sync: commits wait)
+#   postgres-standby.sh stop-primary <dir>     pg_ctl stop -m immediate of the primary (a crash: no shutdown checkpoint);
+#                                              a cut walsender is killed, never resumed, so it sends nothing more
 #   postgres-standby.sh promote <dir>          pg_ctl promote -w of the standby: it answers read-write when this returns
 #   postgres-standby.sh down <dir>             stop both servers (immediate); the caller removes <dir>
 #   postgres-standby.sh status <dir>
@@ -115,6 +118,7 @@ pgsb_up() { # dir primaryPort standbyPort mode
     || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
   _pgsb_conf "$dir/primary" "$p1" "$dir/run" konduit_primary
   _pgsb_start "$dir/primary" "$dir/primary.log"
+  echo "$p1" >"$dir/primary.port"
   _pgsb_psql "$p1" >/dev/null <<SQL
 CREATE ROLE konduit LOGIN;
 CREATE DATABASE konduit OWNER konduit;
@@ -139,10 +143,34 @@ SQL
   fi
 }
 
+_pgsb_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+pgsb_cut_replication() {
+  local dir="${1:?dir}" pid
+  pid="$(_pgsb_psql "$(cat "$dir/primary.port")" -c "SELECT pid FROM pg_stat_replication WHERE application_name = '$PGSB_STANDBY_NAME'")"
+  [ -n "$pid" ] || die "no walsender streams to the standby"
+  kill -STOP "$pid"
+  echo "$pid" >"$dir/walsender.stopped"
+  log "replication cut: walsender $pid stopped"
+}
+
 pgsb_stop_primary() {
-  local dir="${1:?dir}"
-  _pgsb_as "$(_pgsb_bin)/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
-  log "primary in $dir stopped (immediate)"
+  local dir="${1:?dir}" bin
+  bin="$(_pgsb_bin)"
+  if [ -f "$dir/walsender.stopped" ]; then
+    # A stopped walsender cannot take the postmaster's SIGQUIT, and resumed it might send WAL the standby must not
+    # get: start the immediate shutdown, kill the walsender where it stands, then wait for the postmaster to exit.
+    local postmaster
+    postmaster="$(head -1 "$dir/primary/postmaster.pid")"
+    _pgsb_as "$bin/pg_ctl" -D "$dir/primary" -m immediate -W stop >/dev/null
+    kill -KILL "$(cat "$dir/walsender.stopped")" 2>/dev/null || true
+    rm -f "$dir/walsender.stopped"
+    _pgsb_wait_until "primary in $dir stopped (immediate, replication cut)" _pgsb_gone "$postmaster" \
+      || die "the primary in $dir did not stop"
+  else
+    _pgsb_as "$bin/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
+    log "primary in $dir stopped (immediate)"
+  fi
 }
 
 pgsb_promote() {
@@ -204,10 +232,11 @@ if [ "$_pgsb_standalone" = 1 ]; then
   shift || true
   case "$cmd" in
     up) pgsb_up "$@" ;;
+    cut-replication) pgsb_cut_replication "$@" ;;
     stop-primary) pgsb_stop_primary "$@" ;;
     promote) pgsb_promote "$@" ;;
     down) pgsb_down "$@" ;;
     status) pgsb_status "$@" ;;
-    *) echo "usage: $0 up <dir> <primaryPort> <standbyPort> sync|async | stop-primary <dir> | promote <dir> | down <dir> | status <dir>" >&2; exit 2 ;;
+    *) echo "usage: $0 up <dir> <primaryPort> <standbyPort> sync|async | cut-replication <dir> | stop-primary <dir> | promote <dir> | down <dir> | status <dir>" >&2; exit 2 ;;
   esac
 fi

@@ -65,6 +65,21 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the primary's walsender (SIGSTOP): the standby receives nothing more, as when the replication link fails
+    /// just before the primary does. An asynchronous primary keeps acknowledging commits; a synchronous one holds them.
+    /// </summary>
+    public Task CutReplicationAsync(CancellationToken cancellationToken) => RunAsync(cancellationToken, "cut-replication", Directory);
+
+    /// <summary>How many of the primary's sessions wait for the synchronous standby to confirm their commit.</summary>
+    public async Task<long> CommitsWaitingForStandbyAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(SingleHostConnectionString(PrimaryPort));
+        await connection.OpenAsync(cancellationToken);
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'", connection);
+        return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     /// <summary><c>pg_ctl stop -m immediate</c> of the primary: its backends are gone at once, nothing is checkpointed.</summary>
     public Task StopPrimaryAsync(CancellationToken cancellationToken) => RunAsync(cancellationToken, "stop-primary", Directory);
 
