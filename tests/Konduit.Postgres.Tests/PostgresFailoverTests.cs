@@ -44,7 +44,7 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task With_a_synchronous_standby_no_acknowledged_enqueue_is_lost_and_workers_resume_on_the_promoted_standby()
     {
-        var run = await FailoverAsync(synchronous: true, 25620, 25621, completedBefore: 500, completedAfter: 500, Short);
+        var run = await FailoverAsync(synchronous: true, 25620, 25621, completedBefore: 300, completedAfter: 300, Short);
 
         Assert.True(run.Lost.Count == 0,
             $"{run.Lost.Count} of {run.Acknowledged} acknowledged enqueues are not on the promoted standby (first: {string.Join(", ", run.Lost.Take(5))})");
@@ -54,7 +54,7 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task With_an_asynchronous_standby_the_lost_enqueues_are_the_last_acknowledged_before_the_crash_and_workers_resume()
     {
-        var run = await FailoverAsync(synchronous: false, 25622, 25623, completedBefore: 500, completedAfter: 500, Short);
+        var run = await FailoverAsync(synchronous: false, 25622, 25623, completedBefore: 300, completedAfter: 300, Short);
 
         AssertOnlyWhatAsynchronousReplicationLoses(run);
         AssertResumedWithTypedErrors(run);
