@@ -20,7 +20,7 @@ public sealed class PostgresFailoverCollection
 
 /// <summary>
 /// Issue 15, "Failover": the store on a multi-host connection string (<c>Target Session Attributes=read-write</c>) over
-/// a private primary and its streaming standby (scripts/services.d/postgres-standby.sh, ports 25620–25627). A producer
+/// a private primary and its streaming standby (scripts/services.d/postgres-standby.sh, two free ports of 25600–25689 per test). A producer
 /// enqueues through the client and the runtime's workers complete tasks; mid-run the primary is stopped hard
 /// (<c>pg_ctl stop -m immediate</c>) and the standby promoted. Every count comes from the promoted server's rows.
 /// </summary>
@@ -44,7 +44,7 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task With_a_synchronous_standby_no_acknowledged_enqueue_is_lost_and_workers_resume_on_the_promoted_standby()
     {
-        var run = await FailoverAsync(synchronous: true, 25620, 25621, completedBefore: 300, completedAfter: 300, Short);
+        var run = await FailoverAsync(synchronous: true, completedBefore: 300, completedAfter: 300, Short);
 
         Assert.True(run.Lost.Count == 0,
             $"{run.Lost.Count} of {run.Acknowledged} acknowledged enqueues are not on the promoted standby (first: {string.Join(", ", run.Lost.Take(5))})");
@@ -54,7 +54,7 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task With_an_asynchronous_standby_the_lost_enqueues_are_the_last_acknowledged_before_the_crash_and_workers_resume()
     {
-        var run = await FailoverAsync(synchronous: false, 25622, 25623, completedBefore: 300, completedAfter: 300, Short);
+        var run = await FailoverAsync(synchronous: false, completedBefore: 300, completedAfter: 300, Short);
 
         AssertOnlyWhatAsynchronousReplicationLoses(run);
         AssertResumedWithTypedErrors(run);
@@ -64,7 +64,7 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     [Trait("Profile", "Long")]
     public async Task Long_with_a_synchronous_standby_no_acknowledged_enqueue_is_lost()
     {
-        var run = await FailoverAsync(synchronous: true, 25624, 25625, completedBefore: 5_000, completedAfter: 5_000, Long);
+        var run = await FailoverAsync(synchronous: true, completedBefore: 5_000, completedAfter: 5_000, Long);
         Assert.Empty(run.Lost);
         AssertResumedWithTypedErrors(run);
     }
@@ -73,7 +73,7 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     [Trait("Profile", "Long")]
     public async Task Long_with_an_asynchronous_standby_only_the_last_acknowledged_enqueues_are_lost_and_workers_resume()
     {
-        var run = await FailoverAsync(synchronous: false, 25626, 25627, completedBefore: 5_000, completedAfter: 5_000, Long);
+        var run = await FailoverAsync(synchronous: false, completedBefore: 5_000, completedAfter: 5_000, Long);
         AssertOnlyWhatAsynchronousReplicationLoses(run);
         AssertResumedWithTypedErrors(run);
     }
@@ -118,10 +118,11 @@ public sealed class PostgresFailoverTests(ITestOutputHelper output)
     private static Exception Unwrap(Exception e) =>
         e.GetType().Name == "OutcomeNotRecordedException" && e.InnerException is { } inner ? inner : e;
 
-    private async Task<FailoverRun> FailoverAsync(bool synchronous, int primaryPort, int standbyPort, int completedBefore, int completedAfter, TimeSpan deadline)
+    private async Task<FailoverRun> FailoverAsync(bool synchronous, int completedBefore, int completedAfter, TimeSpan deadline)
     {
         var total = Stopwatch.StartNew();
-        await using var pair = await PostgresStandbyPair.StartAsync(primaryPort, standbyPort, synchronous, Ct);
+        await using var pair = await PostgresStandbyPair.StartAsync(synchronous, Ct);
+        var (primaryPort, standbyPort) = (pair.PrimaryPort, pair.StandbyPort);
         await using var primary = new PostgresTaskStore(new PostgresTaskStoreOptions
         {
             ConnectionString = PostgresStandbyPair.SingleHostConnectionString(primaryPort), Schema = Schema,

@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Npgsql;
 using Xunit;
 
@@ -6,7 +9,7 @@ namespace Konduit.Postgres.Tests;
 
 /// <summary>
 /// A private PostgreSQL primary with a streaming standby on loopback, made by scripts/services.d/postgres-standby.sh
-/// in a temp dir of its own and destroyed on dispose: the failover tests stop and promote servers, so each test gets a
+/// in a temp dir of its own, on two free ports of 25600–25689, and destroyed on dispose: the failover tests stop and promote servers, so each test gets a
 /// fresh pair and the shared server (25432) is never touched. The role <c>konduit</c> owns database <c>konduit</c>
 /// (trust on loopback).
 /// </summary>
@@ -42,27 +45,57 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
     public static string SingleHostConnectionString(int port) =>
         $"Host=127.0.0.1;Port={port};Username=konduit;Database=konduit;Timeout=5;Pooling=false;Application Name=failover-check";
 
-    /// <summary>Makes and starts a pair: <paramref name="synchronous"/> sets <c>synchronous_standby_names</c> to the standby.</summary>
-    public static async Task<PostgresStandbyPair> StartAsync(int primaryPort, int standbyPort, bool synchronous, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes and starts a pair on two free ports of 25600–25689, taken from the top: the chaos suite, which may run at
+    /// the same time (scripts/test.sh lanes), takes its proxies' ports from the bottom of the same range. A port
+    /// taken between the check and the server's start is retried on the next free pair.
+    /// </summary>
+    /// <param name="synchronous">Sets <c>synchronous_standby_names</c> to the standby.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    public static async Task<PostgresStandbyPair> StartAsync(bool synchronous, CancellationToken cancellationToken)
     {
         var script = Path.Combine(RepositoryRoot(), "scripts", "services.d", "postgres-standby.sh");
-        var root = Path.Combine(Path.GetTempPath(), $"konduit-failover-{primaryPort}-{Guid.NewGuid():N}"[..40]);
-        System.IO.Directory.CreateDirectory(root);
-        // The server user must reach the dir the script makes inside this one (whatever the umask).
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        var pair = new PostgresStandbyPair(script, root, primaryPort, standbyPort);
-        try
+        var below = LastPort + 1;
+        for (var attempt = 1; ; attempt++)
         {
-            await pair.RunAsync(cancellationToken, "up", pair.Directory, primaryPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                standbyPort.ToString(System.Globalization.CultureInfo.InvariantCulture), synchronous ? "sync" : "async");
-            return pair;
-        }
-        catch
-        {
+            var primaryPort = FreePortBelow(below);
+            var standbyPort = FreePortBelow(primaryPort);
+            below = standbyPort;
+            var root = Path.Combine(Path.GetTempPath(), $"konduit-failover-{primaryPort}-{Guid.NewGuid():N}"[..40]);
+            System.IO.Directory.CreateDirectory(root);
+            // The server user must reach the dir the script makes inside this one (whatever the umask).
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            var pair = new PostgresStandbyPair(script, root, primaryPort, standbyPort);
+            var (exitCode, output) = await pair.TryRunAsync(cancellationToken, "up", pair.Directory,
+                primaryPort.ToString(CultureInfo.InvariantCulture), standbyPort.ToString(CultureInfo.InvariantCulture), synchronous ? "sync" : "async");
+            if (exitCode == 0) return pair;
             await pair.DisposeAsync();
-            throw;
+            var portTaken = output.Contains("is in use", StringComparison.Ordinal) || output.Contains("could not bind", StringComparison.Ordinal);
+            if (!portTaken || attempt == 3) Assert.Fail(Failure(["up", primaryPort.ToString(CultureInfo.InvariantCulture)], exitCode, output));
         }
+    }
+
+    private const int FirstPort = 25600;
+    private const int LastPort = 25689;
+
+    private static int FreePortBelow(int below)
+    {
+        for (var port = below - 1; port >= FirstPort; port--)
+        {
+            try
+            {
+                var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                listener.Stop();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken: try the next one down.
+            }
+        }
+        throw new InvalidOperationException($"no free port in {FirstPort}–{LastPort} for a failover pair");
     }
 
     /// <summary>
@@ -97,6 +130,16 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken, params string[] args)
     {
+        var (exitCode, output) = await TryRunAsync(cancellationToken, args);
+        if (exitCode != 0) Assert.Fail(Failure(args, exitCode, output));
+    }
+
+    private static string Failure(string[] args, int exitCode, string output) =>
+        $"postgres-standby.sh {string.Join(' ', args)} exited with {exitCode} (it needs the postgresql package and the postgres OS " +
+        $"user: run scripts/services.sh up as root): {output}";
+
+    private async Task<(int ExitCode, string Output)> TryRunAsync(CancellationToken cancellationToken, params string[] args)
+    {
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(_script);
         foreach (var a in args) start.ArgumentList.Add(a);
@@ -104,10 +147,7 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
         var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         await process.WaitForExitAsync(cancellationToken);
-        if (process.ExitCode != 0)
-            Assert.Fail(
-                $"postgres-standby.sh {string.Join(' ', args)} exited with {process.ExitCode} (it needs the postgresql package and the postgres OS " +
-                $"user: run scripts/services.sh up as root): {await stderr}{await stdout}");
+        return (process.ExitCode, await stderr + await stdout);
     }
 
     private static string RepositoryRoot()
