@@ -11,7 +11,7 @@
 #   postgres-standby.sh down <dir>             stop both servers (immediate); the caller removes <dir>
 #   postgres-standby.sh status <dir>
 # Sourced by scripts/services.sh, it defines postgres_standby_up/_down/_status: with KONDUIT_PG_STANDBY=1, `up` also
-# starts a long-lived sync pair under .services/postgres-standby on 25690/25691 (for trying failover by hand);
+# starts a long-lived sync pair under .services/postgres-standby on 25790/25791 (for trying failover by hand);
 # `down` always stops it.
 #
 # Both servers come from the same binaries as the shared server (/usr/lib/postgresql/<newest>/bin, the postgresql
@@ -212,9 +212,9 @@ postgres_standby_up() {
   [ "${KONDUIT_PG_STANDBY:-0}" = "1" ] || return 0
   pgsb_down "$PGSB_SERVICE_DIR"
   rm -rf "$PGSB_SERVICE_DIR"
-  pgsb_up "$PGSB_SERVICE_DIR" "${KONDUIT_PG_STANDBY_PRIMARY_PORT:-25690}" "${KONDUIT_PG_STANDBY_PORT:-25691}" sync
+  pgsb_up "$PGSB_SERVICE_DIR" "${KONDUIT_PG_STANDBY_PRIMARY_PORT:-25790}" "${KONDUIT_PG_STANDBY_PORT:-25791}" sync
   env_set KONDUIT_TEST_POSTGRES_FAILOVER \
-    "Host=127.0.0.1:${KONDUIT_PG_STANDBY_PRIMARY_PORT:-25690},127.0.0.1:${KONDUIT_PG_STANDBY_PORT:-25691};Username=konduit;Database=konduit;Target Session Attributes=read-write;Host Recheck Seconds=1"
+    "Host=127.0.0.1:${KONDUIT_PG_STANDBY_PRIMARY_PORT:-25790},127.0.0.1:${KONDUIT_PG_STANDBY_PORT:-25791};Username=konduit;Database=konduit;Target Session Attributes=read-write;Host Recheck Seconds=1"
 }
 
 postgres_standby_down() {

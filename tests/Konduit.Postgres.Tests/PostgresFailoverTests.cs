@@ -20,7 +20,7 @@ public sealed class PostgresFailoverCollection
 
 /// <summary>
 /// Issue 15, "Failover": the store on a multi-host connection string (<c>Target Session Attributes=read-write</c>) over
-/// a private primary and its streaming standby (scripts/services.d/postgres-standby.sh, two free ports of 25600–25689 per test). A producer
+/// a private primary and its streaming standby (scripts/services.d/postgres-standby.sh, two free ports of 25700–25789 per test). A producer
 /// enqueues through the client and the runtime's workers complete tasks; mid-run the primary is stopped hard
 /// (<c>pg_ctl stop -m immediate</c>) and the standby promoted. Every count comes from the promoted server's rows.
 /// </summary>

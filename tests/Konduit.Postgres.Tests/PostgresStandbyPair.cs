@@ -9,7 +9,7 @@ namespace Konduit.Postgres.Tests;
 
 /// <summary>
 /// A private PostgreSQL primary with a streaming standby on loopback, made by scripts/services.d/postgres-standby.sh
-/// in a temp dir of its own, on two free ports of 25600–25689, and destroyed on dispose: the failover tests stop and promote servers, so each test gets a
+/// in a temp dir of its own, on two free ports of 25700–25789, and destroyed on dispose: the failover tests stop and promote servers, so each test gets a
 /// fresh pair and the shared server (25432) is never touched. The role <c>konduit</c> owns database <c>konduit</c>
 /// (trust on loopback).
 /// </summary>
@@ -46,9 +46,9 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
         $"Host=127.0.0.1;Port={port};Username=konduit;Database=konduit;Timeout=5;Pooling=false;Application Name=failover-check";
 
     /// <summary>
-    /// Makes and starts a pair on two free ports of 25600–25689, taken from the top: the chaos suite, which may run at
-    /// the same time (scripts/test.sh lanes), takes its proxies' ports from the bottom of the same range. A port
-    /// taken between the check and the server's start is retried on the next free pair.
+    /// Makes and starts a pair on two free ports of 25700–25789, a range of its own (the chaos suite, which runs at the
+    /// same time in scripts/test.sh's other lane, uses 25500–25699). A port taken between the check and the server's
+    /// start is retried on the next free pair.
     /// </summary>
     /// <param name="synchronous">Sets <c>synchronous_standby_names</c> to the standby.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
@@ -76,8 +76,8 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
         }
     }
 
-    private const int FirstPort = 25600;
-    private const int LastPort = 25689;
+    private const int FirstPort = 25700;
+    private const int LastPort = 25789;
 
     private static int FreePortBelow(int below)
     {
