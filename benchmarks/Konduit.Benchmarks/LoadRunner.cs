@@ -72,6 +72,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
     public static string Cycle100(int workers) => $"cycle lease 100 + complete many, {Workers(workers)}";
     public const string BurnDownLoops = "burn-down: lease 100 + complete = ANY loops";
     public const string BurnDownRuntime = "burn-down: worker runtime, no-op handler";
+    public const string BurnDownRuntimeSingle = "burn-down: worker runtime, one task per lease call";
     public static string Heartbeat(int callers) => $"heartbeat, {callers} caller{(callers == 1 ? "" : "s")}";
     public static string AppendOne(int inFlight) => $"append 1 event per call, {inFlight} in flight";
     public static string AppendBatch(int inFlight) => $"append 100 per call (10 tasks × 10 events), {inFlight} in flight";
@@ -189,23 +190,33 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         foreach (var t in targets)
         {
             if (t.Store is null) continue;
-            await t.ResetAsync(ct);
-            var queue = NewQueue("burnrt");
-            await PrefillAsync(t, queue, n, ct);
-            var alloc0 = GC.GetTotalAllocatedBytes(true);
-            var sw = Stopwatch.StartNew();
-            var harness = await RuntimeHarness.StartAsync(t.Store!, queue, profile.RuntimeConcurrency, 100, push: true, ct);
-            await using (harness)
-            {
-                using var progress = Progress.Start(output, $"{BurnDownRuntime} [{t.Name}]",
-                    () => $"{harness.Store.Completed}/{n} done, {harness.Store.Completed / Math.Max(0.001, sw.Elapsed.TotalSeconds):0} tasks/s, {sw.Elapsed.TotalSeconds:0.0}/{profile.BurnDownBudget.TotalSeconds:0} s");
-                while (harness.Store.Completed < n && sw.Elapsed < profile.BurnDownBudget) await Task.Delay(5, ct);
-                var elapsed = sw.Elapsed;
-                var done = harness.Store.Completed;
-                var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, done);
-                _results.Throughput.Add(new ThroughputRow(BurnDownRuntime, t.Name, done, elapsed, alloc, LatencyPercentiles.None,
-                    done < n ? $"budget ended at {done}/{n}" : $"{n} drained, concurrency {profile.RuntimeConcurrency}, batch 100"));
-            }
+            await RuntimeBurnDownAsync(t, BurnDownRuntime, profile.RuntimeConcurrency, 100, null, n, ct);
+            // One task per lease call (issue 15's "one job per fetch, 24 concurrent"): one call in flight, as before,
+            // then the default several, in the same run.
+            await RuntimeBurnDownAsync(t, BurnDownRuntimeSingle, 24, 1, 1, Math.Max(1, n / 3), ct);
+            await RuntimeBurnDownAsync(t, BurnDownRuntimeSingle, 24, 1, null, Math.Max(1, n / 3), ct);
+        }
+    }
+
+    private async Task RuntimeBurnDownAsync(IBenchTarget t, string scenario, int concurrency, int maxBatch, int? leaseCallsInFlight, int n, CancellationToken ct)
+    {
+        await t.ResetAsync(ct);
+        var queue = NewQueue("burnrt");
+        await PrefillAsync(t, queue, n, ct);
+        var alloc0 = GC.GetTotalAllocatedBytes(true);
+        var sw = Stopwatch.StartNew();
+        var harness = await RuntimeHarness.StartAsync(t.Store!, queue, concurrency, maxBatch, push: true, ct, leaseCallsInFlight: leaseCallsInFlight);
+        await using (harness)
+        {
+            using var progress = Progress.Start(output, $"{scenario} [{t.Name}]",
+                () => $"{harness.Store.Completed}/{n} done, {harness.Store.Completed / Math.Max(0.001, sw.Elapsed.TotalSeconds):0} tasks/s, {sw.Elapsed.TotalSeconds:0.0}/{profile.BurnDownBudget.TotalSeconds:0} s");
+            while (harness.Store.Completed < n && sw.Elapsed < profile.BurnDownBudget) await Task.Delay(5, ct);
+            var elapsed = sw.Elapsed;
+            var done = harness.Store.Completed;
+            var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, done);
+            var calls = leaseCallsInFlight is { } k ? $", {k} lease call(s) in flight" : ", lease calls in flight: default";
+            _results.Throughput.Add(new ThroughputRow(scenario, t.Name, done, elapsed, alloc, LatencyPercentiles.None,
+                (done < n ? $"budget ended at {done}/{n}" : $"{n} drained") + $", concurrency {concurrency}, batch {maxBatch}{calls}"));
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class RuntimeHarness : IAsyncDisposable
 
     /// <param name="purgeFinishedAfter">When set, the runtime's sweeper purges finished tasks this old (every second).</param>
     public static async Task<RuntimeHarness> StartAsync(ITaskStore store, string queue, int concurrency, int maxBatch, bool push, CancellationToken cancellationToken,
-        TimeSpan? purgeFinishedAfter = null)
+        TimeSpan? purgeFinishedAfter = null, int? leaseCallsInFlight = null)
     {
         var bench = new BenchStore(store, push);
         var probe = new RuntimeProbe();
@@ -41,6 +41,11 @@ public sealed class RuntimeHarness : IAsyncDisposable
             [$"Konduit:Queues:{queue}:MaxBatchSize"] = maxBatch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             [$"Konduit:Queues:{queue}:LeaseSeconds"] = "30",
         });
+        if (leaseCallsInFlight is { } calls)
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                [$"Konduit:Queues:{queue}:LeaseCallsInFlight"] = calls.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            });
         if (purgeFinishedAfter is { } purge)
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {

@@ -89,6 +89,18 @@ public sealed class KonduitQueueOptions
     /// <summary>Most tasks leased in one call (capped by free concurrency). Default 100; 1–1000.</summary>
     public int MaxBatchSize { get; set; } = 100;
 
+    /// <summary>
+    /// Most lease calls this node has in flight for the queue at once. Null (default): one per
+    /// <see cref="MaxBatchSize"/> of <see cref="Concurrency"/>, at most 4, so a queue leasing one task per call
+    /// (MaxBatchSize 1) with 24 handlers is not held to one lease round trip at a time, while a batched queue keeps a
+    /// single call. 1–16 when set.
+    /// </summary>
+    public int? LeaseCallsInFlight { get; set; }
+
+    /// <summary>The lease calls in flight this queue's worker runs: <see cref="LeaseCallsInFlight"/>, or its default.</summary>
+    internal int EffectiveLeaseCallsInFlight =>
+        LeaseCallsInFlight ?? Math.Clamp((Concurrency + Math.Max(1, MaxBatchSize) - 1) / Math.Max(1, MaxBatchSize), 1, 4);
+
     /// <summary>Lease length in seconds (fractions allowed). Default 30; positive, at most one day.</summary>
     public double LeaseSeconds { get; set; } = 30;
 

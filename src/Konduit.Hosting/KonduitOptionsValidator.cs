@@ -78,12 +78,16 @@ internal sealed class KonduitOptionsValidator : IValidateOptions<KonduitOptions>
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
+    internal const int MaxLeaseCallsInFlight = 16;
+
     internal static void ValidateQueue(string key, KonduitQueueOptions q, List<string> failures)
     {
         if (q.Concurrency < 1)
             failures.Add($"{key}:Concurrency must be at least 1; got {q.Concurrency}.");
         if (q.MaxBatchSize is < 1 or > TaskValidation.MaxLeaseCount)
             failures.Add($"{key}:MaxBatchSize must be between 1 and {TaskValidation.MaxLeaseCount}; got {q.MaxBatchSize}.");
+        if (q.LeaseCallsInFlight is < 1 or > MaxLeaseCallsInFlight)
+            failures.Add($"{key}:LeaseCallsInFlight must be between 1 and {MaxLeaseCallsInFlight} (or unset: automatic); got {q.LeaseCallsInFlight}.");
 
         var leaseOk = double.IsFinite(q.LeaseSeconds) && q.LeaseSeconds > 0 && q.LeaseSeconds <= TaskValidation.MaxLeaseDuration.TotalSeconds;
         if (!leaseOk)

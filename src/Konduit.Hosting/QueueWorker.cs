@@ -106,7 +106,12 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             _abandon.Token, _hardStop.Token);
         Log.WorkerStarted(_logger, _workerId, _queue, _options.Concurrency, _leaseDuration, _heartbeatInterval);
         _completions.Start();
-        _loop = Task.Run(LeaseLoopAsync, CancellationToken.None);
+        // More than one lease call in flight when the queue asks for it (one task per call, many handlers): each loop
+        // takes free slots and leases for them; the slots and outstanding permits bound them all together.
+        var loops = _options.EffectiveLeaseCallsInFlight;
+        _loop = loops == 1
+            ? Task.Run(LeaseLoopAsync, CancellationToken.None)
+            : Task.WhenAll(Enumerable.Range(0, loops).Select(_ => Task.Run(LeaseLoopAsync, CancellationToken.None)));
         return Task.CompletedTask;
     }
 

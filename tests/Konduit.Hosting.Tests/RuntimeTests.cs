@@ -351,6 +351,42 @@ public abstract class RuntimeTests
     }
 
     [Fact]
+    public async Task A_queue_leasing_one_task_per_call_keeps_several_lease_calls_in_flight()
+    {
+        // Issue 15: with MaxBatchSize 1 one lease loop kept a single call in flight, so 24 handlers drained at most one
+        // task per lease round trip. Every lease call is held here, so the calls the worker makes at once are counted.
+        var queue = NewQueue();
+        var store = CreateStore();
+        store.StallLeases();
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", "24"),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "1"),
+            ]),
+            store, queue, (_, _) => Task.CompletedTask);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        await client.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+        await host.StartAsync(Ct);
+
+        await Eventually(() => store.LeaseCallsInFlight == 4, "four lease calls in flight at once (the default for 24 handlers leasing one task each)");
+        store.ResumeLeases();
+        await Eventually(() => store.Completed == 40, "every task to complete");
+        await host.StopAsync(Ct);
+        Assert.Equal(4, store.MaxLeaseCallsInFlight);
+        Assert.Equal(40, store.Leased); // each task leased once
+    }
+
+    [Theory]
+    [InlineData(8, 100, null, 1)]
+    [InlineData(24, 1, null, 4)]
+    [InlineData(3, 1, null, 3)]
+    [InlineData(200, 100, null, 2)]
+    [InlineData(24, 1, 12, 12)]
+    public void Lease_calls_in_flight_default_to_one_per_batch_of_the_concurrency_at_most_four(int concurrency, int maxBatch, int? configured, int expected) =>
+        Assert.Equal(expected, new KonduitQueueOptions { Concurrency = concurrency, MaxBatchSize = maxBatch, LeaseCallsInFlight = configured }.EffectiveLeaseCallsInFlight);
+
+    [Fact]
     public async Task Leasing_pauses_while_completions_lag_instead_of_taking_the_whole_queue()
     {
         // Handler slots are freed before the outcome is recorded (completions are batched). A store whose

@@ -11,6 +11,9 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
 {
     private volatile TaskCompletionSource? _heartbeatGate;
     private volatile TaskCompletionSource? _completionGate;
+    private volatile TaskCompletionSource? _leaseGate;
+    private int _leaseCallsInFlight;
+    private int _maxLeaseCallsInFlight;
     private int _leased;
     private int _completed;
     private int _maxUnrecorded;
@@ -66,9 +69,34 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     /// <summary>Fail calls made (including faulted ones).</summary>
     public int FailCalls => Volatile.Read(ref _failCalls);
 
+    /// <summary>Holds every lease call until <see cref="ResumeLeases"/>.</summary>
+    public void StallLeases() => _leaseGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void ResumeLeases() => Interlocked.Exchange(ref _leaseGate, null)?.TrySetResult();
+
+    /// <summary>Lease calls running now (held ones included).</summary>
+    public int LeaseCallsInFlight => Volatile.Read(ref _leaseCallsInFlight);
+
+    /// <summary>The most lease calls seen running at once.</summary>
+    public int MaxLeaseCallsInFlight => Volatile.Read(ref _maxLeaseCallsInFlight);
+
     public override async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
-        var leases = await Inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
+        var inFlight = Interlocked.Increment(ref _leaseCallsInFlight);
+        int seen;
+        while (inFlight > (seen = MaxLeaseCallsInFlight) && Interlocked.CompareExchange(ref _maxLeaseCallsInFlight, inFlight, seen) != seen)
+        {
+        }
+        IReadOnlyList<TaskLease> leases;
+        try
+        {
+            if (_leaseGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
+            leases = await Inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _leaseCallsInFlight);
+        }
         var leased = Interlocked.Add(ref _leased, leases.Count);
         var unrecorded = leased - Completed;
         int max;
