@@ -129,14 +129,14 @@ internal sealed class PostgresLeases
         _db.RunAsync("complete", (Self: this, Lease: lease, Result: result),
             static async (c, s, ct) =>
             {
-                int rows;
+                long rows;
                 using (var cmd = new NpgsqlCommand(s.Self._sql.Complete, c))
                 {
                     PostgresExecutor.Add(cmd, s.Lease.TaskId);
                     PostgresExecutor.Add(cmd, s.Lease.LeaseToken);
                     cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)s.Result ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
                     await s.Self._db.PrepareAsync(cmd, ct).ConfigureAwait(false);
-                    rows = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    rows = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
                 }
                 if (rows == 0) throw await s.Self.LeaseLostAsync(c, s.Lease, ct).ConfigureAwait(false);
                 return true;

@@ -69,6 +69,9 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
             foreach (var mode in new[] { "force_generic_plan", "force_custom_plan" })
             {
                 await ExecuteAsync(connection, $"SET plan_cache_mode = {mode}");
+                // Rolled-back writes leave pages not all-visible, and an index-only scan (stats) then visits the heap:
+                // every mode starts from a vacuumed table, and stats runs first.
+                await ExecuteAsync(connection, $"VACUUM \"{schema}\".tasks");
                 foreach (var (name, types, sql, args) in statements)
                 {
                     await ExecuteAsync(connection, types.Length == 0 ? $"PREPARE p_{name} AS {sql}" : $"PREPARE p_{name}({types}) AS {sql}");
@@ -113,7 +116,10 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
                                    payload, created_at, updated_at, started_at)
             SELECT gen_random_uuid(), 'q', 1, now() - interval '1 hour', 1, 5, 1, 'w',
                    now() + CASE WHEN n <= {Running} THEN interval '1 hour' ELSE -interval '1 minute' END, '\x01', now(), now(), now()
-            FROM generate_series(1, {Running + Expired}) AS n
+            FROM generate_series(1, {Running + Expired}) AS n;
+            -- Seeded past the store's statements, so counted here the way migration 5 counts an existing table.
+            INSERT INTO {s}.task_counts (queue, state, slot, tasks)
+            SELECT queue, state, 0, count(*) FROM {s}.tasks WHERE state IN (2, 3, 4) GROUP BY queue, state
             """);
         await fixture.ScalarAsync<object>($"VACUUM ANALYZE {s}.tasks");
         await fixture.ScalarAsync<object>($"VACUUM ANALYZE {s}.task_keys");
@@ -136,6 +142,7 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
         var enqueueArrays = "ARRAY[gen_random_uuid()], '{q}', '{0}', '{null}', '{5}', '{null}', '{null}', '{null}', '{null}', ARRAY['\\x01'::bytea]";
         return
         [
+            ("stats", "", sql.Stats, ""),
             ("lease", "text, integer, text, interval", sql.Lease, "'q', 100, 'w', '5 minutes'"),
             ("lease_by_ids", "uuid[], text, text, interval", sql.LeaseByIds, $"{pending}, 'q', 'w', '5 minutes'"),
             ("due_ids", "text, integer", sql.DueIds, "'q', 100"),
@@ -150,7 +157,6 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
             ("expire_lease", "uuid, bigint, text", sql.ExpireLease, $"'{expired}', 1, 'none'"),
             ("purge", "smallint[], interval, text, integer", sql.Purge, $"'{{2,3,4}}', '1 day', NULL, {PostgresQueries.SweepBatchSize}"),
             ("purge_queue", "smallint[], interval, text, integer", sql.Purge, $"'{{3}}', '1 day', 'q', {PostgresQueries.SweepBatchSize}"),
-            ("stats", "", sql.Stats, ""),
             ("enqueue_one", "uuid, text, integer, timestamptz, integer, text, text, jsonb, jsonb, bytea", sql.EnqueueOne,
                 $"gen_random_uuid(), 'q', 0, NULL, 5, NULL, '{keyed}-new', NULL, NULL, '\\x01'"),
             ("enqueue_batch", "uuid[], text[], integer[], timestamptz[], integer[], text[], text[], jsonb[], jsonb[], bytea[]", sql.EnqueueQuiet, enqueueArrays),
