@@ -13,6 +13,8 @@ internal sealed class PostgresLeases
     private readonly PostgresExecutor _db;
     private readonly PostgresQueries _sql;
     private readonly RetryPolicy _defaultRetryPolicy;
+    // Environment.TickCount64 from which the next sweep folds task_counts (PostgresQueries.FoldCounts); 0 = the first sweep.
+    private long _nextFoldAt;
 
     public PostgresLeases(PostgresExecutor db, PostgresQueries sql, RetryPolicy defaultRetryPolicy)
     {
@@ -236,6 +238,15 @@ internal sealed class PostgresLeases
             // Each batch commits on its own: a long sweep never holds many row locks for long.
             while (await PostgresRows.ReadAllAsync(cmd, reclaimed, PostgresRows.ReadReclaimed, ct).ConfigureAwait(false) == PostgresQueries.SweepBatchSize)
             {
+            }
+            // The sweep is the store's periodic upkeep: it also folds closed connections' counter rows (at most once a
+            // minute per store; whichever caller wins the exchange runs it).
+            var now = Environment.TickCount64;
+            var due = Volatile.Read(ref self._nextFoldAt);
+            if (now >= due && Interlocked.CompareExchange(ref self._nextFoldAt, now + (long)PostgresQueries.FoldCountsInterval.TotalMilliseconds, due) == due)
+            {
+                using var fold = new NpgsqlCommand(self._sql.FoldCounts, c);
+                await fold.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
             return (IReadOnlyList<ReclaimedTask>)reclaimed;
         }, cancellationToken);

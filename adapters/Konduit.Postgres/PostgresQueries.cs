@@ -12,12 +12,8 @@ internal sealed class PostgresQueries
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
 
-    /// <summary>
-    /// Counter rows per queue and terminal state in task_counts: a statement adds to the row of its connection's slot
-    /// (backend pid modulo this), so concurrent completers of one queue rarely wait on the same row, and a stats read
-    /// sums at most this many rows per queue and state.
-    /// </summary>
-    public const int CountSlots = 16;
+    /// <summary>How often (at most) a store's sweep folds the task_counts rows of closed connections into slot 0.</summary>
+    public static readonly TimeSpan FoldCountsInterval = TimeSpan.FromMinutes(1);
 
     /// <summary>First key of the two-int advisory lock that serializes migrations ('KNDT').</summary>
     public const int MigrationLockClass = 0x4B4E4454;
@@ -40,13 +36,13 @@ internal sealed class PostgresQueries
         Channel = channel.Length <= 63 ? channel : channel[..63];
         var s = QuotedSchema;
         // The task_counts upsert of one statement (migration 5): `deltas` is a query of (queue, state, delta) rows for
-        // the terminal states the statement entered (+1) or left (-1). Grouped, so each counter row is hit once per
-        // statement, and sorted, so two statements sharing a slot lock their rows in one order (no deadlock). A
-        // data-modifying CTE runs whether or not the final SELECT reads it.
+        // the terminal states the statement entered (+1) or left (-1), added to this connection's own rows. Grouped,
+        // so each counter row is hit once per statement, and sorted, so a fold and a writer lock rows in one order.
+        // A data-modifying CTE runs whether or not the final SELECT reads it.
         string Counted(string deltas) => $"""
             counted AS (
                 INSERT INTO {s}.task_counts AS c (queue, state, slot, tasks)
-                SELECT queue, state, pg_backend_pid() % {CountSlots}, sum(delta) FROM ({deltas}) AS d(queue, state, delta)
+                SELECT queue, state, pg_backend_pid(), sum(delta) FROM ({deltas}) AS d(queue, state, delta)
                 GROUP BY queue, state
                 ORDER BY queue, state
                 ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks
@@ -144,13 +140,15 @@ internal sealed class PostgresQueries
             (5, $"""
                 -- Terminal counts for GetStatsAsync (issue 15 item 4: counting them scanned every finished task, 459 ms
                 -- at 1.5M rows). Every statement that moves a task into or out of a terminal state adds its delta to the
-                -- row (queue, state, its connection's slot): one upsert per statement, never a store-wide hot row, and a
-                -- stats read sums at most CountSlots rows per queue and state. Only `tasks` changes, which no index
-                -- covers, so the upserts are HOT updates on pages kept half empty for them.
+                -- row (queue, state, slot = its backend's pid): one upsert per statement, and no two live connections
+                -- share a row, so completers never wait on each other's counter (a store-wide or per-queue row would
+                -- serialize their commits). The sweep folds the rows of closed connections into slot 0 (FoldCounts),
+                -- so a stats read sums about one row per open connection per queue and state. Only `tasks` changes,
+                -- which no index covers, so the upserts are HOT updates on pages kept half empty for them.
                 CREATE TABLE {s}.task_counts (
                     queue text     NOT NULL,
                     state smallint NOT NULL,  -- 2 succeeded, 3 failed, 4 canceled
-                    slot  smallint NOT NULL,
+                    slot  integer  NOT NULL,  -- the writer's pg_backend_pid(); 0 = folded
                     tasks bigint   NOT NULL,  -- a slot's own sum may go negative (a purge in another slot); the queue's sum cannot
                     CONSTRAINT task_counts_pkey PRIMARY KEY (queue, state, slot)
                 ) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
@@ -586,6 +584,22 @@ internal sealed class PostgresQueries
             ORDER BY queue COLLATE "C"
             """;
 
+        // The sweep's upkeep of task_counts: rows of backends that are gone move into slot 0, so the rows a stats read
+        // sums follow the open connections, not every connection there ever was. Moving is exact whenever it runs
+        // (delete and add in one transaction); a pid reused by a new backend meanwhile only waits on the row lock.
+        FoldCounts = $"""
+            WITH gone AS (
+                DELETE FROM {s}.task_counts c
+                WHERE c.slot <> 0 AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = c.slot)
+                RETURNING c.queue, c.state, c.tasks
+            )
+            INSERT INTO {s}.task_counts AS c (queue, state, slot, tasks)
+            SELECT queue, state, 0, sum(tasks) FROM gone
+            GROUP BY queue, state
+            ORDER BY queue, state
+            ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks
+            """;
+
         // Purge, one batch: rows and their key rows go together, so the keys become free. SKIP LOCKED leaves rows a
         // concurrent redrive is changing alone; FOR UPDATE re-checks state and age. ($3 null = every queue.)
         // Shaped for generic plans too (issue 15 item 3): `state IN (2, 3, 4)` (the store passes terminal states only)
@@ -672,6 +686,7 @@ internal sealed class PostgresQueries
     public string QueryPrefix { get; }
     public string Stats { get; }
     public string Purge { get; }
+    public string FoldCounts { get; }
     public string Listen { get; }
 
     // Query filter fragments: constants with fixed parameter names, appended only when the filter is set.
