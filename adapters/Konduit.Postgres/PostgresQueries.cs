@@ -12,8 +12,11 @@ internal sealed class PostgresQueries
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
 
-    /// <summary>How often (at most) a store's sweep folds the task_counts rows of closed connections into slot 0.</summary>
+    /// <summary>How often (at most) a store's sweep folds idle task_counts rows into slot 0.</summary>
     public static readonly TimeSpan FoldCountsInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>A task_counts row no statement has touched for this long is folded into slot 0 (its connection is idle or gone).</summary>
+    public static readonly TimeSpan FoldCountsIdle = TimeSpan.FromMinutes(10);
 
     /// <summary>First key of the two-int advisory lock that serializes migrations ('KNDT').</summary>
     public const int MigrationLockClass = 0x4B4E4454;
@@ -45,7 +48,7 @@ internal sealed class PostgresQueries
                 SELECT queue, state, pg_backend_pid(), sum(delta) FROM ({deltas}) AS d(queue, state, delta)
                 GROUP BY queue, state
                 ORDER BY queue, state
-                ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks
+                ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks, touched_at = now()
             )
             """;
 
@@ -142,14 +145,15 @@ internal sealed class PostgresQueries
                 -- at 1.5M rows). Every statement that moves a task into or out of a terminal state adds its delta to the
                 -- row (queue, state, slot = its backend's pid): one upsert per statement, and no two live connections
                 -- share a row, so completers never wait on each other's counter (a store-wide or per-queue row would
-                -- serialize their commits). The sweep folds the rows of closed connections into slot 0 (FoldCounts),
-                -- so a stats read sums about one row per open connection per queue and state. Only `tasks` changes,
+                -- serialize their commits). The sweep folds rows idle for FoldCountsIdle into slot 0 (FoldCounts), so
+                -- a stats read sums about one row per recently writing connection per queue and state. Only `tasks` changes,
                 -- which no index covers, so the upserts are HOT updates on pages kept half empty for them.
                 CREATE TABLE {s}.task_counts (
                     queue text     NOT NULL,
                     state smallint NOT NULL,  -- 2 succeeded, 3 failed, 4 canceled
                     slot  integer  NOT NULL,  -- the writer's pg_backend_pid(); 0 = folded
                     tasks bigint   NOT NULL,  -- a slot's own sum may go negative (a purge in another slot); the queue's sum cannot
+                    touched_at timestamptz NOT NULL DEFAULT now(),  -- the last statement that added to the row
                     CONSTRAINT task_counts_pkey PRIMARY KEY (queue, state, slot)
                 ) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
                         autovacuum_analyze_scale_factor = 0.2);
@@ -584,13 +588,14 @@ internal sealed class PostgresQueries
             ORDER BY queue COLLATE "C"
             """;
 
-        // The sweep's upkeep of task_counts: rows of backends that are gone move into slot 0, so the rows a stats read
-        // sums follow the open connections, not every connection there ever was. Moving is exact whenever it runs
-        // (delete and add in one transaction); a pid reused by a new backend meanwhile only waits on the row lock.
+        // The sweep's upkeep of task_counts ($1 = FoldCountsIdle): rows no statement touched for that long (their
+        // connection is idle or gone) move into slot 0, so the rows a stats read sums follow the connections that write
+        // now, not every connection there ever was. Moving is exact whenever it runs (delete and add in one
+        // transaction); a connection that writes again later just starts a new row.
         FoldCounts = $"""
             WITH gone AS (
                 DELETE FROM {s}.task_counts c
-                WHERE c.slot <> 0 AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = c.slot)
+                WHERE c.slot <> 0 AND c.touched_at < now() - $1
                 RETURNING c.queue, c.state, c.tasks
             )
             INSERT INTO {s}.task_counts AS c (queue, state, slot, tasks)
