@@ -212,9 +212,13 @@ source "$ROOT/scripts/services.d/cassandra.sh"
 source "$ROOT/scripts/services.d/redis.sh"
 # shellcheck source=services.d/tools.sh
 source "$ROOT/scripts/services.d/tools.sh"
+# shellcheck source=services.d/postgres-standby.sh
+source "$ROOT/scripts/services.d/postgres-standby.sh"
 # cassandra_ring and cassandra_secure start only with KONDUIT_CASSANDRA_RING=1 / KONDUIT_CASSANDRA_SECURE=1
 # (scripts/test.sh sets both); down always stops them. tls comes first: PostgreSQL and the secured node use its files.
-SERVICE_NAMES=(tls postgres cassandra cassandra_ring cassandra_secure redis tools)
+# postgres_standby (a sync primary + standby pair on 25790/25791) starts only with KONDUIT_PG_STANDBY=1; the failover
+# tests make their own pairs with the same script and need only the postgresql package that postgres_up installs.
+SERVICE_NAMES=(tls postgres cassandra cassandra_ring cassandra_secure redis tools postgres_standby)
 
 cmd_up() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_up"; done; }
 cmd_down() { local s; for s in "${SERVICE_NAMES[@]}"; do "${s}_down"; done; }

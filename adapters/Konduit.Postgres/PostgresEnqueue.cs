@@ -167,16 +167,19 @@ internal sealed class PostgresEnqueue(PostgresExecutor db, PostgresQueries sql, 
             var inserted = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? reader.GetValue(0) : null;
             try
             {
-                // The insert has committed and its outcome is known: a late cancellation must not turn it into an
-                // error, so the NOTIFY's (already sent, short) result is read without the token.
+                // The row arrives before the insert's implicit transaction commits (at the Sync after it): moving on to
+                // the NOTIFY's result is what confirms the commit. Read without the token, so a late cancellation never
+                // turns a committed insert into an error.
                 var notified = await reader.NextResultAsync(CancellationToken.None).ConfigureAwait(false);
                 return (inserted, notified);
             }
-            catch (NpgsqlException)
+            catch (PostgresException e) when (ReferenceEquals(e.BatchCommand, notify))
             {
                 // Best effort, like the notifier's: the caller signals through the notifier instead.
                 return (inserted, false);
             }
+            // Any other failure is the insert's: its commit is unconfirmed (e.g. the connection broke while the commit
+            // waited for a synchronous standby), so it is thrown, never reported as stored (issue 15, failover).
         }
     }
 

@@ -24,7 +24,15 @@ internal sealed class PostgresExecutor(NpgsqlDataSource dataSource, string store
     {
         try
         {
-            var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            NpgsqlConnection connection;
+            try
+            {
+                connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (NpgsqlException ex) when (NoHostServesNow(ex))
+            {
+                throw new StoreUnavailableException(storeName, operation, ex);
+            }
             await using (connection.ConfigureAwait(false))
             {
                 return await body(connection, state, cancellationToken).ConfigureAwait(false);
@@ -35,6 +43,16 @@ internal sealed class PostgresExecutor(NpgsqlDataSource dataSource, string store
             throw translated;
         }
     }
+
+    /// <summary>
+    /// Whether opening a connection failed because no host of a multi-host data source can serve this session now:
+    /// Npgsql then throws a plain <see cref="NpgsqlException"/>, "No suitable host was found.", with no inner exception
+    /// (every host is offline by its recent check, or of the wrong kind, e.g. only standbys for
+    /// <c>Target Session Attributes=read-write</c>). That is the gap between a primary's crash and a standby's
+    /// promotion (issue 15), so it is transient; a rejected login stays a <see cref="PostgresException"/> and is not.
+    /// </summary>
+    private bool NoHostServesNow(NpgsqlException ex) =>
+        dataSource is NpgsqlMultiHostDataSource && ex is not PostgresException && ex.InnerException is null;
 
     /// <summary>Runs <paramref name="body"/> on a connection the caller owns (its transaction), with the same mapping.</summary>
     public async Task<TResult> GuardAsync<TState, TResult>(
@@ -67,7 +85,9 @@ internal sealed class PostgresExecutor(NpgsqlDataSource dataSource, string store
     /// True for failures that say "the server cannot be reached or served this call now", not "this call is wrong":
     /// Npgsql's own transient classification, plus these SQLSTATEs (class 08 connection
     /// exceptions; 57P01 admin shutdown / pg_terminate_backend, 57P02 crash shutdown, 57P03 cannot connect now;
-    /// 40001/40P01, which the store does not retry) and socket, I/O and timeout errors under any wrapper.
+    /// 40001/40P01, which the store does not retry) and socket, I/O and timeout errors under any wrapper. A multi-host
+    /// data source that tried every host reports their errors in one <see cref="AggregateException"/> ("Unable to
+    /// connect to a suitable host"): transient when every one of them is.
     /// Cancellation by the caller's token is never transient.
     /// </summary>
     internal static bool IsTransient(Exception ex) => ex switch
@@ -77,7 +97,8 @@ internal sealed class PostgresExecutor(NpgsqlDataSource dataSource, string store
             || p.SqlState.StartsWith("08", StringComparison.Ordinal)
             || p.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
                 or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
-        NpgsqlException n => n.IsTransient || n.InnerException is IOException or SocketException or TimeoutException,
+        NpgsqlException n => n.IsTransient || n.InnerException is IOException or SocketException or TimeoutException
+            || (n.InnerException is AggregateException { InnerExceptions.Count: > 0 } hosts && hosts.InnerExceptions.All(IsTransient)),
         IOException or SocketException or TimeoutException => true,
         _ => false,
     };

@@ -13,7 +13,8 @@ namespace Konduit.Postgres;
 /// <para>The store connects lazily: constructing it never touches the server. The server's clock
 /// (<c>now()</c>) decides due times and lease expiry.</para>
 /// <para>When the server cannot be reached or drops the call (connection refused or cut, backend terminated,
-/// server shutting down or starting), operations throw <see cref="StoreUnavailableException"/> with the driver's
+/// server shutting down or starting, no host of a multi-host connection string accepting the session, as between a
+/// primary's failure and a standby's promotion: docs/postgres-failover.md), operations throw <see cref="StoreUnavailableException"/> with the driver's
 /// exception as <see cref="Exception.InnerException"/>; the contract's own exceptions are unchanged.</para>
 /// <para>Wake-up holds one connection for LISTEN from the first <see cref="WaitForWorkAsync"/> until the store
 /// is disposed; the data source must therefore not use multiplexing.</para>

@@ -69,7 +69,7 @@ internal sealed class CompletionBatcher
                     await _store.CompleteAsync(lease.Lease, result, _hardStop).ConfigureAwait(false);
                     return true;
                 }
-                return await pending.Outcome.Task.ConfigureAwait(false);
+                return await pending.Task.ConfigureAwait(false);
             }
             catch (LeaseLostException)
             {
@@ -109,11 +109,11 @@ internal sealed class CompletionBatcher
                     try
                     {
                         await _store.CompleteAsync(batch[0].Lease.Lease, batch[0].Result, _hardStop).ConfigureAwait(false);
-                        batch[0].Outcome.TrySetResult(true);
+                        batch[0].TrySetResult(true);
                     }
                     catch (LeaseLostException)
                     {
-                        batch[0].Outcome.TrySetResult(false);
+                        batch[0].TrySetResult(false);
                     }
                     continue;
                 }
@@ -121,22 +121,22 @@ internal sealed class CompletionBatcher
                 for (var i = 0; i < batch.Count; i++) completions[i] = new TaskCompletion(batch[i].Lease.Lease, batch[i].Result);
                 var lost = await _store.CompleteManyAsync(completions, _hardStop).ConfigureAwait(false);
                 var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
-                foreach (var item in batch) item.Outcome.TrySetResult(lostSet is null || !lostSet.Contains(item.Lease.TaskId));
+                foreach (var item in batch) item.TrySetResult(lostSet is null || !lostSet.Contains(item.Lease.TaskId));
             }
 #pragma warning disable CA1031 // Each waiting completion gets the error and decides whether to retry.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                foreach (var item in batch) item.Outcome.TrySetException(ex);
+                foreach (var item in batch) item.TrySetException(ex);
             }
         }
     }
 
-    private sealed class Pending(TrackedLease lease, byte[]? result)
+    // The completion source itself carries the lease: one object per completion instead of two.
+    private sealed class Pending(TrackedLease lease, byte[]? result) : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public TrackedLease Lease { get; } = lease;
         public byte[]? Result { get; } = result;
-        public TaskCompletionSource<bool> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -47,14 +46,19 @@ internal sealed class QueueWorker : IHostedService, IDisposable
     private readonly CancellationTokenSource _stopLeasing = new();
     private readonly CancellationTokenSource _abandon = new();
     private readonly CancellationTokenSource _hardStop = new();
-    private readonly ConcurrentDictionary<long, Task> _running = new();
+    // Task runs not finished yet, and the signal StopAsync waits on once leasing has stopped: a counter instead of a
+    // set of tasks, so a run costs no set entry and no continuation (issue 15, allocations per task).
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _running;
+    private readonly Action _handlerDone;
+    private readonly Action _runEnded;
+    private int _loopEnded; // 1 once StopAsync saw the lease loop end: from then on no run starts
 
     private ITaskStore _store = null!;
     private string _storeName = "";
     private CompletionBatcher _completions = null!;
     private TaskExecution _execution = null!;
     private Task? _loop;
-    private long _nextRunId;
 
     public QueueWorker(
         HandlerRegistration registration,
@@ -67,6 +71,8 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         TimeProvider time,
         ILoggerFactory? loggerFactory = null)
     {
+        _handlerDone = HandlerDone;
+        _runEnded = RunEnded;
         _registration = registration;
         _services = services;
         _scopes = scopes;
@@ -112,18 +118,22 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         using var hard = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _hardStop);
         await Quietly(_loop.WaitAsync(cancellationToken)).ConfigureAwait(false);
 
-        var running = _running.Values.ToArray();
-        Log.WorkerStopping(_logger, _queue, running.Length, _gracePeriod);
-        if (running.Length > 0)
+        // The lease loop has ended, so no run starts any more: the last one to finish signals _drained. (Both sides
+        // write with a full fence before they read the other's field, so one of them always sees the count at zero.)
+        Interlocked.Exchange(ref _loopEnded, 1);
+        var running = Volatile.Read(ref _running);
+        if (running == 0) _drained.TrySetResult();
+        Log.WorkerStopping(_logger, _queue, running, _gracePeriod);
+        if (running > 0)
         {
-            var all = Task.WhenAll(running);
+            var all = _drained.Task;
             try
             {
                 await all.WaitAsync(_gracePeriod, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
             {
-                Log.GraceExpired(_logger, _queue, _running.Count);
+                Log.GraceExpired(_logger, _queue, Volatile.Read(ref _running));
                 await _abandon.CancelAsync().ConfigureAwait(false);
             }
             // Canceled handlers only need to unwind; one that ignores its token is left behind when the host gives up.
@@ -236,11 +246,9 @@ internal sealed class QueueWorker : IHostedService, IDisposable
             _metrics.Leased(_queue, _storeName, leases.Count);
             foreach (var lease in leases)
             {
-                var id = Interlocked.Increment(ref _nextRunId);
-                var run = Task.Run(() => RunAsync(lease), CancellationToken.None);
-                _running[id] = run;
-                _ = run.ContinueWith((_, state) => ((ConcurrentDictionary<long, Task>)state!).TryRemove(id, out Task? _),
-                    _running, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                Interlocked.Increment(ref _running);
+                _metrics.InFlight(_queue, _storeName, 1);
+                _ = _execution.RunAsync(lease, _handlerDone, _runEnded); // never faults: it ends every run in its finally
             }
         }
     }
@@ -287,28 +295,19 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         }
     }
 
-    private async Task RunAsync(TaskLease lease)
+    // The outcome is recorded (or given up on): the lease loop may take another task.
+    private void RunEnded()
     {
-        _metrics.InFlight(_queue, _storeName, 1);
-        var slotHeld = 1;
-        void HandlerDone()
-        {
-            // The handler is done: its slot goes to the next task while the outcome is recorded (completions are
-            // batched, so holding the slot for the round trip would cap throughput at concurrency / latency).
-            if (Interlocked.Exchange(ref slotHeld, 0) == 0) return;
-            _metrics.InFlight(_queue, _storeName, -1);
-            _slots.Release();
-        }
-        try
-        {
-            await _execution.RunAsync(lease, HandlerDone).ConfigureAwait(false);
-        }
-        finally
-        {
-            HandlerDone();
-            // The outcome is recorded (or given up on): the lease loop may take another task.
-            _outstanding.Release();
-        }
+        _outstanding.Release();
+        if (Interlocked.Decrement(ref _running) == 0 && Volatile.Read(ref _loopEnded) == 1) _drained.TrySetResult();
+    }
+
+    // The handler has returned: its slot goes to the next task while the outcome is recorded (completions are batched,
+    // so holding the slot for the round trip would cap throughput at concurrency / latency).
+    private void HandlerDone()
+    {
+        _metrics.InFlight(_queue, _storeName, -1);
+        _slots.Release();
     }
 
     private static async Task Quietly(Task task)

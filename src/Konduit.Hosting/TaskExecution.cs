@@ -38,120 +38,140 @@ internal sealed class TaskExecution(
 {
     private readonly string _queue = settings.Queue;
     private readonly string _storeName = store.Name;
+    // One delegate for every run, the lease passed as state: no closure per task.
+    private readonly Action<object?> _releaseOnAbandon = tracked => renewer.Release((TrackedLease)tracked!);
 
-    /// <summary>Runs the task; <paramref name="handlerDone"/> is called once the handler has returned (its slot may go to the next task).</summary>
-    public async Task RunAsync(TaskLease lease, Action handlerDone)
+    /// <summary>
+    /// Runs the task, off the caller's thread. <paramref name="handlerDone"/> is called exactly once: when the handler
+    /// has returned (its slot may go to the next task), or at the end when the run failed before that;
+    /// <paramref name="runEnded"/> once the outcome is recorded or given up on. The worker passes the same two
+    /// delegates to every run: no per-task closure or wrapper task (issue 15, allocations per task).
+    /// </summary>
+    public async Task RunAsync(TaskLease lease, Action handlerDone, Action runEnded)
     {
-        using var logScope = Log.TaskScope(logger, lease.TaskId, _queue, lease.Attempt);
-        var started = time.GetTimestamp();
-        // Both instants by the store's clock: the lease began ExpiresAt − duration; the task was due at RunAt.
-        metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - settings.LeaseDuration - lease.RunAt);
-        Log.TaskLeased(logger, lease.TaskId, _queue, lease.Attempt, lease.MaxAttempts);
-        var tracked = new TrackedLease(lease, settings.LeaseDuration, settings.HeartbeatInterval);
-        renewer.Track(tracked);
+        // Off the lease loop at once: the handler and its outcome run on the thread pool, not inline in the loop.
+        await Task.Yield();
+        var slotPassed = false;
         try
         {
-            using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
-            // The execution timeout is one more reason to cancel the handler's token (by the runtime's clock).
-            using var timeout = settings.ExecutionTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
-            using var execution = timeout is null
-                ? CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken)
-                : CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken, timeout.Token);
-            Exception? error = null;
-            byte[]? result = null;
-            bool canceled;
-            var timedOut = false;
-            // Past the grace period the handler is abandoned: its lease is left to expire, so renewal stops at once
-            // even for a handler that ignores its token.
-            var abandoned = abandon.Register(() => renewer.Release(tracked));
-            var handler = InvokeAsync(lease, execution.Token);
+            using var logScope = Log.TaskScope(logger, lease.TaskId, _queue, lease.Attempt);
+            var started = time.GetTimestamp();
+            // Both instants by the store's clock: the lease began ExpiresAt − duration; the task was due at RunAt.
+            metrics.QueueWait(_queue, _storeName, lease.ExpiresAt - settings.LeaseDuration - lease.RunAt);
+            Log.TaskLeased(logger, lease.TaskId, _queue, lease.Attempt, lease.MaxAttempts);
+            var tracked = new TrackedLease(lease, settings.LeaseDuration, settings.HeartbeatInterval);
+            renewer.Track(tracked);
             try
             {
-                // At the timeout the attempt fails at once, whether or not the handler honours its token: a hung
-                // handler must not keep its task (and its heartbeats) forever (issue 17, "what is stuck").
-                if (timeout is not null && !handler.IsCompleted)
-                    timedOut = await Task.WhenAny(handler, Task.Delay(Timeout.Infinite, timeout.Token)).ConfigureAwait(false) != handler;
-                if (!timedOut) result = await handler.ConfigureAwait(false);
-                canceled = execution.IsCancellationRequested;
-            }
-#pragma warning disable CA1031 // The handler's exception is the task's failure, recorded below.
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                canceled = execution.IsCancellationRequested;
-                error = ex;
-            }
-            finally
-            {
-                await abandoned.DisposeAsync().ConfigureAwait(false);
-            }
-            // Canceled by the timeout alone (not by shutdown or a lost lease): the attempt failed, retryable.
-            if (timeout is { IsCancellationRequested: true } && !abandon.IsCancellationRequested && !tracked.IsLost)
-            {
-                timedOut = true;
-                error = new ExecutionTimeoutException(_queue, settings.ExecutionTimeout!.Value, error is OperationCanceledException ? null : error);
-                canceled = false;
-                Log.TaskTimedOut(logger, lease.TaskId, _queue, lease.Attempt, settings.ExecutionTimeout.Value);
-            }
-
-            var elapsed = time.GetElapsedTime(started);
-            metrics.Duration(_queue, _storeName, elapsed);
-            if (timedOut && !handler.IsCompleted)
-            {
-                // The slot stays taken until the handler really returns (concurrency stays honest); its late outcome is ignored.
-                _ = handler.ContinueWith(static (t, done) =>
+                using var activity = KonduitDiagnostics.StartProcess(lease, _storeName);
+                // The execution timeout is one more reason to cancel the handler's token (by the runtime's clock).
+                using var timeout = settings.ExecutionTimeout is { } limit ? new CancellationTokenSource(limit, time) : null;
+                using var execution = timeout is null
+                    ? CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken)
+                    : CancellationTokenSource.CreateLinkedTokenSource(abandon, tracked.LostToken, timeout.Token);
+                Exception? error = null;
+                byte[]? result = null;
+                bool canceled;
+                var timedOut = false;
+                // Past the grace period the handler is abandoned: its lease is left to expire, so renewal stops at once
+                // even for a handler that ignores its token.
+                var abandoned = abandon.Register(_releaseOnAbandon, tracked);
+                var handler = InvokeAsync(lease, execution.Token);
+                try
                 {
-                    _ = t.Exception;
-                    ((Action)done!)();
-                }, handlerDone, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-            else
-            {
-                handlerDone();
-            }
-
-            if (canceled && tracked.IsLost)
-            {
-                ReportLeaseLost(Log.LeaseLost, lease, tracked.LostState, activity);
-            }
-            else if (canceled)
-            {
-                // Canceled at shutdown before the handler returned: it did not finish, so the task is neither
-                // completed nor failed. The lease expires and the sweeper hands the task out again.
-                Log.TaskAbandoned(logger, lease.TaskId, _queue, lease.Attempt);
-                activity?.SetStatus(ActivityStatusCode.Error, "abandoned at shutdown");
-            }
-            else if (tracked.IsLost)
-            {
-                ReportLeaseLost(Log.OutcomeRefused, lease, tracked.LostState, activity);
-            }
-            else if (error is null)
-            {
-                if (await completions.CompleteAsync(tracked, result).ConfigureAwait(false))
+                    // At the timeout the attempt fails at once, whether or not the handler honours its token: a hung
+                    // handler must not keep its task (and its heartbeats) forever (issue 17, "what is stuck").
+                    if (timeout is not null && !handler.IsCompleted)
+                        timedOut = await Task.WhenAny(handler, Task.Delay(Timeout.Infinite, timeout.Token)).ConfigureAwait(false) != handler;
+                    if (!timedOut) result = await handler.ConfigureAwait(false);
+                    canceled = execution.IsCancellationRequested;
+                }
+    #pragma warning disable CA1031 // The handler's exception is the task's failure, recorded below.
+                catch (Exception ex)
+    #pragma warning restore CA1031
                 {
-                    metrics.Completed(_queue, _storeName);
-                    Log.TaskCompleted(logger, lease.TaskId, _queue, lease.Attempt, elapsed.TotalMilliseconds);
-                    activity?.SetStatus(ActivityStatusCode.Ok);
+                    canceled = execution.IsCancellationRequested;
+                    error = ex;
+                }
+                finally
+                {
+                    await abandoned.DisposeAsync().ConfigureAwait(false);
+                }
+                // Canceled by the timeout alone (not by shutdown or a lost lease): the attempt failed, retryable.
+                if (timeout is { IsCancellationRequested: true } && !abandon.IsCancellationRequested && !tracked.IsLost)
+                {
+                    timedOut = true;
+                    error = new ExecutionTimeoutException(_queue, settings.ExecutionTimeout!.Value, error is OperationCanceledException ? null : error);
+                    canceled = false;
+                    Log.TaskTimedOut(logger, lease.TaskId, _queue, lease.Attempt, settings.ExecutionTimeout.Value);
+                }
+
+                var elapsed = time.GetElapsedTime(started);
+                metrics.Duration(_queue, _storeName, elapsed);
+                if (timedOut && !handler.IsCompleted)
+                {
+                    // The slot stays taken until the handler really returns (concurrency stays honest); its late outcome is ignored.
+                    slotPassed = true;
+                    _ = handler.ContinueWith(static (t, done) =>
+                    {
+                        _ = t.Exception;
+                        ((Action)done!)();
+                    }, handlerDone, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 }
                 else
                 {
-                    ReportLeaseLost(Log.OutcomeRefused, lease, null, activity);
+                    slotPassed = true;
+                    handlerDone();
+                }
+
+                if (canceled && tracked.IsLost)
+                {
+                    ReportLeaseLost(Log.LeaseLost, lease, tracked.LostState, activity);
+                }
+                else if (canceled)
+                {
+                    // Canceled at shutdown before the handler returned: it did not finish, so the task is neither
+                    // completed nor failed. The lease expires and the sweeper hands the task out again.
+                    Log.TaskAbandoned(logger, lease.TaskId, _queue, lease.Attempt);
+                    activity?.SetStatus(ActivityStatusCode.Error, "abandoned at shutdown");
+                }
+                else if (tracked.IsLost)
+                {
+                    ReportLeaseLost(Log.OutcomeRefused, lease, tracked.LostState, activity);
+                }
+                else if (error is null)
+                {
+                    if (await completions.CompleteAsync(tracked, result).ConfigureAwait(false))
+                    {
+                        metrics.Completed(_queue, _storeName);
+                        Log.TaskCompleted(logger, lease.TaskId, _queue, lease.Attempt, elapsed.TotalMilliseconds);
+                        activity?.SetStatus(ActivityStatusCode.Ok);
+                    }
+                    else
+                    {
+                        ReportLeaseLost(Log.OutcomeRefused, lease, null, activity);
+                    }
+                }
+                else
+                {
+                    await FailAsync(tracked, error, activity).ConfigureAwait(false);
                 }
             }
-            else
+    #pragma warning disable CA1031 // Nothing more can be done: the lease expires and the sweeper returns the task.
+            catch (Exception ex)
+    #pragma warning restore CA1031
             {
-                await FailAsync(tracked, error, activity).ConfigureAwait(false);
+                Log.OutcomeFailed(logger, ex, lease.TaskId, _queue, lease.Attempt);
             }
-        }
-#pragma warning disable CA1031 // Nothing more can be done: the lease expires and the sweeper returns the task.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Log.OutcomeFailed(logger, ex, lease.TaskId, _queue, lease.Attempt);
+            finally
+            {
+                renewer.Release(tracked);
+            }
         }
         finally
         {
-            renewer.Release(tracked);
+            if (!slotPassed) handlerDone();
+            runEnded();
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Konduit.Cassandra.Cql;
 using Konduit.Hosting;
 using Konduit.InMemory;
+using Konduit.Tests.Shared;
 
 namespace Konduit.Cassandra.Tests;
 
@@ -27,6 +28,8 @@ public sealed class EventLogOutageTests
     {
         var contactPoint = Environment.GetEnvironmentVariable(CassandraFixture.Variable)
             ?? throw new InvalidOperationException($"{CassandraFixture.Variable} is not set: run scripts/services.sh up && source .services/env");
+        // The chaos module runs beside this one and records into the same server: it must not see it stopped.
+        await using var serverLock = await SharedServerLock.AcquireAsync("cassandra-" + contactPoint, Ct);
         var keyspace = "konduit_outage_" + Guid.NewGuid().ToString("N")[..8];
         var sessionOptions = CqlSessionOptions.FromContactPoint(contactPoint);
         sessionOptions.RequestTimeout = TimeSpan.FromSeconds(3);

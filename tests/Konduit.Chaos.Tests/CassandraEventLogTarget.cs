@@ -1,6 +1,7 @@
 using System.Globalization;
 using Konduit.Cassandra;
 using Konduit.Chaos.Tests.Servers;
+using Konduit.Tests.Shared;
 
 namespace Konduit.Chaos.Tests;
 
@@ -16,6 +17,7 @@ internal sealed class CassandraEventLogTarget(PrivatePostgres postgres, string s
     private const string Variable = "KONDUIT_TEST_CASSANDRA";
 
     private CassandraTaskEventLog? _log;
+    private SharedServerLock? _serverLock;
 
     public override string StoreName => "Postgres+CassandraLog";
 
@@ -37,6 +39,8 @@ internal sealed class CassandraEventLogTarget(PrivatePostgres postgres, string s
 
     protected override async Task CreateStoreAsync(CancellationToken cancellationToken)
     {
+        // The Cassandra module's outage test stops this server; scripts/test.sh runs that module beside this one.
+        _serverLock = await SharedServerLock.AcquireAsync("cassandra-" + ContactPoint, cancellationToken);
         await base.CreateStoreAsync(cancellationToken);
         _log = new CassandraTaskEventLog(LogOptions);
         await _log.MigrateAsync(cancellationToken);
@@ -105,5 +109,6 @@ internal sealed class CassandraEventLogTarget(PrivatePostgres postgres, string s
             await admin.ExecuteAsync($"DROP KEYSPACE IF EXISTS {Keyspace}", options: new Konduit.Cassandra.Cql.CqlQueryOptions { Prepare = false });
         }
         await base.DisposeAsync();
+        if (_serverLock is not null) await _serverLock.DisposeAsync();
     }
 }

@@ -12,7 +12,12 @@ internal sealed class CapturingLoggerFactory : ILoggerFactory
 {
     private readonly ConcurrentQueue<(string Category, string Message)> _messages = new();
 
+    private readonly ConcurrentQueue<(string Category, Exception Exception)> _exceptions = new();
+
     public IReadOnlyList<(string Category, string Message)> Messages => [.. _messages];
+
+    /// <summary>The exceptions logged with a message (any level), by logger category.</summary>
+    public IReadOnlyList<(string Category, Exception Exception)> Exceptions => [.. _exceptions];
 
     public void Clear() => _messages.Clear();
 
@@ -38,7 +43,10 @@ internal sealed class CapturingLoggerFactory : ILoggerFactory
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
             owner._messages.Enqueue((category, formatter(state, exception)));
+            if (exception is not null) owner._exceptions.Enqueue((category, exception));
+        }
     }
 }

@@ -80,6 +80,28 @@ public sealed class PostgresUnavailableTests(PostgresStoreFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task Every_operation_on_a_multi_host_string_with_no_host_to_serve_it_throws_StoreUnavailableException()
+    {
+        // Issue 15, failover: with several hosts Npgsql reports "Unable to connect to a suitable host" (the hosts' errors
+        // in an AggregateException) on the first call and "No suitable host was found." (no inner exception) while it
+        // remembers them as offline; both mean "no primary now", as between a primary's crash and a standby's promotion.
+        await using var store = new PostgresTaskStore(new PostgresTaskStoreOptions
+        {
+            ConnectionString = $"Host=127.0.0.1:{ClosedPort()},127.0.0.1:{ClosedPort()};Username=konduit;Password=none;Database=konduit;" +
+                               "Target Session Attributes=read-write;Timeout=3",
+            Schema = "konduit_down",
+        });
+        var seen = new HashSet<string>();
+        foreach (var (name, call) in Operations())
+        {
+            var ex = await Assert.ThrowsAsync<StoreUnavailableException>(() => call(store));
+            Assert.True(ex.InnerException is NpgsqlException, $"{name}: the driver's exception is kept inside ({ex.InnerException})");
+            seen.Add(ex.InnerException!.InnerException is AggregateException ? "aggregate" : "no suitable host");
+        }
+        Assert.Equal(["aggregate", "no suitable host"], seen.Order());
+    }
+
+    [Fact]
     public async Task Every_event_log_operation_against_a_server_that_refuses_connections_throws_StoreUnavailableException()
     {
         await using var log = new PostgresTaskEventLog(new PostgresTaskEventLogOptions

@@ -68,7 +68,9 @@ internal sealed class PrivateRedis : IAsyncDisposable
     /// <summary>
     /// A Redis Cluster of 3 masters and 3 replicas on ports <paramref name="firstPort"/>… (bus ports
     /// <paramref name="firstBusPort"/>…), node timeout <paramref name="nodeTimeoutMs"/>, created with
-    /// <c>redis-cli --cluster create --cluster-replicas 1</c>; returns once every slot is served.
+    /// <c>redis-cli --cluster create --cluster-replicas 1</c>; returns once every slot is served and every replica has
+    /// finished its first sync (a replica that never synced refuses to take over its master's slots: a master killed
+    /// before that left the cluster CLUSTERDOWN for good, issue 16).
     /// </summary>
     public static async Task<PrivateRedis> StartClusterAsync(int firstPort, int firstBusPort, int nodeTimeoutMs = 1000)
     {
@@ -82,12 +84,56 @@ internal sealed class PrivateRedis : IAsyncDisposable
             var (code, output) = await CliAsync(null, [.. create]);
             if (code != 0) throw new InvalidOperationException("redis-cli --cluster create failed: " + output);
             await redis.WaitForClusterOkAsync(TimeSpan.FromSeconds(30));
+            await redis.WaitForReplicasInSyncAsync(TimeSpan.FromSeconds(30));
             return redis;
         }
         catch
         {
             await redis.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>Waits until every running replica reports <c>master_link_status:up</c> (its first sync is done).</summary>
+    public async Task WaitForReplicasInSyncAsync(TimeSpan deadline)
+    {
+        var until = DateTime.UtcNow + deadline;
+        while (true)
+        {
+            var inSync = true;
+            foreach (var node in _nodes.Where(n => n.IsRunning))
+            {
+                var replication = (await CliAsync(node.Port, "info", "replication")).Output;
+                if (replication.Contains("role:slave", StringComparison.Ordinal))
+                    inSync &= replication.Contains("master_link_status:up", StringComparison.Ordinal);
+            }
+            if (inSync) return;
+            if (DateTime.UtcNow > until) throw new TimeoutException("the cluster's replicas did not finish their first sync");
+            await Task.Delay(100); // polling the server's state: there is nothing to await
+        }
+    }
+
+    /// <summary>The running node that replicates <paramref name="master"/> (from its <c>INFO replication</c>).</summary>
+    public async Task<Node> ReplicaOfAsync(Node master)
+    {
+        foreach (var node in _nodes.Where(n => n.IsRunning && n != master))
+        {
+            var replication = (await CliAsync(node.Port, "info", "replication")).Output;
+            if (replication.Contains("role:slave", StringComparison.Ordinal) &&
+                replication.Contains($"master_port:{master.Port.ToString(CultureInfo.InvariantCulture)}\r", StringComparison.Ordinal))
+                return node;
+        }
+        throw new InvalidOperationException($"no running replica of the master on port {master.Port}");
+    }
+
+    /// <summary>Waits until <paramref name="replica"/> reports <c>role:master</c> (it took over its failed master's slots).</summary>
+    public static async Task WaitForPromotionAsync(Node replica, TimeSpan deadline)
+    {
+        var until = DateTime.UtcNow + deadline;
+        while (!(await CliAsync(replica.Port, "info", "replication")).Output.Contains("role:master", StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"the replica on port {replica.Port} was not promoted");
+            await Task.Delay(50); // polling the server's state: there is nothing to await
         }
     }
 
@@ -186,7 +232,9 @@ internal sealed class PrivateRedis : IAsyncDisposable
             var args = new List<string>
             {
                 "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes", "--dir", Directory, "--daemonize", "no",
+                "--appendonly", "yes", "--dir", Directory, "--daemonize", "no", "--logfile", "redis.log",
+                // A replica's first sync at once, not after the default 5 s wait for more replicas to join it.
+                "--repl-diskless-sync-delay", "0",
             };
             string[] probe = ["ping"];
             if (Tls is { } tls)
@@ -215,6 +263,13 @@ internal sealed class PrivateRedis : IAsyncDisposable
                 await Task.Delay(50); // polling a starting process: there is nothing to await
             }
             throw new InvalidOperationException($"redis-server on port {Port} did not answer PING");
+        }
+
+        /// <summary>The last <paramref name="lines"/> lines of the server's log (redis.log in its directory), for failure messages.</summary>
+        public string LogTail(int lines)
+        {
+            var path = Path.Combine(Directory, "redis.log");
+            return File.Exists(path) ? string.Join("\n", File.ReadLines(path).TakeLast(lines)) : "(no log)";
         }
 
         /// <summary>SIGKILL: no shutdown, no final fsync.</summary>
