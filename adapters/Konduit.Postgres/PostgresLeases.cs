@@ -13,6 +13,8 @@ internal sealed class PostgresLeases
     private readonly PostgresExecutor _db;
     private readonly PostgresQueries _sql;
     private readonly RetryPolicy _defaultRetryPolicy;
+    // Environment.TickCount64 from which the next sweep folds task_counts (PostgresQueries.FoldCounts).
+    private long _nextFoldAt = Environment.TickCount64 + (long)PostgresQueries.FoldCountsInterval.TotalMilliseconds;
 
     public PostgresLeases(PostgresExecutor db, PostgresQueries sql, RetryPolicy defaultRetryPolicy)
     {
@@ -129,14 +131,14 @@ internal sealed class PostgresLeases
         _db.RunAsync("complete", (Self: this, Lease: lease, Result: result),
             static async (c, s, ct) =>
             {
-                int rows;
+                long rows;
                 using (var cmd = new NpgsqlCommand(s.Self._sql.Complete, c))
                 {
                     PostgresExecutor.Add(cmd, s.Lease.TaskId);
                     PostgresExecutor.Add(cmd, s.Lease.LeaseToken);
                     cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)s.Result ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
                     await s.Self._db.PrepareAsync(cmd, ct).ConfigureAwait(false);
-                    rows = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    rows = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
                 }
                 if (rows == 0) throw await s.Self.LeaseLostAsync(c, s.Lease, ct).ConfigureAwait(false);
                 return true;
@@ -237,8 +239,30 @@ internal sealed class PostgresLeases
             while (await PostgresRows.ReadAllAsync(cmd, reclaimed, PostgresRows.ReadReclaimed, ct).ConfigureAwait(false) == PostgresQueries.SweepBatchSize)
             {
             }
+            // The sweep is the store's periodic upkeep: it also folds closed connections' counter rows, at most once per
+            // FoldCountsInterval per store, the first time one interval after the store was created (whichever caller
+            // wins the exchange runs it).
+            var now = Environment.TickCount64;
+            var due = Volatile.Read(ref self._nextFoldAt);
+            if (now >= due && Interlocked.CompareExchange(ref self._nextFoldAt, now + (long)PostgresQueries.FoldCountsInterval.TotalMilliseconds, due) == due)
+                await FoldCountsAsync(c, self._sql, ct).ConfigureAwait(false);
             return (IReadOnlyList<ReclaimedTask>)reclaimed;
         }, cancellationToken);
+
+    /// <summary>Folds the task_counts rows of closed connections into slot 0 (the sweep's upkeep; tests call it directly).</summary>
+    public Task FoldCountsAsync(CancellationToken cancellationToken) =>
+        _db.RunAsync("fold counts", this, static async (c, self, ct) =>
+        {
+            await FoldCountsAsync(c, self._sql, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    private static async Task FoldCountsAsync(NpgsqlConnection connection, PostgresQueries sql, CancellationToken cancellationToken)
+    {
+        using var fold = new NpgsqlCommand(sql.FoldCounts, connection);
+        PostgresExecutor.Add(fold, PostgresQueries.FoldCountsIdle);
+        await fold.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     public Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken) =>
         _db.RunAsync("expire lease", (Self: this, TaskId: taskId, LeaseToken: leaseToken), static async (c, s, ct) =>

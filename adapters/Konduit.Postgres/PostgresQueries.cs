@@ -7,10 +7,16 @@ namespace Konduit.Postgres;
 internal sealed class PostgresQueries
 {
     /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
-    public const int LatestVersion = 4;
+    public const int LatestVersion = 5;
 
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
+
+    /// <summary>How often (at most) a store's sweep folds idle task_counts rows into slot 0.</summary>
+    public static readonly TimeSpan FoldCountsInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>A task_counts row no statement has touched for this long is folded into slot 0 (its connection is idle or gone).</summary>
+    public static readonly TimeSpan FoldCountsIdle = TimeSpan.FromMinutes(10);
 
     /// <summary>First key of the two-int advisory lock that serializes migrations ('KNDT').</summary>
     public const int MigrationLockClass = 0x4B4E4454;
@@ -32,6 +38,19 @@ internal sealed class PostgresQueries
         var channel = schema + ".wake";
         Channel = channel.Length <= 63 ? channel : channel[..63];
         var s = QuotedSchema;
+        // The task_counts upsert of one statement (migration 5): `deltas` is a query of (queue, state, delta) rows for
+        // the terminal states the statement entered (+1) or left (-1), added to this connection's own rows. Grouped,
+        // so each counter row is hit once per statement, and sorted, so a fold and a writer lock rows in one order.
+        // A data-modifying CTE runs whether or not the final SELECT reads it.
+        string Counted(string deltas) => $"""
+            counted AS (
+                INSERT INTO {s}.task_counts AS c (queue, state, slot, tasks)
+                SELECT queue, state, pg_backend_pid(), sum(delta) FROM ({deltas}) AS d(queue, state, delta)
+                GROUP BY queue, state
+                ORDER BY queue, state
+                ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks, touched_at = now()
+            )
+            """;
 
         Migrations =
         [
@@ -120,6 +139,29 @@ internal sealed class PostgresQueries
                     queue     text        NOT NULL PRIMARY KEY,
                     paused_at timestamptz NOT NULL DEFAULT now()
                 );
+                """),
+            (5, $"""
+                -- Terminal counts for GetStatsAsync (issue 15 item 4: counting them scanned every finished task, 459 ms
+                -- at 1.5M rows). Every statement that moves a task into or out of a terminal state adds its delta to the
+                -- row (queue, state, slot = its backend's pid): one upsert per statement, and no two live connections
+                -- share a row, so completers never wait on each other's counter (a store-wide or per-queue row would
+                -- serialize their commits). The sweep folds rows idle for FoldCountsIdle into slot 0 (FoldCounts), so
+                -- a stats read sums about one row per recently writing connection per queue and state. Only `tasks` changes,
+                -- which no index covers, so the upserts are HOT updates on pages kept half empty for them.
+                CREATE TABLE {s}.task_counts (
+                    queue text     NOT NULL,
+                    state smallint NOT NULL,  -- 2 succeeded, 3 failed, 4 canceled
+                    slot  integer  NOT NULL,  -- the writer's pg_backend_pid(); 0 = folded
+                    tasks bigint   NOT NULL,  -- a slot's own sum may go negative (a purge in another slot); the queue's sum cannot
+                    touched_at timestamptz NOT NULL DEFAULT now(),  -- the last statement that added to the row
+                    CONSTRAINT task_counts_pkey PRIMARY KEY (queue, state, slot)
+                ) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+                        autovacuum_analyze_scale_factor = 0.2);
+                -- The backfill must see every terminal task no statement of this version counts: SHARE blocks writers
+                -- (of any version) from here to the migration's commit, so none finishes a task in between.
+                LOCK TABLE {s}.tasks IN SHARE MODE;
+                INSERT INTO {s}.task_counts (queue, state, slot, tasks)
+                SELECT queue, state, 0, count(*) FROM {s}.tasks WHERE state IN (2, 3, 4) GROUP BY queue, state;
                 """),
         ];
 
@@ -238,12 +280,14 @@ internal sealed class PostgresQueries
 
         // The lease update for the rows a `picked` CTE ($3 worker, $4 duration) selected, read back by
         // PostgresRows.ReadLease; shared by Lease (the queue's head) and LeaseByIds (ids a dispatcher names).
+        // `id = ANY(ARRAY(picked))`, not a join with picked (issue 15 item 3): a generic plan guesses `LIMIT $2` at 10 %
+        // of the pending rows and then joined them by hashing a seq scan of the whole table; an array of ids can only
+        // be probed on the primary key. The rows are the ones picked locked, so the update re-finds each of them.
         var leasePicked = $"""
             UPDATE {s}.tasks t
             SET state = 1, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
                 lease_expires_at = now() + $4, started_at = coalesce(t.started_at, now()), updated_at = now()
-            FROM picked
-            WHERE t.id = picked.id
+            WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
             RETURNING t.id, t.lease_token, t.attempts, t.max_attempts, t.lease_expires_at, t.payload, t.priority,
                       t.tenant, t.headers, t.retry_policy, t.created_at, t.run_at
             """;
@@ -312,20 +356,30 @@ internal sealed class PostgresQueries
             WHERE t.id = h.id AND t.lease_token = h.token AND t.{runningFilter} AND t.lease_expires_at > now()
             RETURNING t.id, t.lease_token, t.lease_expires_at
             """;
-        // Leaving Running clears lease_expires_at (snapshots show it only while running); lease_owner is kept.
+        // Leaving Running clears lease_expires_at (snapshots show it only while running); lease_owner is kept. The
+        // count of rows (0 = lease lost) comes back as the only value.
         Complete = $"""
-            UPDATE {s}.tasks
-            SET state = 2, result = $3, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-            WHERE {validLease}
+            WITH done AS (
+                UPDATE {s}.tasks
+                SET state = 2, result = $3, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+                WHERE {validLease}
+                RETURNING queue
+            ),
+            {Counted("SELECT queue, 2, 1 FROM done")}
+            SELECT count(*) FROM done
             """;
         // Batch complete: unnest pairs each (id, token) with its result; the join applies the same validity test
         // per row. The store dedupes (id, token) pairs first so a lease repeated in the batch is accepted once.
         CompleteMany = $"""
-            UPDATE {s}.tasks t
-            SET state = 2, result = c.result, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-            FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS c(id, token, result)
-            WHERE t.id = c.id AND t.lease_token = c.token AND t.{runningFilter} AND t.lease_expires_at > now()
-            RETURNING t.id
+            WITH done AS (
+                UPDATE {s}.tasks t
+                SET state = 2, result = c.result, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+                FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS c(id, token, result)
+                WHERE t.id = c.id AND t.lease_token = c.token AND t.{runningFilter} AND t.lease_expires_at > now()
+                RETURNING t.id, t.queue
+            ),
+            {Counted("SELECT queue, 2, 1 FROM done")}
+            SELECT id FROM done
             """;
         // The retry decision is made here, against the row's own attempts/max_attempts ($3 retryable, $4 delay);
         // the error is appended with the attempt it belongs to and the server time. SET expressions read the old row.
@@ -343,7 +397,8 @@ internal sealed class PostgresQueries
             ),
             woke AS (
                 SELECT count(pg_notify($6, queue)) AS n FROM failed WHERE state = 0 AND run_at <= now()
-            )
+            ),
+            {Counted("SELECT queue, state, 1 FROM failed WHERE state = 3")}
             SELECT failed.state, failed.run_at FROM failed, woke
             """;
         // The cold path after a refused heartbeat/complete/fail: why was it refused (null row = gone).
@@ -351,6 +406,8 @@ internal sealed class PostgresQueries
 
         // The sweeper, one batch: SKIP LOCKED keeps concurrent sweepers (and workers) from waiting on each other, and
         // FOR UPDATE re-checks the row so each expiry is reclaimed exactly once. Exhausted tasks are dead-lettered.
+        // The update finds the locked rows by `id = ANY(ARRAY(expired))`, as the lease does: a generic plan's 10 % guess
+        // for `LIMIT $1` cannot turn into a hash join over the whole table when many leases are running.
         ReclaimExpired = $"""
             WITH expired AS (
                 SELECT id FROM {s}.tasks
@@ -367,13 +424,13 @@ internal sealed class PostgresQueries
                     lease_expires_at = NULL,
                     errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'message', 'lease expired', 'at', now())),
                     updated_at = now()
-                FROM expired
-                WHERE t.id = expired.id
+                WHERE t.id = ANY(ARRAY(SELECT id FROM expired))
                 RETURNING t.id, t.queue, t.tenant, t.attempts, t.lease_token, t.lease_owner, t.state
             ),
             woke AS (
                 SELECT count(pg_notify($2, q.queue)) AS n FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 0) q
-            )
+            ),
+            {Counted("SELECT queue, state, 1 FROM reclaimed WHERE state = 3")}
             -- One row per reclaimed task (so every node can record the transition); joining the one-row woke
             -- makes PostgreSQL evaluate it, since a plain SELECT CTE nobody reads never runs.
             SELECT r.id, r.queue, r.tenant, r.attempts, r.lease_token, r.lease_owner, r.state
@@ -396,7 +453,8 @@ internal sealed class PostgresQueries
             ),
             woke AS (
                 SELECT count(pg_notify($3, queue)) AS n FROM expired WHERE state = 0
-            )
+            ),
+            {Counted("SELECT queue, state, 1 FROM expired WHERE state = 3")}
             SELECT e.id, e.queue, e.tenant, e.attempts, e.lease_token, e.lease_owner, e.state
             FROM expired e CROSS JOIN woke
             """;
@@ -408,21 +466,28 @@ internal sealed class PostgresQueries
                 UPDATE {s}.tasks
                 SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
                 WHERE id = $1 AND state IN (0, 1)
-                RETURNING id
-            )
+                RETURNING id, queue
+            ),
+            {Counted("SELECT queue, 4, 1 FROM canceled")}
             SELECT (SELECT count(*) FROM canceled), (SELECT state FROM {s}.tasks WHERE id = $1)
             """;
         // Redrive: attempts reset, errors and the fencing token kept (tokens never go back), due now, wake a worker.
+        // `picked` locks the row first so the state it left is known (RETURNING gives only the new one) for its count.
         Retry = $"""
-            WITH redriven AS (
-                UPDATE {s}.tasks
+            WITH picked AS (
+                SELECT id, state FROM {s}.tasks WHERE id = $1 AND state IN (3, 4) FOR UPDATE
+            ),
+            redriven AS (
+                UPDATE {s}.tasks t
                 SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
-                WHERE id = $1 AND state IN (3, 4)
-                RETURNING queue
+                FROM picked
+                WHERE t.id = picked.id
+                RETURNING t.queue, picked.state AS left_state
             ),
             woke AS (
                 SELECT count(pg_notify($2, queue)) AS n FROM redriven
-            )
+            ),
+            {Counted("SELECT queue, left_state, -1 FROM redriven")}
             SELECT (SELECT count(*) FROM redriven), (SELECT state FROM {s}.tasks WHERE id = $1), (SELECT n FROM woke)
             """;
 
@@ -446,11 +511,16 @@ internal sealed class PostgresQueries
                 SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
                 FROM picked
                 WHERE t.id = picked.id AND t.state IN (0, 1)
-                RETURNING t.id
-            )
+                RETURNING t.id, t.queue
+            ),
+            {Counted("SELECT queue, 4, 1 FROM canceled")}
             SELECT id FROM canceled
             """;
-        RedriveManyPrefix = CancelManyPrefix;
+        // Redrive also picks each row's state: under the lock it is the state the update leaves (for its count).
+        RedriveManyPrefix = $"""
+            WITH picked AS (
+                SELECT id, state FROM {s}.tasks WHERE true
+            """;
         RedriveManySuffix = $"""
 
                 ORDER BY id DESC
@@ -462,11 +532,12 @@ internal sealed class PostgresQueries
                 SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
                 FROM picked
                 WHERE t.id = picked.id AND t.state IN (3, 4)
-                RETURNING t.id, t.queue
+                RETURNING t.id, t.queue, picked.state AS left_state
             ),
             woke AS (
                 SELECT count(pg_notify(@channel, q.queue)) AS n FROM (SELECT DISTINCT queue FROM redriven) q
-            )
+            ),
+            {Counted("SELECT queue, left_state, -1 FROM redriven")}
             -- Joining the one-row woke makes PostgreSQL evaluate it (a SELECT CTE nobody reads never runs).
             SELECT r.id FROM redriven r CROSS JOIN woke
             """;
@@ -488,35 +559,78 @@ internal sealed class PostgresQueries
         QueryPrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
 
         // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
-        // Due vs scheduled and the oldest due run-at ride the same single pass (one now() for the whole statement).
+        // Cost independent of the retained history (issue 15 item 4): pending and running rows are counted through
+        // the partial indexes that hold only them (tasks_pending_idx carries run_at for due vs scheduled and the oldest
+        // due run-at; one now() for the whole statement), terminal ones are task_counts' slot rows (migration 5).
         Stats = $"""
-            SELECT queue,
-                   count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1), count(*) FILTER (WHERE state = 2),
-                   count(*) FILTER (WHERE state = 3), count(*) FILTER (WHERE state = 4),
-                   count(*) FILTER (WHERE state = 0 AND run_at <= now()), min(run_at) FILTER (WHERE state = 0 AND run_at <= now())
-            FROM {s}.tasks
-            GROUP BY queue
+            WITH pending AS (
+                SELECT queue, count(*) AS pending, count(*) FILTER (WHERE run_at <= now()) AS due,
+                       min(run_at) FILTER (WHERE run_at <= now()) AS oldest_due
+                FROM {s}.tasks WHERE state = 0 GROUP BY queue
+            ),
+            running AS (
+                SELECT queue, count(*) AS running FROM {s}.tasks WHERE state = 1 GROUP BY queue
+            ),
+            finished AS (
+                SELECT queue, sum(tasks) FILTER (WHERE state = 2) AS succeeded, sum(tasks) FILTER (WHERE state = 3) AS failed,
+                       sum(tasks) FILTER (WHERE state = 4) AS canceled
+                FROM {s}.task_counts GROUP BY queue
+            ),
+            queues AS (
+                SELECT queue, coalesce(p.pending, 0) AS pending, coalesce(r.running, 0) AS running,
+                       coalesce(f.succeeded, 0)::bigint AS succeeded, coalesce(f.failed, 0)::bigint AS failed,
+                       coalesce(f.canceled, 0)::bigint AS canceled, coalesce(p.due, 0) AS due, p.oldest_due
+                FROM pending p FULL JOIN running r USING (queue) FULL JOIN finished f USING (queue)
+            )
+            SELECT queue, pending, running, succeeded, failed, canceled, due, oldest_due
+            FROM queues
+            WHERE pending + running + succeeded + failed + canceled > 0
             ORDER BY queue COLLATE "C"
+            """;
+
+        // The sweep's upkeep of task_counts ($1 = FoldCountsIdle): rows no statement touched for that long (their
+        // connection is idle or gone) move into slot 0, so the rows a stats read sums follow the connections that write
+        // now, not every connection there ever was. Moving is exact whenever it runs (delete and add in one
+        // transaction); a connection that writes again later just starts a new row.
+        FoldCounts = $"""
+            WITH gone AS (
+                DELETE FROM {s}.task_counts c
+                WHERE c.slot <> 0 AND c.touched_at < now() - $1
+                RETURNING c.queue, c.state, c.tasks
+            )
+            INSERT INTO {s}.task_counts AS c (queue, state, slot, tasks)
+            SELECT queue, state, 0, sum(tasks) FROM gone
+            GROUP BY queue, state
+            ORDER BY queue, state
+            ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks
             """;
 
         // Purge, one batch: rows and their key rows go together, so the keys become free. SKIP LOCKED leaves rows a
         // concurrent redrive is changing alone; FOR UPDATE re-checks state and age. ($3 null = every queue.)
+        // Shaped for generic plans too (issue 15 item 3): `state IN (2, 3, 4)` (the store passes terminal states only)
+        // proves tasks_finished_idx's predicate, which `state = ANY($1)` cannot before its value is known; the delete
+        // probes the primary key with the array of picked ids instead of hashing a seq scan of the table; each key row
+        // is found by a scalar subquery per deleted task (a primary-key probe whatever the row estimate) and deleted by
+        // its ctid (key rows are never updated, so a ctid names the row until it is deleted).
         Purge = $"""
             WITH doomed AS (
                 SELECT id FROM {s}.tasks
-                WHERE state = ANY($1) AND finished_at <= now() - $2 AND ($3::text IS NULL OR queue = $3)
+                WHERE state IN (2, 3, 4) AND state = ANY($1) AND finished_at <= now() - $2 AND ($3::text IS NULL OR queue = $3)
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
             ),
             deleted AS (
-                DELETE FROM {s}.tasks t USING doomed WHERE t.id = doomed.id
+                DELETE FROM {s}.tasks t WHERE t.id = ANY(ARRAY(SELECT id FROM doomed))
                 RETURNING t.id, t.queue, t.tenant, t.state, t.idempotency_key
             ),
             freed AS (
-                DELETE FROM {s}.task_keys k USING deleted d
-                WHERE d.idempotency_key IS NOT NULL AND k.queue = d.queue AND k.idempotency_key = d.idempotency_key
-                  AND k.task_id = d.id
-            )
+                DELETE FROM {s}.task_keys k
+                WHERE k.ctid = ANY(ARRAY(
+                    SELECT (SELECT f.ctid FROM {s}.task_keys f
+                            WHERE f.queue = d.queue AND f.idempotency_key = d.idempotency_key AND f.task_id = d.id)
+                    FROM deleted d WHERE d.idempotency_key IS NOT NULL))
+            ),
+            {Counted("SELECT queue, state, -1 FROM deleted")}
             SELECT id, queue, tenant, state FROM deleted
             """;
 
@@ -577,6 +691,7 @@ internal sealed class PostgresQueries
     public string QueryPrefix { get; }
     public string Stats { get; }
     public string Purge { get; }
+    public string FoldCounts { get; }
     public string Listen { get; }
 
     // Query filter fragments: constants with fixed parameter names, appended only when the filter is set.

@@ -95,4 +95,51 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
             WHERE n.nspname = $1 AND t.relname = 'tasks' AND i.indisunique
             """, fixture.Schema));
     }
+
+    [Fact]
+    public async Task Migration_5_counts_the_terminal_tasks_a_schema_already_holds_and_the_store_keeps_counting()
+    {
+        // Stats read terminal counts from task_counts (issue 15 item 4); a schema upgraded from version 4 holds
+        // finished tasks no statement counted, so the migration counts them once.
+        var schema = PostgresStoreFixture.NewSchemaName();
+        try
+        {
+            var sql = new PostgresQueries(schema);
+            await fixture.ScalarAsync<object>(sql.MigrationPrepare);
+            foreach (var (version, migration) in sql.Migrations.Where(m => m.Version <= 4))
+            {
+                await fixture.ScalarAsync<object>(migration);
+                await fixture.ScalarAsync<object>($"INSERT INTO \"{schema}\".schema_version (version) VALUES ({version})");
+            }
+            await fixture.ScalarAsync<object>($"""
+                INSERT INTO "{schema}".tasks (id, queue, state, run_at, max_attempts, payload, created_at, updated_at, finished_at)
+                SELECT gen_random_uuid(), q, st, now(), 1, '\x01', now(), now(), CASE WHEN st >= 2 THEN now() - interval '1 day' END
+                FROM (VALUES ('a', 2), ('a', 2), ('a', 2), ('a', 3), ('a', 3), ('b', 4), ('b', 0)) AS v(q, st)
+                """);
+
+            var store = fixture.CreatePostgresStore(schema);
+            await store.MigrateAsync(Ct);
+            var a = Assert.Single(await store.GetStatsAsync(Ct), s => s.Queue == "a");
+            var b = Assert.Single(await store.GetStatsAsync(Ct), s => s.Queue == "b");
+            Assert.Equal(new QueueStats("a", 0, 0, 3, 2, 0), a);
+            Assert.Equal((1L, 0L, 0L, 0L, 1L), (b.Pending, b.Running, b.Succeeded, b.Failed, b.Canceled));
+
+            // From here the store's own statements count: a completion adds, a redrive and a purge take away.
+            var lease = Assert.Single(await store.LeaseAsync("b", "w", 1, TimeSpan.FromMinutes(1), Ct));
+            await store.CompleteAsync(lease, null, Ct);
+            var failed = (await store.QueryAsync(new TaskQuery { Queue = "a", States = [TaskState.Failed] }, PageRequest.First, Ct)).Items[0];
+            await store.RedriveAsync(failed.Id, Ct);
+            Assert.Equal(new QueueStats("a", 1, 0, 3, 1, 0) { PendingDue = 1, OldestDueAt = (await StatsAsync(store, "a")).OldestDueAt }, await StatsAsync(store, "a"));
+            Assert.Equal((0L, 1L, 1L), ((await StatsAsync(store, "b")).Pending, (await StatsAsync(store, "b")).Succeeded, (await StatsAsync(store, "b")).Canceled));
+            Assert.Equal(4, (await store.PurgeAsync(TimeSpan.Zero, queue: "a", cancellationToken: Ct)).Count);
+            Assert.Equal(new QueueStats("a", 1, 0, 0, 0, 0) { PendingDue = 1, OldestDueAt = (await StatsAsync(store, "a")).OldestDueAt }, await StatsAsync(store, "a"));
+        }
+        finally
+        {
+            await fixture.DropSchemaAsync(schema);
+        }
+    }
+
+    private static async Task<QueueStats> StatsAsync(PostgresTaskStore store, string queue) =>
+        Assert.Single(await store.GetStatsAsync(Ct), s => s.Queue == queue);
 }

@@ -10,6 +10,9 @@ namespace Konduit.Postgres.Tests;
 /// (<c>WHERE state = 1</c>) then makes "scan every running row" look like a one-row plan. A worker that had leased
 /// 30,000 tasks completed them 256 per ~2 s that way (the intermittent slow burn-down).
 /// </summary>
+// Seeds 100,000 rows in one transaction, which holds back the xmin horizon of the whole database meanwhile (see
+// SeededTablesCollection): runs alone, after the parallel test classes.
+[Collection(SeededTablesCollection.Name)]
 public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixture<PostgresStoreFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

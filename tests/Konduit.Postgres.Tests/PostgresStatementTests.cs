@@ -46,6 +46,7 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["Get"] = "uuid",
         ["Stats"] = "",
         ["Purge"] = "smallint[], interval, text, integer",
+        ["FoldCounts"] = "interval",
     };
 
     // Checked another way, with the reason.
