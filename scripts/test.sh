@@ -28,13 +28,17 @@ source .services/env
 
 log=artifacts/test-output.log
 chaos_log=artifacts/test-output-chaos.log
-# Two lanes, side by side:
-# - the chaos module (private servers of its own; ~6 min, mostly waiting on its worker processes);
+# Every module one at a time (one lane) by default: the Cassandra outage test stops and restarts the shared Cassandra
+# (below). KONDUIT_TEST_LANES=2 (for a machine with more cores) runs two
+# lanes side by side instead:
+# - the chaos module (private servers of its own; ~6 min);
 # - every other module, one at a time: the Cassandra outage test stops and restarts the shared Cassandra, which the
 #   benchmark smoke test (event append) and the Cassandra event-log tests of other modules also use; tests inside a
 #   module still run in parallel, and each module orders its own outage test last.
 # The chaos module's one Cassandra run and that outage test take the same cross-process lock (tests/Shared/SharedServerLock.cs).
-# KONDUIT_TEST_LANES=1, or any extra argument (a filter), runs every module in one lane instead.
+# Any extra argument (a filter) means one lane. On this project's 2-core CI box two lanes saved nothing (16.5 min
+# against 15.5–17.8 sequential: the modules are CPU-bound) and a chaos throughput-recovery check failed beside the
+# busy neighbour (0.90 against the 0.95 it needs), so one lane stays the default.
 # Tests with the trait Profile=Long (minutes-long soaks, and tests still being stabilised) run only with KONDUIT_LONG=1.
 profile=(--filter-not-trait "Profile=Long")
 [ "${KONDUIT_LONG:-0}" = "1" ] && profile=()
@@ -50,8 +54,8 @@ if ! dotnet build Konduit.sln -c Release --nologo -v quiet; then
   summary 0 1 0
   exit 1
 fi
-lanes=2
-{ [ "${KONDUIT_TEST_LANES:-2}" = "1" ] || [ "$#" -gt 0 ]; } && lanes=1
+lanes=1
+[ "${KONDUIT_TEST_LANES:-1}" = "2" ] && [ "$#" -eq 0 ] && lanes=2
 rc_chaos=0
 : >"$chaos_log"
 if [ "$lanes" = "2" ]; then
