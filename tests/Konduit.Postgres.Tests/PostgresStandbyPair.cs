@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using Konduit.Tests.Shared;
 using Npgsql;
 using Xunit;
 
@@ -79,24 +78,8 @@ internal sealed class PostgresStandbyPair : IAsyncDisposable
     private const int FirstPort = 25700;
     private const int LastPort = 25789;
 
-    private static int FreePortBelow(int below)
-    {
-        for (var port = below - 1; port >= FirstPort; port--)
-        {
-            try
-            {
-                var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                listener.Stop();
-                return port;
-            }
-            catch (SocketException)
-            {
-                // Taken: try the next one down.
-            }
-        }
-        throw new InvalidOperationException($"no free port in {FirstPort}–{LastPort} for a failover pair");
-    }
+    private static int FreePortBelow(int below) =>
+        LoopbackPorts.FirstFree(Enumerable.Range(FirstPort, below - FirstPort).Reverse(), $"a failover pair ({FirstPort}–{LastPort})");
 
     /// <summary>
     /// Stops the primary's walsender (SIGSTOP): the standby receives nothing more, as when the replication link fails

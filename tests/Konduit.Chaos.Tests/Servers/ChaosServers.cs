@@ -1,5 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
+using Konduit.Tests.Shared;
 
 [assembly: AssemblyFixture(typeof(Konduit.Chaos.Tests.Servers.ChaosServers))]
 
@@ -47,24 +46,8 @@ public sealed class ChaosServers : IAsyncDisposable
 
     public static ChaosProxy StartRedisProxy(int targetPort) => new(FreePort(26550, 26599), targetPort);
 
-    private static int FreePort(int first, int last)
-    {
-        for (var port = first; port <= last; port++)
-        {
-            try
-            {
-                var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                listener.Stop();
-                return port;
-            }
-            catch (SocketException)
-            {
-                // Taken: try the next one.
-            }
-        }
-        throw new InvalidOperationException($"no free loopback port in {first}–{last} for the chaos suite's private servers");
-    }
+    private static int FreePort(int first, int last) =>
+        LoopbackPorts.FirstFree(Enumerable.Range(first, last - first + 1), $"the chaos suite's private servers ({first}–{last})");
 
     public async ValueTask DisposeAsync()
     {
