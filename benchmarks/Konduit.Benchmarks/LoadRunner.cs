@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace Konduit.Benchmarks;
 
@@ -30,7 +31,72 @@ public sealed record SteadyRow(string Target, string Load, bool Push, int Rate, 
 }
 
 /// <summary>One churn interval.</summary>
-public sealed record ChurnRow(string Target, int Interval, TimeSpan End, long Completed, double TasksPerMinute, long? RelationBytes);
+/// <param name="Storage">Every table and index of the target's schema at the interval's end, with dead tuples and autovacuum counts.</param>
+public sealed record ChurnRow(string Target, int Interval, TimeSpan End, long Completed, double TasksPerMinute, long? RelationBytes, StorageSnapshot? Storage = null);
+
+/// <summary>One interval of the pinned-horizon scenario.</summary>
+/// <param name="Phase"><see cref="HorizonRow.Before"/>, <see cref="HorizonRow.Pinned"/> or <see cref="HorizonRow.After"/> the pin.</param>
+/// <param name="End">When the interval ended, from the start of the first measured interval.</param>
+/// <param name="Length">The interval's measured length.</param>
+/// <param name="Storage">Every table and index of the target's schema at the interval's end.</param>
+public sealed record HorizonRow(string Target, string Phase, int Interval, TimeSpan End, TimeSpan Length, long Completed, StorageSnapshot? Storage)
+{
+    public const string Before = "before";
+    public const string Pinned = "pinned";
+    public const string After = "after";
+
+    public double TasksPerSecond => Length.TotalSeconds > 0 ? Completed / Length.TotalSeconds : 0;
+}
+
+/// <summary>The pin of one target's pinned-horizon run: the xid held, and when (from the start of the first measured interval).</summary>
+/// <param name="XidAge">Xids the server assigned between the pin and its release (how far behind the horizon was held).</param>
+/// <param name="Driver">What drained the queue.</param>
+public sealed record HorizonRun(string Target, long Xid, TimeSpan PinnedAt, TimeSpan ReleasedAt, long XidAge, string Driver);
+
+/// <summary>What a pinned-horizon run says, computed from its intervals.</summary>
+/// <param name="Baseline">Tasks/s over the intervals before the pin.</param>
+/// <param name="Lowest">The slowest interval while the xid was held.</param>
+/// <param name="AfterRatio">Tasks/s over the recovery window after the release ÷ <paramref name="Baseline"/>.</param>
+/// <param name="RecoveredAfter">From the release to the end of the first interval back at ≥ 90 % of the baseline; null when none was.</param>
+/// <param name="Window">The recovery window (a minute, or the whole after-phase of a shorter profile).</param>
+/// <param name="AtPin">Storage at the last interval before the pin.</param>
+/// <param name="AtRelease">Storage at the last pinned interval.</param>
+/// <param name="Peak">Storage at the interval with the most dead tuples.</param>
+/// <param name="WindowAfter">Storage at the interval ending nearest one <paramref name="Window"/> after the release.</param>
+public sealed record HorizonSummary(string Target, double Baseline, HorizonRow? Lowest, double AfterRatio, TimeSpan? RecoveredAfter, TimeSpan Window,
+    StorageSnapshot? AtPin, StorageSnapshot? AtRelease, StorageSnapshot? Peak, StorageSnapshot? WindowAfter)
+{
+    /// <summary>Back at ≥ 90 % of the baseline, this long after the release at the latest.</summary>
+    public const double RecoveredShare = 0.9;
+
+    public double LowestRatio => Baseline > 0 && Lowest is not null ? Lowest.TasksPerSecond / Baseline : 0;
+
+    public bool RecoveredInWindow => RecoveredAfter is { } r && r <= Window;
+
+    public static HorizonSummary Of(HorizonRun run, IReadOnlyList<HorizonRow> rows, TimeSpan window)
+    {
+        static double Rate(IEnumerable<HorizonRow> xs)
+        {
+            var list = xs.ToList();
+            var seconds = list.Sum(x => x.Length.TotalSeconds);
+            return seconds > 0 ? list.Sum(x => x.Completed) / seconds : 0;
+        }
+        var before = rows.Where(x => x.Phase == HorizonRow.Before).ToList();
+        var pinned = rows.Where(x => x.Phase == HorizonRow.Pinned).ToList();
+        var after = rows.Where(x => x.Phase == HorizonRow.After).ToList();
+        var baseline = Rate(before);
+        // An interval belongs to the window when most of it lies inside.
+        var inWindow = after.Where(x => x.End - x.Length / 2 - run.ReleasedAt <= window).ToList();
+        var back = after.FirstOrDefault(x => baseline > 0 && x.TasksPerSecond >= RecoveredShare * baseline);
+        var withStorage = rows.Where(x => x.Storage is not null).ToList();
+        return new HorizonSummary(run.Target, baseline, pinned.MinBy(x => x.TasksPerSecond), baseline > 0 ? Rate(inWindow) / baseline : 0,
+            back is null ? null : back.End - run.ReleasedAt, window,
+            before.LastOrDefault()?.Storage, pinned.LastOrDefault()?.Storage,
+            // No dead tuples counted yet (a run shorter than the statistics' flush): the release stands for the peak.
+            withStorage.Count > 0 && withStorage.Max(x => x.Storage!.DeadTuples) > 0 ? withStorage.MaxBy(x => x.Storage!.DeadTuples)!.Storage : pinned.LastOrDefault()?.Storage,
+            after.MinBy(x => Math.Abs((x.End - run.ReleasedAt - window).TotalSeconds))?.Storage);
+    }
+}
 
 public sealed class LoadResults
 {
@@ -45,6 +111,12 @@ public sealed class LoadResults
 
     public List<SteadyRow> Steady { get; } = [];
     public List<ChurnRow> Churn { get; } = [];
+
+    /// <summary>The pinned-horizon scenario's intervals, every target's in run order.</summary>
+    public List<HorizonRow> Horizon { get; } = [];
+
+    /// <summary>The pinned-horizon scenario's pins, one per target.</summary>
+    public List<HorizonRun> HorizonRuns { get; } = [];
 
     /// <summary>Wall time of each scenario (all targets), in run order.</summary>
     public List<(string Scenario, TimeSpan Elapsed)> Timings { get; } = [];
@@ -61,7 +133,7 @@ public sealed class LoadResults
 /// </summary>
 public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targets, IReadOnlyList<EventLogTarget> eventLogs, TextWriter output, ISet<string>? only = null)
 {
-    public static readonly string[] ScenarioNames = ["enqueue", "batch", "cycle", "burndown", "heartbeat", "events", "steady", "churn"];
+    public static readonly string[] ScenarioNames = ["enqueue", "batch", "cycle", "burndown", "heartbeat", "events", "steady", "churn", "horizon"];
 
     // Scenario labels as they appear in the report.
     public const string EnqueueSingle1 = "enqueue single, 1 caller";
@@ -89,6 +161,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         [
             ("enqueue", EnqueueAsync), ("batch", BatchAsync), ("cycle", CycleAsync), ("burndown", BurnDownAsync),
             ("heartbeat", HeartbeatAsync), ("events", EventsAsync), ("steady", SteadyAsync), ("churn", ChurnAsync),
+            ("horizon", HorizonAsync),
         ];
         foreach (var (name, run) in scenarios)
         {
@@ -387,34 +460,13 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         {
             if (t.Store is null || !t.MeasuresStorage) continue; // churn is about table bloat
             await t.ResetAsync(ct);
-            var store = t.Store!;
             var queue = NewQueue("churn");
-            // Finished rows leave the table as a deployment would run it: the runtime purges them once 5 s old.
-            var harness = await RuntimeHarness.StartAsync(store, queue, profile.RuntimeConcurrency, 100, push: true, ct, ChurnPurgeAfter);
-            await using (harness)
+            var load = await ChurnLoad.StartAsync(t, queue, profile, profile.ChurnBacklogCap, ct);
+            await using (load)
             {
-                long produced = 0;
                 var sw = Stopwatch.StartNew();
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var progress = Progress.Start(output, $"churn [{t.Name}]",
-                    () => $"{harness.Store.Completed} done, backlog {Interlocked.Read(ref produced) - harness.Store.Completed}, {sw.Elapsed.TotalSeconds:0}/{profile.ChurnBudget.TotalSeconds:0} s");
-                // Closed-loop producers (batches of 100) holding the backlog under a cap: the workers set the pace.
-                var producers = Enumerable.Range(0, 2).Select(async _ =>
-                {
-                    while (!stop.IsCancellationRequested)
-                    {
-                        if (Interlocked.Read(ref produced) - harness.Store.Completed >= profile.ChurnBacklogCap)
-                        {
-                            await Task.Delay(2, CancellationToken.None);
-                            continue;
-                        }
-                        var batch = new EnqueueRequest[100];
-                        for (var i = 0; i < batch.Length; i++) batch[i] = new EnqueueRequest(queue, RuntimeProbe.TimestampPayload());
-                        try { await store.EnqueueManyAsync(batch, stop.Token); }
-                        catch (OperationCanceledException) { break; }
-                        Interlocked.Add(ref produced, 100);
-                    }
-                }).ToArray();
+                    () => $"{load.Completed} done, backlog {load.Backlog}, {sw.Elapsed.TotalSeconds:0}/{profile.ChurnBudget.TotalSeconds:0} s");
                 var intervals = Math.Max(1, (int)Math.Round(profile.ChurnBudget / profile.ChurnInterval));
                 var lastCompleted = 0L;
                 var lastEnd = TimeSpan.Zero;
@@ -422,15 +474,191 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                 {
                     var wait = profile.ChurnInterval * interval - sw.Elapsed;
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
-                    var completed = harness.Store.Completed;
+                    var completed = load.Completed;
                     var end = sw.Elapsed;
                     var bytes = await t.RelationBytesAsync(ct);
+                    var storage = await t.StorageAsync(ct);
                     _results.Churn.Add(new ChurnRow(t.Name, interval, end, completed - lastCompleted,
-                        (completed - lastCompleted) / (end - lastEnd).TotalMinutes, bytes));
+                        (completed - lastCompleted) / (end - lastEnd).TotalMinutes, bytes, storage));
                     (lastCompleted, lastEnd) = (completed, end);
                 }
-                await stop.CancelAsync();
-                await Task.WhenAll(producers);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- pinned horizon
+
+    /// <summary>
+    /// Churn through a PostgreSQL-backed target while another connection holds an xid (a long transaction, a stuck
+    /// replication slot's or a forgotten session's xmin does the same): no row version deleted meanwhile can be
+    /// vacuumed, so dead tuples and index entries pile up. Throughput and every table's and index's size are sampled per
+    /// interval before, during and after the pin; the summary is the recovery after its commit, as ratios to the
+    /// baseline before it.
+    /// </summary>
+    private async Task HorizonAsync(CancellationToken ct)
+    {
+        foreach (var t in targets)
+        {
+            if (!t.CanPinHorizon) continue;
+            await t.ResetAsync(ct);
+            var queue = NewQueue("horizon");
+            var load = await ChurnLoad.StartAsync(t, queue, profile, profile.ChurnBacklogCap, ct);
+            await using (load)
+            {
+                var sw = Stopwatch.StartNew();
+                var phase = "warm-up";
+                var total = profile.HorizonWarmUp + profile.HorizonBefore + profile.HorizonPinned + profile.HorizonAfter;
+                using var progress = Progress.Start(output, $"horizon [{t.Name}]",
+                    () => $"{phase}, {load.Completed} done, backlog {load.Backlog}, {sw.Elapsed.TotalSeconds:0}/{total.TotalSeconds:0} s");
+                if (profile.HorizonWarmUp > TimeSpan.Zero) await Task.Delay(profile.HorizonWarmUp, ct);
+                var origin = sw.Elapsed;
+                var (lastCompleted, lastEnd) = (load.Completed, origin);
+                var due = origin;
+                var interval = 0;
+                HorizonPin? pin = null;
+                long xid = 0, xidAge = 0;
+                TimeSpan pinnedAt = TimeSpan.Zero, releasedAt = TimeSpan.Zero;
+                try
+                {
+                    foreach (var (name, length) in new[] { (HorizonRow.Before, profile.HorizonBefore), (HorizonRow.Pinned, profile.HorizonPinned), (HorizonRow.After, profile.HorizonAfter) })
+                    {
+                        if (name == HorizonRow.Pinned)
+                        {
+                            pin = await t.PinHorizonAsync(ct) ?? throw new InvalidOperationException($"{t.Name}: no horizon pin");
+                            (xid, pinnedAt) = (pin.Xid, sw.Elapsed - origin);
+                        }
+                        else if (pin is not null)
+                        {
+                            xidAge = await pin.AgeAsync(ct);
+                            await pin.DisposeAsync();
+                            pin = null;
+                            releasedAt = sw.Elapsed - origin;
+                        }
+                        phase = name;
+                        var count = Math.Max(1, (int)Math.Round(length / profile.HorizonInterval));
+                        for (var i = 0; i < count; i++)
+                        {
+                            due += profile.HorizonInterval;
+                            var wait = due - sw.Elapsed;
+                            if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+                            var completed = load.Completed;
+                            var end = sw.Elapsed;
+                            var storage = await t.StorageAsync(ct);
+                            _results.Horizon.Add(new HorizonRow(t.Name, name, ++interval, end - origin, end - lastEnd, completed - lastCompleted, storage));
+                            (lastCompleted, lastEnd) = (completed, end);
+                        }
+                    }
+                }
+                finally
+                {
+                    if (pin is not null) await pin.DisposeAsync();
+                }
+                _results.HorizonRuns.Add(new HorizonRun(t.Name, xid, pinnedAt, releasedAt, xidAge, load.Driver));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The churn and horizon scenarios' load: closed-loop producers (batches of 100) keep the backlog under a cap while
+    /// consumers drain it, so the consumers set the pace. A store is drained by the worker runtime, which purges finished
+    /// tasks once <see cref="ChurnPurgeAfter"/> old, as a deployment would run it; a raw baseline by its lease-100 +
+    /// complete loops (its finished rows stay in its table: it has no purge).
+    /// </summary>
+    private sealed class ChurnLoad : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop;
+        private readonly Func<long> _completed;
+        private readonly Task[] _loops;
+        private readonly RuntimeHarness? _harness;
+        private readonly StrongBox<long> _produced;
+
+        private ChurnLoad(CancellationTokenSource stop, Func<long> completed, Task[] loops, RuntimeHarness? harness, StrongBox<long> produced, string driver)
+        {
+            _stop = stop;
+            _completed = completed;
+            _loops = loops;
+            _harness = harness;
+            _produced = produced;
+            Driver = driver;
+        }
+
+        public long Completed => _completed();
+        public long Backlog => Interlocked.Read(ref _produced.Value) - Completed;
+
+        /// <summary>What drains the queue, for the report.</summary>
+        public string Driver { get; }
+
+        public static async Task<ChurnLoad> StartAsync(IBenchTarget t, string queue, Profile profile, int backlogCap, CancellationToken ct)
+        {
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var produced = new StrongBox<long>();
+            RuntimeHarness? harness = null;
+            Func<long> completed;
+            Func<CancellationToken, Task> enqueue100;
+            var loops = new List<Task>();
+            string driver;
+            if (t.Store is { } store)
+            {
+                harness = await RuntimeHarness.StartAsync(store, queue, profile.RuntimeConcurrency, 100, push: true, ct, ChurnPurgeAfter);
+                completed = () => harness.Store.Completed;
+                enqueue100 = c =>
+                {
+                    var batch = new EnqueueRequest[100];
+                    for (var i = 0; i < batch.Length; i++) batch[i] = new EnqueueRequest(queue, RuntimeProbe.TimestampPayload());
+                    return store.EnqueueManyAsync(batch, c);
+                };
+                driver = $"worker runtime, concurrency {profile.RuntimeConcurrency}, lease batch 100, finished tasks purged once {ChurnPurgeAfter.TotalSeconds:0} s old";
+            }
+            else
+            {
+                var done = new StrongBox<long>();
+                completed = () => Interlocked.Read(ref done.Value);
+                var sequence = 0L;
+                enqueue100 = c => t.EnqueueBatchAsync(queue, Interlocked.Add(ref sequence, 100), 100, copy: false, c);
+                loops.AddRange(Enumerable.Range(0, profile.BatchCallers).Select(w => Task.Run(async () =>
+                {
+                    var worker = "w" + w.ToString(CultureInfo.InvariantCulture);
+                    while (!stop.IsCancellationRequested)
+                    {
+                        try
+                        {
+                            var n = await t.CycleAsync(queue, worker, 100, stop.Token);
+                            if (n == 0) await Task.Delay(2, stop.Token);
+                            Interlocked.Add(ref done.Value, n);
+                        }
+                        catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
+                    }
+                })));
+                driver = $"{profile.BatchCallers} lease-100 + complete loops, finished rows kept (no purge)";
+            }
+            loops.AddRange(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    if (Interlocked.Read(ref produced.Value) - completed() >= backlogCap)
+                    {
+                        await Task.Delay(2, CancellationToken.None);
+                        continue;
+                    }
+                    try { await enqueue100(stop.Token); }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
+                    Interlocked.Add(ref produced.Value, 100);
+                }
+            })));
+            return new ChurnLoad(stop, completed, [.. loops], harness, produced, driver);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            try
+            {
+                await Task.WhenAll(_loops);
+            }
+            finally
+            {
+                if (_harness is not null) await _harness.DisposeAsync();
+                _stop.Dispose();
             }
         }
     }

@@ -11,7 +11,7 @@ const string Usage = """
       load  (default)  every scenario × target with fixed time budgets; writes artifacts/bench/report-<profile>-<time>.md
                        and its charts (.svg and .png) and prints their paths (the report last).
           --quick (default) | --full | --profile quick|full|smoke
-          --scenarios enqueue,batch,cycle,burndown,heartbeat,events,steady,churn
+          --scenarios enqueue,batch,cycle,burndown,heartbeat,events,steady,churn,horizon
           --targets raw-sql,raw-redis,postgres,inmemory,redis,postgresredis,cassandra   (event logs share the names)
           --out <dir>      report folder (default artifacts/bench)
           --bdn <dir>      fold BenchmarkDotNet's tables from <dir>/results into the report

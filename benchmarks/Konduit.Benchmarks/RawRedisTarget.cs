@@ -114,6 +114,12 @@ public sealed class RawRedisTarget : IBenchTarget
 
     public Task<long?> WalPositionAsync(CancellationToken cancellationToken) => Task.FromResult<long?>(null);
 
+    public Task<StorageSnapshot?> StorageAsync(CancellationToken cancellationToken) => Task.FromResult<StorageSnapshot?>(null);
+
+    public bool CanPinHorizon => false;
+
+    public Task<HorizonPin?> PinHorizonAsync(CancellationToken cancellationToken) => Task.FromResult<HorizonPin?>(null);
+
     public async Task ResetAsync(CancellationToken cancellationToken)
     {
         await _keys.DeleteAllAsync();

@@ -200,20 +200,18 @@ public static class Report
             sb.AppendLine();
             sb.AppendLine(Inv, $"Conditions: producers keep up to {profile.ChurnBacklogCap:N0} tasks waiting, in batches of 100 · workers: concurrency {profile.RuntimeConcurrency}, lease batch 100 · finished tasks purged once {LoadRunner.ChurnPurgeAfter.TotalSeconds:0} s old (`Konduit:PurgeFinishedAfter`) · PostgreSQL-backed stores only, where table bloat is the question · {Durability(c)}.");
             sb.AppendLine();
-            sb.AppendLine("Per interval: tasks completed, the rate per minute, and the task tables' size on disk (heap, indexes, TOAST). With bloat under control the size levels off and tasks/min stays flat; decay shows as falling tasks/min.");
+            sb.AppendLine("Per interval: tasks completed, the rate per minute, the task tables' size on disk (heap, indexes, TOAST), and across the whole schema: table and index bytes, dead row versions not yet vacuumed (`n_dead_tup`) and autovacuum passes so far. With bloat under control the size levels off and tasks/min stays flat; decay shows as falling tasks/min.");
             sb.AppendLine();
-            sb.AppendLine("| target | interval | ends at s | completed | tasks/min | table+index MB |");
-            sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+            sb.AppendLine("| target | interval | ends at s | completed | tasks/min | task tables MB | schema tables MB | schema indexes MB | dead tuples | autovacuums |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var ch in r.Churn)
-                sb.AppendLine(Inv, $"| {ch.Target} | {ch.Interval} | {ch.End.TotalSeconds:0} | {ch.Completed:N0} | {ch.TasksPerMinute:N0} | {(ch.RelationBytes is { } b ? (b / 1048576.0).ToString("0.0", Inv) : "–")} |");
+                sb.AppendLine(Inv, $"| {ch.Target} | {ch.Interval} | {ch.End.TotalSeconds:0} | {ch.Completed:N0} | {ch.TasksPerMinute:N0} | {Mb(ch.RelationBytes)} | {Mb(ch.Storage?.TableBytes)} | {Mb(ch.Storage?.IndexBytes)} | {Count(ch.Storage?.DeadTuples)} | {Count(ch.Storage?.Autovacuums)} |");
             sb.AppendLine();
             foreach (var target in r.Churn.Select(x => x.Target).Distinct())
             {
                 var churn = r.Churn.Where(x => x.Target == target).ToList();
                 if (churn.Count < 2) continue;
-                var best = churn[..^1].Max(x => x.TasksPerMinute);
-                var ratio = best > 0 ? churn[^1].TasksPerMinute / best : 0;
-                sb.AppendLine(Inv, $"- `{target}`: the last interval ran at {ratio:0.00} × the best earlier one{(ratio >= 0.9 ? " (no decay)" : "")}.");
+                sb.AppendLine(Inv, $"- `{target}`: {ChurnDecay(churn)}.");
             }
             sb.AppendLine();
             sb.AppendLine("How the PostgreSQL store keeps its table from bloating:");
@@ -223,6 +221,7 @@ public static class Report
             sb.AppendLine("- Finished tasks leave the table through `Konduit:PurgeFinishedAfter`: every node's sweeper deletes finished tasks older than that in 500-row `FOR UPDATE SKIP LOCKED` batches.");
             sb.AppendLine();
         }
+        if (r.HorizonRuns.Count > 0) Horizon(sb, profile, c, r);
         foreach (var note in r.Notes) sb.AppendLine(Inv, $"- {note}");
         if (bdnSummary is not null)
         {
@@ -243,6 +242,85 @@ public static class Report
             sb.AppendLine(Inv, $"\nLoad runner {run.Wall.TotalSeconds:0} s: {string.Join(", ", r.Timings.Select(t => $"{t.Scenario} {t.Elapsed.TotalSeconds:0} s"))}.");
         return sb.ToString();
     }
+
+    /// <summary>The churn's "no lasting decay" line: the last interval ÷ the first and ÷ the best earlier one, and how the tables grew.</summary>
+    public static string ChurnDecay(IReadOnlyList<ChurnRow> churn)
+    {
+        var first = churn[0];
+        var last = churn[^1];
+        var best = churn.Take(churn.Count - 1).Max(x => x.TasksPerMinute);
+        var vsFirst = first.TasksPerMinute > 0 ? last.TasksPerMinute / first.TasksPerMinute : 0;
+        var vsBest = best > 0 ? last.TasksPerMinute / best : 0;
+        var sb = new StringBuilder();
+        if (first.TasksPerMinute > 0)
+            sb.Append(Inv, $"the last interval ran at **{vsFirst:0.00} × the first** and {vsBest:0.00} × the best earlier one{(vsFirst >= 0.9 ? " (no lasting decay)" : " (**decay**)")}");
+        else
+            sb.Append(Inv, $"the first interval completed nothing (start-up); the last ran at {vsBest:0.00} × the best earlier one");
+        if (first.RelationBytes is { } b0 && last.RelationBytes is { } b1 && b0 > 0)
+            sb.Append(Inv, $"; task tables {Mb(b0)} → {Mb(b1)} MB ({b1 / (double)b0:0.00} ×)");
+        if (first.Storage is { } s0 && last.Storage is { } s1 && s0.TotalBytes > 0)
+            sb.Append(Inv, $"; whole schema {Mb(s0.TotalBytes)} → {Mb(s1.TotalBytes)} MB ({s1.TotalBytes / (double)s0.TotalBytes:0.00} ×), dead tuples {Count(s0.DeadTuples)} → {Count(s1.DeadTuples)}, {Count(s1.Autovacuums - s0.Autovacuums)} autovacuum passes in between");
+        return sb.ToString();
+    }
+
+    private static void Horizon(StringBuilder sb, Profile profile, BenchConditions c, LoadResults r)
+    {
+        var window = profile.HorizonRecoveryWindow;
+        sb.AppendLine(Inv, $"## Pinned xmin horizon: {Duration(profile.HorizonPinned)} of a transaction holding an xid, during churn");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"Conditions: churn as above (producers keep up to {profile.ChurnBacklogCap:N0} tasks waiting, in batches of 100), {Duration(profile.HorizonWarmUp)} of warm-up, then {Duration(profile.HorizonBefore)} measured before the pin, {Duration(profile.HorizonPinned)} with another connection in `BEGIN; SELECT pg_current_xact_id();` and {Duration(profile.HorizonAfter)} after its `COMMIT`, in intervals of {Duration(profile.HorizonInterval)} · PostgreSQL-backed targets only · {Durability(c)}.");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"While the xid is held no row version deleted after it began can be vacuumed away, on any table of the database: dead tuples and dead index entries pile up, and every lease scan walks past them. Baseline = tasks/s before the pin; the goal is an interval back at ≥ {HorizonSummary.RecoveredShare:0%} of it within {Duration(window)} of the release. Sizes are of the target's own schema: tables with TOAST and maps, indexes each on their own.");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"| target | drained by | baseline tasks/s | lowest while pinned | ÷ baseline | {Duration(window)} after release ÷ baseline | back at ≥ {HorizonSummary.RecoveredShare:0%} after | within {Duration(window)} | dead tuples at pin → peak → {Duration(window)} after | schema MB at pin → release → {Duration(window)} after |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---|---|---|");
+        var summaries = new List<HorizonSummary>();
+        foreach (var run in r.HorizonRuns)
+        {
+            var h = HorizonSummary.Of(run, r.Horizon.Where(x => x.Target == run.Target).ToList(), window);
+            summaries.Add(h);
+            sb.AppendLine(Inv, $"| {run.Target} | {run.Driver} | {h.Baseline:N0} | {(h.Lowest is { } low ? low.TasksPerSecond.ToString("N0", Inv) : "–")} | **{h.LowestRatio:0.00}** | **{h.AfterRatio:0.00}** | {(h.RecoveredAfter is { } back ? $"{back.TotalSeconds:0.#} s" : "not in this run")} | {(h.RecoveredInWindow ? "yes" : "**no**")} | {Count(h.AtPin?.DeadTuples)} → {Count(h.Peak?.DeadTuples)} → {Count(h.WindowAfter?.DeadTuples)} | {Mb(h.AtPin?.TotalBytes)} → {Mb(h.AtRelease?.TotalBytes)} → {Mb(h.WindowAfter?.TotalBytes)} |");
+        }
+        sb.AppendLine();
+
+        foreach (var h in summaries)
+        {
+            var run = r.HorizonRuns.First(x => x.Target == h.Target);
+            var rows = r.Horizon.Where(x => x.Target == h.Target).ToList();
+            sb.AppendLine(Inv, $"### `{h.Target}`: every relation at the pin, at the release, at the dead-tuple peak and {Duration(window)} after");
+            sb.AppendLine();
+            sb.AppendLine(Inv, $"Conditions: as above; xid {run.Xid} held from {run.PinnedAt.TotalSeconds:0.0} s to {run.ReleasedAt.TotalSeconds:0.0} s of the measured run, {run.XidAge:N0} xids old at its release.");
+            sb.AppendLine();
+            var moments = new (string Label, StorageSnapshot? At)[] { ("at pin", h.AtPin), ("at release", h.AtRelease), ("peak", h.Peak), ($"{Duration(window)} after", h.WindowAfter) };
+            sb.AppendLine("| relation | of table | " + string.Join(" | ", moments.Select(m => $"MB {m.Label}")) + " | " + string.Join(" | ", moments.Select(m => $"dead tuples {m.Label}")) + " | autovacuums in the run | last autovacuum, s after release |");
+            sb.AppendLine("|---|---|" + string.Concat(Enumerable.Repeat("---:|", moments.Length * 2)) + "---:|---:|");
+            var first = rows.FirstOrDefault(x => x.Storage is not null)?.Storage;
+            var last = rows.LastOrDefault(x => x.Storage is not null)?.Storage;
+            var releasedAt = last is null ? (DateTimeOffset?)null : last.At - (rows[^1].End - run.ReleasedAt);
+            foreach (var rel in last?.Relations ?? [])
+            {
+                var line = new StringBuilder().Append(Inv, $"| {rel.Name} | {rel.Table ?? "–"} |");
+                foreach (var (_, at) in moments) line.Append(Inv, $" {Mb(at?.Find(rel.Name)?.Bytes)} |");
+                foreach (var (_, at) in moments) line.Append(Inv, $" {(rel.IsIndex ? "–" : Count(at?.Find(rel.Name)?.DeadTuples))} |");
+                var vacuums = rel.Autovacuums is { } n1 ? n1 - (first?.Find(rel.Name)?.Autovacuums ?? 0) : (long?)null;
+                var lastVacuum = rel.LastAutovacuum is { } lv && releasedAt is { } ra && (first?.Find(rel.Name)?.LastAutovacuum != lv) ? (lv - ra).TotalSeconds.ToString("0", Inv) : "–";
+                line.Append(Inv, $" {(rel.IsIndex ? "–" : Count(vacuums))} | {(rel.IsIndex ? "–" : lastVacuum)} |");
+                sb.AppendLine(line.ToString());
+            }
+            sb.AppendLine();
+            sb.AppendLine("Per interval (s from the release; negative before it):");
+            sb.AppendLine();
+            sb.AppendLine("| phase | ends at s | tasks/s | ÷ baseline | tables MB | indexes MB | dead tuples | autovacuums |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var x in rows)
+                sb.AppendLine(Inv, $"| {x.Phase} | {(x.End - run.ReleasedAt).TotalSeconds:0.0} | {x.TasksPerSecond:N0} | {(h.Baseline > 0 ? x.TasksPerSecond / h.Baseline : 0):0.00} | {Mb(x.Storage?.TableBytes)} | {Mb(x.Storage?.IndexBytes)} | {Count(x.Storage?.DeadTuples)} | {Count(x.Storage?.Autovacuums)} |");
+            sb.AppendLine();
+        }
+    }
+
+    private static string Mb(long? bytes) => bytes is { } b ? (b / 1048576.0).ToString("0.0", Inv) : "–";
+
+    private static string Count(long? n) => n is { } v ? v.ToString("N0", Inv) : "–";
 
     /// <summary>The run's workload in one line: payload, run length, batch and concurrency.</summary>
     private static string Workload(Profile p) =>

@@ -18,6 +18,12 @@ public sealed record StoreHooks<TFixture> where TFixture : TaskStoreFixture
     /// <summary>The server's WAL position in bytes (server-wide).</summary>
     public Func<TFixture, CancellationToken, Task<long?>>? WalPosition { get; init; }
 
+    /// <summary>Every table and index of the fixture's schema, with vacuum statistics (the churn and horizon scenarios).</summary>
+    public Func<TFixture, CancellationToken, Task<StorageSnapshot>>? Storage { get; init; }
+
+    /// <summary>A transaction holding an xid on the fixture's server. With it, the target runs the pinned-horizon scenario.</summary>
+    public Func<TFixture, CancellationToken, Task<HorizonPin>>? PinHorizon { get; init; }
+
     /// <summary>A bulk path beside <see cref="ITaskStore.EnqueueManyAsync"/> (binary COPY), measured as its own row.</summary>
     public Func<ITaskStore, IReadOnlyList<EnqueueRequest>, CancellationToken, Task>? CopyEnqueue { get; init; }
 }
@@ -138,6 +144,14 @@ public sealed class StoreTarget<TFixture> : IBenchTarget where TFixture : TaskSt
 
     public Task<long?> WalPositionAsync(CancellationToken cancellationToken) =>
         _hooks.WalPosition is { } wal ? wal(_fixture, cancellationToken) : Task.FromResult<long?>(null);
+
+    public async Task<StorageSnapshot?> StorageAsync(CancellationToken cancellationToken) =>
+        _hooks.Storage is { } storage ? await storage(_fixture, cancellationToken) : null;
+
+    public bool CanPinHorizon => _hooks.PinHorizon is not null;
+
+    public async Task<HorizonPin?> PinHorizonAsync(CancellationToken cancellationToken) =>
+        _hooks.PinHorizon is { } pin ? await pin(_fixture, cancellationToken) : null;
 
     public async Task ResetAsync(CancellationToken cancellationToken)
     {

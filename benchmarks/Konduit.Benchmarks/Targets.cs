@@ -52,6 +52,15 @@ public interface IBenchTarget : IAsyncDisposable
     /// <summary>The PostgreSQL server's WAL position in bytes (server-wide), null for targets without one.</summary>
     Task<long?> WalPositionAsync(CancellationToken cancellationToken);
 
+    /// <summary>Every table and index of the target's own schema, with vacuum statistics; null for targets without one.</summary>
+    Task<StorageSnapshot?> StorageAsync(CancellationToken cancellationToken);
+
+    /// <summary>True when <see cref="PinHorizonAsync"/> can hold the server's xmin horizon (PostgreSQL-backed targets).</summary>
+    bool CanPinHorizon { get; }
+
+    /// <summary>Opens a transaction holding an xid on the target's server (committed on dispose); null when <see cref="CanPinHorizon"/> is false.</summary>
+    Task<HorizonPin?> PinHorizonAsync(CancellationToken cancellationToken);
+
     /// <summary>Empties the target (between scenarios, so every scenario starts on an empty table).</summary>
     Task ResetAsync(CancellationToken cancellationToken);
 }
@@ -107,6 +116,8 @@ public static class Targets
                 Describe = (f, ct) => PostgresAdmin.DescribeAsync(f.DataSource, f.DataSource.ConnectionString, SchemaPerScenario(f.Schema), ct),
                 RelationBytes = (f, ct) => PostgresAdmin.RelationBytesAsync(f.DataSource, TaskTables(f.Schema), ct),
                 WalPosition = (f, ct) => PostgresAdmin.WalPositionAsync(f.DataSource, ct),
+                Storage = (f, ct) => PostgresAdmin.StorageAsync(f.DataSource, f.Schema, ct),
+                PinHorizon = (f, ct) => HorizonPin.OpenAsync(f.DataSource, ct),
                 // Konduit.Postgres's binary COPY bulk enqueue (the "Konduit.Postgres binary COPY" row): its own API, not ITaskStore's.
                 CopyEnqueue = (store, requests, ct) => ((PostgresTaskStore)store).BulkEnqueueAsync(requests, ct),
             }),
@@ -124,6 +135,8 @@ public static class Targets
                     + $"; {await RedisKeys.DescribeAsync(f.Redis)}, keys `{{{f.KeyPrefix}*` (one prefix per scenario)",
                 RelationBytes = (f, ct) => PostgresAdmin.RelationBytesAsync(f.DataSource, TaskTables(f.Schema), ct),
                 WalPosition = (f, ct) => PostgresAdmin.WalPositionAsync(f.DataSource, ct),
+                Storage = (f, ct) => PostgresAdmin.StorageAsync(f.DataSource, f.Schema, ct),
+                PinHorizon = (f, ct) => HorizonPin.OpenAsync(f.DataSource, ct),
             }),
         ];
     }
@@ -254,6 +267,7 @@ public sealed class RawSqlTarget : IBenchTarget
     public ITaskStore? Store => null;
     public string? Baseline => null;
     public bool MeasuresStorage => true;
+    public bool CanPinHorizon => true;
     public bool SupportsCopy => true;
 
     public async Task EnqueueOneAsync(string queue, long n, CancellationToken cancellationToken)
@@ -357,6 +371,10 @@ public sealed class RawSqlTarget : IBenchTarget
     public Task<long?> RelationBytesAsync(CancellationToken cancellationToken) =>
         PostgresAdmin.RelationBytesAsync(_dataSource, [$"{_schema}.task"], cancellationToken);
 
+    public async Task<StorageSnapshot?> StorageAsync(CancellationToken cancellationToken) => await PostgresAdmin.StorageAsync(_dataSource, _schema, cancellationToken);
+
+    public async Task<HorizonPin?> PinHorizonAsync(CancellationToken cancellationToken) => await HorizonPin.OpenAsync(_dataSource, cancellationToken);
+
     public Task<long?> WalPositionAsync(CancellationToken cancellationToken) => PostgresAdmin.WalPositionAsync(_dataSource, cancellationToken);
 
     public async Task ResetAsync(CancellationToken cancellationToken)
@@ -374,6 +392,37 @@ public sealed class RawSqlTarget : IBenchTarget
 
 internal static class PostgresAdmin
 {
+    // Every table and index of one schema: indexes by pg_relation_size (each on its own), tables by pg_table_size
+    // (heap with TOAST and maps, no indexes), so the two kinds add up to pg_total_relation_size without counting twice.
+    // The statistics columns say what vacuum has and has not cleaned; a schema of the store's, whatever tables it has.
+    internal const string SchemaStorage = """
+        SELECT c.relname, t.relname,
+               CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END,
+               s.n_live_tup, s.n_dead_tup, s.autovacuum_count, s.last_autovacuum
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_index i ON i.indexrelid = c.oid
+        LEFT JOIN pg_class t ON t.oid = i.indrelid
+        LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'i')
+        ORDER BY coalesce(t.relname, c.relname), t.relname NULLS FIRST, c.relname
+        """;
+
+    public static async Task<StorageSnapshot> StorageAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand(SchemaStorage);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schema });
+        var relations = new List<RelationSize>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            relations.Add(new RelationSize(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2),
+                reader.IsDBNull(3) ? null : reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetInt64(4),
+                reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6)));
+        }
+        return new StorageSnapshot(DateTimeOffset.UtcNow, relations);
+    }
+
     public static async Task<long?> RelationBytesAsync(NpgsqlDataSource dataSource, string[] relations, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("SELECT sum(pg_total_relation_size(r::regclass))::bigint FROM unnest($1::text[]) AS r");

@@ -82,6 +82,77 @@ public sealed partial class ReportTests
         }
     }
 
+    /// <summary>A full-profile horizon run by hand: 1,000 tasks/s before, 400/s at worst while pinned, 600, 800, 950 and then 1,000/s after.</summary>
+    private static (HorizonRun Run, List<HorizonRow> Rows) HorizonSample()
+    {
+        var rows = new List<HorizonRow>();
+        var interval = Profile.Full.HorizonInterval;
+        var end = TimeSpan.Zero;
+        long dead = 0;
+        void Add(string phase, long perSecond, long deadDelta)
+        {
+            end += interval;
+            dead = Math.Max(0, dead + deadDelta);
+            var storage = new StorageSnapshot(DateTimeOffset.UnixEpoch + end, [
+                new RelationSize("tasks", null, 8 << 20, 20_000, dead, rows.Count / 20, DateTimeOffset.UnixEpoch + end),
+                new RelationSize("tasks_pkey", "tasks", 1 << 20)]);
+            rows.Add(new HorizonRow("postgres", phase, rows.Count + 1, end, interval, perSecond * (long)interval.TotalSeconds, storage));
+        }
+        for (var i = 0; i < 12; i++) Add(HorizonRow.Before, 1_000, 0);
+        for (var i = 0; i < 24; i++) Add(HorizonRow.Pinned, i == 23 ? 400 : 700, 10_000);
+        var release = end;
+        foreach (var rate in new long[] { 600, 800, 950 }) Add(HorizonRow.After, rate, -50_000);
+        for (var i = 0; i < 15; i++) Add(HorizonRow.After, 1_000, -50_000);
+        return (new HorizonRun("postgres", 4242, TimeSpan.FromSeconds(60), release, 1_234_567, "worker runtime"), rows);
+    }
+
+    [Fact]
+    public void The_horizon_summary_gives_the_recovery_as_ratios_to_the_baseline()
+    {
+        var (run, rows) = HorizonSample();
+        var h = HorizonSummary.Of(run, rows, Profile.Full.HorizonRecoveryWindow);
+
+        Assert.Equal(1_000, h.Baseline, 1e-9);
+        Assert.Equal(0.4, h.LowestRatio, 1e-9);
+        // The minute after the release: 12 intervals of 5 s, 600 + 800 + 950 + 9 × 1,000 tasks/s.
+        Assert.Equal(11_350 / 12.0 / 1_000, h.AfterRatio, 1e-9);
+        Assert.Equal(TimeSpan.FromSeconds(15), h.RecoveredAfter); // the third interval, 950/s, is the first ≥ 90 %
+        Assert.True(h.RecoveredInWindow);
+        Assert.Equal(240_000, h.AtRelease!.DeadTuples);
+        Assert.Equal(h.AtRelease, h.Peak);
+        Assert.Equal(0, h.AtPin!.DeadTuples);
+        Assert.Equal(0, h.WindowAfter!.DeadTuples); // 60 s after the release: vacuumed
+
+        // Never back: the summary says so rather than counting the last interval.
+        var never = rows.Select(x => x.Phase == HorizonRow.After ? x with { Completed = x.Completed / 2 } : x).ToList();
+        var slow = HorizonSummary.Of(run, never, Profile.Full.HorizonRecoveryWindow);
+        Assert.Null(slow.RecoveredAfter);
+        Assert.False(slow.RecoveredInWindow);
+    }
+
+    [Fact]
+    public void The_report_gives_the_horizon_recovery_and_the_churn_decay_as_ratios()
+    {
+        var (run, r) = Sample();
+        var (pin, rows) = HorizonSample();
+        r.HorizonRuns.Add(pin);
+        r.Horizon.AddRange(rows);
+        var md = Report.Markdown(Profile.Full, run, r, [], null);
+
+        var section = md[md.IndexOf("## Pinned xmin horizon", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n## ", StringComparison.Ordinal)];
+        var summary = section.Split('\n').Single(l => l.StartsWith("| postgres | worker runtime |", StringComparison.Ordinal));
+        Assert.Contains("| **0.40** | **0.95** | 15 s | yes |", summary, StringComparison.Ordinal);
+        Assert.Contains("0 → 240,000 → 0", summary, StringComparison.Ordinal);
+        Assert.Contains("1,234,567 xids old", section, StringComparison.Ordinal);
+        // One row per measured interval, and one per relation in the breakdown.
+        Assert.Equal(rows.Count, section.Split('\n').Count(l => l.StartsWith("| before |", StringComparison.Ordinal) || l.StartsWith("| pinned |", StringComparison.Ordinal) || l.StartsWith("| after |", StringComparison.Ordinal)));
+        Assert.Contains("| tasks_pkey | tasks |", section, StringComparison.Ordinal);
+
+        // The churn: last interval ÷ first (182,000 ÷ 180,000 tasks/min) and the size growth.
+        Assert.Contains("**1.01 × the first** and 1.01 × the best earlier one (no lasting decay); task tables 4.0 → 4.0 MB (1.00 ×)", md, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_event_log_row_names_the_log_this_run_measured_ahead()
     {
