@@ -4,9 +4,10 @@
 #
 #   scripts/bench.sh --quick    ≤ 4 minutes on 2 cores: every scenario × every store (enqueue, batch, cycle at 1/4/16
 #                               workers single and batched, burn-down, heartbeat, event append, steady state with push
-#                               on/off, churn) with short budgets, plus a short in-process BenchmarkDotNet job over the
-#                               enqueue paths (skip it with --no-bdn)
-#   scripts/bench.sh --full     the issue's figures: every BenchmarkDotNet class, 10-minute churn, longer budgets
+#                               on/off, churn, pinned xmin horizon) with short budgets, plus a short in-process
+#                               BenchmarkDotNet job over the enqueue paths (skip it with --no-bdn)
+#   scripts/bench.sh --full     the issue's figures: every BenchmarkDotNet class, 10-minute churn, 2-minute pinned horizon,
+#                               longer budgets
 #
 # Starts the local services (scripts/services.sh up; --no-services to use servers already pointed at by
 # KONDUIT_BENCH_* / KONDUIT_TEST_* variables, e.g. docker-compose.bench.yml's), builds Release, writes
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 profile=quick bdn=1 services=1
 load_args=()
 for arg in "$@"; do
