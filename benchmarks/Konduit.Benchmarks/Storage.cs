@@ -39,8 +39,9 @@ public sealed class HorizonPin : IAsyncDisposable
     // horizon is held by the running xid itself, not by a snapshot, so it holds between statements in READ COMMITTED.
     internal const string TakeXid = "SELECT pg_current_xact_id()::text::bigint";
 
-    // How many xids the server has handed out since this one: how far behind the horizon is held.
-    internal const string XidAge = "SELECT age(backend_xid) FROM pg_stat_activity WHERE pid = pg_backend_pid()";
+    // The next xid the server will assign, from a fresh READ COMMITTED snapshot (age() would count from this
+    // transaction's own xid and say 0): minus ours, how far behind the horizon is held.
+    internal const string NextXid = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint";
 
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
@@ -75,8 +76,8 @@ public sealed class HorizonPin : IAsyncDisposable
     /// <summary>Xids assigned since this one (by every session of the server): the age of the held horizon.</summary>
     public async Task<long> AgeAsync(CancellationToken cancellationToken)
     {
-        await using var cmd = new NpgsqlCommand(XidAge, _connection, _transaction);
-        return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        await using var cmd = new NpgsqlCommand(NextXid, _connection, _transaction);
+        return (long)(await cmd.ExecuteScalarAsync(cancellationToken))! - Xid - 1;
     }
 
     /// <summary>Commits: the horizon moves on.</summary>

@@ -89,15 +89,15 @@ public sealed class BenchmarkSmokeTests
                 // The pinned horizon: every PostgreSQL-backed target, raw SQL included, before, during and after a held
                 // xid that other sessions' transactions really passed, with its schema's tables and indexes each interval.
                 Assert.Equal(targets.Where(t => t == "raw-sql" || t.StartsWith("postgres", StringComparison.Ordinal)), r.HorizonRuns.Select(h => h.Target));
-                foreach (var run in r.HorizonRuns)
+                foreach (var pin in r.HorizonRuns)
                 {
-                    Assert.True(run.Xid > 0 && run.ReleasedAt > run.PinnedAt, $"{run.Target}: xid {run.Xid} held {run.PinnedAt} → {run.ReleasedAt}");
-                    Assert.True(run.XidAge > 0, $"{run.Target}: no transaction took an xid while xid {run.Xid} was held");
-                    var rows = r.Horizon.Where(x => x.Target == run.Target).ToList();
+                    Assert.True(pin.Xid > 0 && pin.ReleasedAt > pin.PinnedAt, $"{pin.Target}: xid {pin.Xid} held {pin.PinnedAt} → {pin.ReleasedAt}");
+                    Assert.True(pin.XidAge > 0, $"{pin.Target}: no transaction took an xid while xid {pin.Xid} was held");
+                    var rows = r.Horizon.Where(x => x.Target == pin.Target).ToList();
                     Assert.Equal([HorizonRow.Before, HorizonRow.Pinned, HorizonRow.After], rows.Select(x => x.Phase).Distinct());
-                    Assert.True(rows.Sum(x => x.Completed) > 0, $"{run.Target}: the horizon churn completed nothing");
+                    Assert.True(rows.Sum(x => x.Completed) > 0, $"{pin.Target}: the horizon churn completed nothing");
                     Assert.All(rows, x => Assert.Contains(x.Storage!.Relations, rel => rel.IsIndex && rel.Bytes > 0));
-                    Assert.True(HorizonSummary.Of(run, rows, Profile.Smoke.HorizonRecoveryWindow).Baseline > 0, $"{run.Target}: no baseline");
+                    Assert.True(HorizonSummary.Of(pin, rows, Profile.Smoke.HorizonRecoveryWindow).Baseline > 0, $"{pin.Target}: no baseline");
                 }
                 Assert.Contains("## Pinned xmin horizon", md, StringComparison.Ordinal);
                 // The header names this run's own schemas, not a fixed one.
