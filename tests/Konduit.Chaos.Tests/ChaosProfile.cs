@@ -10,8 +10,6 @@ internal sealed record ChaosProfile(
     int Concurrency,
     TimeSpan Work,
     TimeSpan Before,
-    int SteadySeconds,
-    TimeSpan AfterSteady,
     TimeSpan Fault,
     TimeSpan Window,
     TimeSpan RecoveryDeadline,
@@ -24,17 +22,11 @@ internal sealed record ChaosProfile(
     public static ChaosProfile Current { get; } =
         Environment.GetEnvironmentVariable("KONDUIT_CHAOS_LONG") == "1"
             ? new ChaosProfile("long", Workers: 4, Concurrency: 8, Work: TimeSpan.FromMilliseconds(40),
-                Before: TimeSpan.FromSeconds(20), SteadySeconds: 2, AfterSteady: TimeSpan.FromSeconds(20), Fault: TimeSpan.FromMinutes(3), Window: TimeSpan.FromSeconds(5),
+                Before: TimeSpan.FromSeconds(20), Fault: TimeSpan.FromMinutes(3), Window: TimeSpan.FromSeconds(5),
                 RecoveryDeadline: TimeSpan.FromSeconds(60), DrainDeadline: TimeSpan.FromMinutes(3), MinimumTasksForKills: 20_000)
             : new ChaosProfile("ci", Workers: 3, Concurrency: 4, Work: TimeSpan.FromMilliseconds(50),
-                Before: TimeSpan.FromSeconds(3), SteadySeconds: 3, AfterSteady: TimeSpan.Zero, Fault: TimeSpan.FromSeconds(3), Window: TimeSpan.FromSeconds(2),
+                Before: TimeSpan.FromSeconds(3), Fault: TimeSpan.FromSeconds(3), Window: TimeSpan.FromSeconds(2),
                 RecoveryDeadline: TimeSpan.FromSeconds(20), DrainDeadline: TimeSpan.FromSeconds(60), MinimumTasksForKills: 2_000);
-
-    // SteadySeconds: the complete seconds that must each be within 30 % of the others before the fault may start;
-    // AfterSteady: the wait after that. In CI the three steady seconds ARE the 3 s window before the fault (≈ 400–600
-    // completions at the 130–200/s this fleet drains on the 2-core box; each 2 s window after it ≈ 260–400), so the
-    // rate before the fault is measured over seconds verified steady instead of 3 s waited after two steady ones
-    // (2 s per run saved, same sample size). The long profile keeps two steady seconds, then 20 s.
 
     /// <summary>What the fleet can drain when nothing is wrong: every slot busy with one unit of work.</summary>
     public double NominalDrainRate => Workers * Concurrency / Work.TotalSeconds;

@@ -69,21 +69,19 @@ internal static class ChaosRun
         // Warm up (JIT, pools) until completions flow, then measure the rate before the fault.
         await Await.UntilAsync(async ct => (await target.FinishedTimesAsync(ct)).Count > 0, TimeSpan.FromSeconds(60), "the first completion", cancellationToken);
         phases.Mark("first completion");
-        // Then until the rate is steady (the last SteadySeconds complete seconds each within 30 % of the others), so
-        // that the window before the fault measures the fleet at work, not its start-up; bounded, a starved machine
-        // may never settle.
+        // Then until the rate is steady (two consecutive complete seconds within 30 % of each other), so that the
+        // window before the fault measures the fleet at work, not its start-up; bounded, a starved machine may never settle.
         var steady = await Await.TryUntilAsync(async ct =>
         {
             var times = await target.FinishedTimesAsync(ct);
             var now = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(500);
-            var seconds = Enumerable.Range(0, profile.SteadySeconds)
-                .Select(i => RateAnalysis.RecentRate(times, now - TimeSpan.FromSeconds(i), TimeSpan.FromSeconds(1)))
-                .ToArray();
-            return seconds.Min() > 0 && seconds.Min() / seconds.Max() >= 0.7;
+            var last = RateAnalysis.RecentRate(times, now, TimeSpan.FromSeconds(1));
+            var previous = RateAnalysis.RecentRate(times, now - TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            return last > 0 && previous > 0 && Math.Min(last, previous) / Math.Max(last, previous) >= 0.7;
         }, TimeSpan.FromSeconds(30), cancellationToken);
         if (!steady) log($"{scenario.Name}/{target.StoreName}: the completion rate did not settle within 30 s");
         phases.Mark("steady");
-        await Task.Delay(profile.AfterSteady, cancellationToken);
+        await Task.Delay(profile.Before, cancellationToken);
         phases.Mark("before");
 
         var context = new FaultContext(target, fleet, producer, profile, postgresProxy, redisProxy, log);
@@ -115,8 +113,7 @@ internal static class ChaosRun
             {
                 log($"  reading finish times failed: {ex.GetType().Name}: {ex.Message}");
             }
-            // A quarter second: the verdict needs only complete windows, so a finer poll ends the phase sooner.
-            await Task.Delay(250, cancellationToken);
+            await Task.Delay(500, cancellationToken);
         }
         phases.Mark("recovery");
         if (fleet.Kills > 0)
