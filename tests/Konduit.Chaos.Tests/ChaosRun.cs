@@ -49,7 +49,9 @@ internal static class ChaosRun
     public static async Task<ChaosResult> RunAsync(ChaosTarget target, ChaosScenario scenario, ChaosProfile profile, Action<string> log, string logDirectory, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
+        var phases = new PhaseClock(clock);
         await target.SetUpAsync(cancellationToken);
+        phases.Mark("setup");
         var redis = target.Redis;
         await using var postgresProxy = scenario.ThroughProxy ? ChaosServers.StartPostgresProxy(target.Postgres.Port) : null;
         await using var redisProxy = scenario.ThroughProxy && redis is not null ? ChaosServers.StartRedisProxy(redis.Port) : null;
@@ -62,9 +64,11 @@ internal static class ChaosRun
         log($"{scenario.Name}/{target.StoreName}: schema {target.Schema}, worker log {logPath}");
 
         await fleet.StartAllAsync(cancellationToken);
+        phases.Mark("workers");
         producer.Start();
         // Warm up (JIT, pools) until completions flow, then measure the rate before the fault.
         await Await.UntilAsync(async ct => (await target.FinishedTimesAsync(ct)).Count > 0, TimeSpan.FromSeconds(60), "the first completion", cancellationToken);
+        phases.Mark("first completion");
         // Then until the rate is steady (two consecutive complete seconds within 30 % of each other), so that the
         // window before the fault measures the fleet at work, not its start-up; bounded, a starved machine may never settle.
         var steady = await Await.TryUntilAsync(async ct =>
@@ -76,7 +80,9 @@ internal static class ChaosRun
             return last > 0 && previous > 0 && Math.Min(last, previous) / Math.Max(last, previous) >= 0.7;
         }, TimeSpan.FromSeconds(30), cancellationToken);
         if (!steady) log($"{scenario.Name}/{target.StoreName}: the completion rate did not settle within 30 s");
+        phases.Mark("steady");
         await Task.Delay(profile.Before, cancellationToken);
+        phases.Mark("before");
 
         var context = new FaultContext(target, fleet, producer, profile, postgresProxy, redisProxy, log);
         var faultStart = DateTimeOffset.UtcNow;
@@ -88,6 +94,7 @@ internal static class ChaosRun
         var faults = await scenario.Apply(context, cancellationToken);
         producer.Offer(0);
         var faultEnd = DateTimeOffset.UtcNow;
+        phases.Mark("fault");
         log($"{scenario.Name}/{target.StoreName}: fault over ({faults} faults, {fleet.Kills} kills, {(faultEnd - faultStart).TotalSeconds:0.0} s)");
 
         // Recovery: poll the server's finish times until a window reaches the ratio, or the deadline passes. Scenarios
@@ -108,21 +115,26 @@ internal static class ChaosRun
             }
             await Task.Delay(500, cancellationToken);
         }
+        phases.Mark("recovery");
         if (fleet.Kills > 0)
         {
             // "K worker processes over ≥ N tasks": keep the backlog up until the run has covered them.
             await Await.TryUntilAsync(_ => Task.FromResult(producer.Acknowledged >= profile.MinimumTasksForKills), profile.DrainDeadline, cancellationToken);
         }
+        phases.Mark("minimum tasks");
         await producer.StopAsync();
 
         // Drain: every acknowledged task must reach a final state while the workers still run (nothing stuck Running).
         var drained = await Await.TryUntilAsync(async ct => await target.BacklogAsync(ct) == 0, profile.DrainDeadline, cancellationToken);
         if (!drained) log($"{scenario.Name}/{target.StoreName}: backlog not drained within {profile.DrainDeadline.TotalSeconds:0} s");
+        phases.Mark("drain");
         var counts = await target.CountAsync(producer.AcknowledgedIds, cancellationToken);
         var final = await target.FinishedTimesAsync(cancellationToken);
         var analysis = RateAnalysis.Analyze(final, beforeRate, faultEnd, profile.Window, faultEnd + profile.RecoveryDeadline + profile.Window);
         // The final read sees every completion of the recovery period; it can only confirm or improve the live verdict.
         if (!analysis.Recovered && rates.Recovered) analysis = rates;
+        phases.Mark("count");
+        log($"{scenario.Name}/{target.StoreName}: phases {phases}");
         return new ChaosResult(scenario.Name, target.StoreName, counts, faults, fleet.Kills, producer.Errors, analysis, profile.RecoveryDeadline, clock.Elapsed);
     }
 
@@ -148,6 +160,23 @@ internal static class ChaosRun
             $"--Chaos:WorkMilliseconds={profile.Work.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}",
         ];
     }
+}
+
+/// <summary>Where a run's wall time went, phase by phase (the log line CI time is tuned from).</summary>
+internal sealed class PhaseClock(Stopwatch clock)
+{
+    private readonly List<(string Phase, TimeSpan Took)> _phases = [];
+    private TimeSpan _last = clock.Elapsed;
+
+    public void Mark(string phase)
+    {
+        var now = clock.Elapsed;
+        _phases.Add((phase, now - _last));
+        _last = now;
+    }
+
+    public override string ToString() =>
+        string.Join(", ", _phases.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Phase} {p.Took.TotalSeconds:0.0} s")));
 }
 
 /// <summary>Bounded polling for a server-side condition (no fixed sleeps where a condition can be awaited).</summary>
