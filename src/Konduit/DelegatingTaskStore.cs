@@ -134,6 +134,10 @@ public abstract class DelegatingTaskStore : ITransactionalTaskStore
         Inner.PurgeAsync(olderThan, states, queue, cancellationToken);
 
     /// <inheritdoc />
+    public virtual Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan retention, CancellationToken cancellationToken = default) =>
+        Inner.ApplyRetentionAsync(retention, cancellationToken);
+
+    /// <inheritdoc />
     public virtual Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         Inner.WaitForWorkAsync(queue, timeout, cancellationToken);
 
