@@ -392,16 +392,16 @@ public class PostgresTaskStore : ITransactionalTaskStore
 
     /// <inheritdoc />
     /// <remarks>
-    /// Drops each UTC-day partition of the history table whose day ended <paramref name="retention"/> ago or earlier
+    /// Drops each UTC-day partition of the history table whose day ended <paramref name="olderThan"/> ago or earlier
     /// (freeing its idempotency keys and its counts in the same transaction), so retention costs no row deletes; rows of
     /// the default partition (days that had no partition yet) are deleted by age. A task may stay up to a day longer
-    /// than <paramref name="retention"/> (<see cref="StoreCapabilities.RetentionGranularity"/>).
+    /// than <paramref name="olderThan"/> (<see cref="StoreCapabilities.RetentionGranularity"/>).
     /// </remarks>
-    public Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan retention, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
     {
-        TaskValidation.ValidatePurge(retention, null, null);
+        TaskValidation.ValidatePurge(olderThan, null, null);
         ThrowIfDisposed();
-        return _admin.ApplyRetentionAsync(retention, cancellationToken);
+        return _admin.ApplyRetentionAsync(olderThan, cancellationToken);
     }
 
     // ---------------------------------------------------------------------------------------------- wake-up

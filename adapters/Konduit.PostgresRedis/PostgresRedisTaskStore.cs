@@ -499,9 +499,9 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
 
     /// <inheritdoc />
     /// <remarks>The Postgres store's retention (partition drops), then the dispatch streams left idle, as for <see cref="PurgeAsync"/>.</remarks>
-    public async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan retention, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
     {
-        var purged = await _inner.ApplyRetentionAsync(retention, cancellationToken).ConfigureAwait(false);
+        var purged = await _inner.ApplyRetentionAsync(olderThan, cancellationToken).ConfigureAwait(false);
         await DropIdleDispatchStreamsAsync(null, purged, cancellationToken).ConfigureAwait(false);
         return purged;
     }

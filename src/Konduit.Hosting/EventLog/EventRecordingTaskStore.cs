@@ -185,9 +185,9 @@ public sealed class EventRecordingTaskStore : DelegatingTaskStore
 
     /// <inheritdoc />
     /// <remarks>One Purged event per task deleted, as for <see cref="PurgeAsync"/>.</remarks>
-    public override async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan retention, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
     {
-        var purged = await Inner.ApplyRetentionAsync(retention, cancellationToken).ConfigureAwait(false);
+        var purged = await Inner.ApplyRetentionAsync(olderThan, cancellationToken).ConfigureAwait(false);
         RecordPurged(purged);
         return purged;
     }
