@@ -165,7 +165,7 @@ public sealed class PostgresHistoryTests(PostgresStoreFixture fixture) : IClassF
             Assert.Equal(TaskState.Pending, (await store.GetAsync(live, Ct)).State);
             var stats = Assert.Single(await store.GetStatsAsync(Ct));
             Assert.Equal((2L, 0L, 1L), (stats.Pending, stats.Succeeded, stats.Canceled));
-            Assert.Equal(1L, await fixture.ScalarAsync<long>($"SELECT coalesce(sum(tasks), 0) FROM \"{schema}\".task_counts WHERE queue = $1", queue));
+            Assert.Equal(1L, await fixture.ScalarAsync<long>($"SELECT coalesce(sum(tasks), 0)::bigint FROM \"{schema}\".task_counts WHERE queue = $1", queue));
 
             // A second call finds nothing more to drop.
             Assert.Empty(await store.ApplyRetentionAsync(TimeSpan.FromDays(3), Ct));
