@@ -86,15 +86,32 @@ internal sealed class PostgresAdmin
     internal static NpgsqlCommand BuildQuery(PostgresQueries sql, TaskQuery filter, PageRequest page)
     {
         var cmd = new NpgsqlCommand();
-        var text = new StringBuilder(sql.QueryPrefix);
-        AppendFilter(text, cmd, filter, filter.States);
+        var where = new StringBuilder();
+        AppendFilter(where, cmd, filter, filter.States);
         if (page.After is { } after)
         {
-            text.Append(PostgresQueries.QueryAfter);
+            where.Append(PostgresQueries.QueryAfter);
             cmd.Parameters.Add(new NpgsqlParameter<Guid>("after", after));
         }
-        text.Append(PostgresQueries.QuerySuffix);
         cmd.Parameters.Add(new NpgsqlParameter<int>("limit", page.Limit + 1));
+        // Live tasks are in tasks, terminal ones in task_history (migration 6): read only the tables the states can be
+        // in. A finish-time bound excludes live tasks, which have no finish time.
+        var states = filter.States;
+        var live = (states is not { Count: > 0 } || states.Any(static s => !s.IsTerminal()))
+                   && filter.FinishedFrom is null && filter.FinishedTo is null;
+        var history = states is not { Count: > 0 } || states.Any(static s => s.IsTerminal());
+        var text = new StringBuilder();
+        if (live && history)
+        {
+            // Each half ordered and limited on its own index, then merged: the page is the newest of both.
+            text.Append("SELECT * FROM ((").Append(sql.QueryLivePrefix).Append(where).Append(PostgresQueries.QuerySuffix)
+                .Append(") UNION ALL (").Append(sql.QueryHistoryPrefix).Append(where).Append(PostgresQueries.QuerySuffix)
+                .Append(")) q").Append(PostgresQueries.QuerySuffix);
+        }
+        else
+        {
+            text.Append(history ? sql.QueryHistoryPrefix : sql.QueryLivePrefix).Append(where).Append(PostgresQueries.QuerySuffix);
+        }
         cmd.CommandText = text.ToString();
         return cmd;
     }
@@ -211,9 +228,13 @@ internal sealed class PostgresAdmin
         }, cancellationToken);
 
     public Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState> states, string? queue, CancellationToken cancellationToken) =>
-        _db.RunAsync("purge", (Self: this, OlderThan: olderThan, States: states, Queue: queue), static async (c, s, ct) =>
+        PurgeBatchesAsync("purge", _sql.Purge, olderThan, states, queue, cancellationToken);
+
+    private Task<IReadOnlyList<PurgedTask>> PurgeBatchesAsync(string operation, string statement, TimeSpan olderThan, IReadOnlyCollection<TaskState> states,
+        string? queue, CancellationToken cancellationToken) =>
+        _db.RunAsync(operation, (Statement: statement, OlderThan: olderThan, States: states, Queue: queue), static async (c, s, ct) =>
         {
-            using var cmd = new NpgsqlCommand(s.Self._sql.Purge, c);
+            using var cmd = new NpgsqlCommand(s.Statement, c);
             PostgresExecutor.Add(cmd, s.States.Select(static state => (short)state).ToArray());
             PostgresExecutor.Add(cmd, s.OlderThan);
             cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)s.Queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
@@ -225,6 +246,38 @@ internal sealed class PostgresAdmin
             }
             return (IReadOnlyList<PurgedTask>)purged;
         }, cancellationToken);
+
+    /// <summary>
+    /// Retention by partition: drops every day partition of task_history that ended <paramref name="retention"/> ago or
+    /// earlier (its keys freed and counts subtracted in the same transaction), then deletes the default partition's rows
+    /// older than that. Rows of the partition that holds the cutoff stay until their whole day is past it.
+    /// </summary>
+    public async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan retention, CancellationToken cancellationToken)
+    {
+        var dropped = await _db.RunAsync("drop history partitions", (Self: this, Retention: retention), static async (c, s, ct) =>
+        {
+            using var cmd = new NpgsqlCommand(s.Self._sql.DropHistoryPartitions, c);
+            PostgresExecutor.Add(cmd, s.Retention);
+            var rows = new List<PurgedTask>();
+            try
+            {
+                await PostgresRows.ReadAllAsync(cmd, rows, PostgresRows.ReadPurged, ct).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected)
+            {
+                // The drop gave up on task_history's lock (busy completions) and rolled back whole: nothing was dropped,
+                // freed or uncounted. The next sweep tries again.
+                rows.Clear();
+            }
+            return rows;
+        }, cancellationToken).ConfigureAwait(false);
+        var stray = await PurgeBatchesAsync("purge default partition", _sql.PurgeDefaultPartition, retention, TerminalStates, null, cancellationToken).ConfigureAwait(false);
+        if (stray.Count == 0) return dropped;
+        dropped.AddRange(stray);
+        return dropped;
+    }
+
+    private static readonly TaskState[] TerminalStates = [TaskState.Succeeded, TaskState.Failed, TaskState.Canceled];
 
     public Task<IReadOnlyList<Guid>> ReadDueIdsAsync(string queue, int limit, CancellationToken cancellationToken) =>
         _db.RunAsync("read due ids", (Self: this, Queue: queue, Limit: limit), static async (c, s, ct) =>

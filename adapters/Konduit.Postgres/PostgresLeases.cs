@@ -249,7 +249,8 @@ internal sealed class PostgresLeases
             return (IReadOnlyList<ReclaimedTask>)reclaimed;
         }, cancellationToken);
 
-    /// <summary>Folds the task_counts rows of closed connections into slot 0 (the sweep's upkeep; tests call it directly).</summary>
+    /// <summary>The sweep's upkeep: folds the task_counts rows of closed connections into slot 0, makes the coming days'
+    /// history partitions and moves stray finished rows (tests call it directly).</summary>
     public Task FoldCountsAsync(CancellationToken cancellationToken) =>
         _db.RunAsync("fold counts", this, static async (c, self, ct) =>
         {
@@ -259,9 +260,23 @@ internal sealed class PostgresLeases
 
     private static async Task FoldCountsAsync(NpgsqlConnection connection, PostgresQueries sql, CancellationToken cancellationToken)
     {
-        using var fold = new NpgsqlCommand(sql.FoldCounts, connection);
-        PostgresExecutor.Add(fold, PostgresQueries.FoldCountsIdle);
-        await fold.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        using (var fold = new NpgsqlCommand(sql.FoldCounts, connection))
+        {
+            PostgresExecutor.Add(fold, PostgresQueries.FoldCountsIdle);
+            await fold.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        // History partitions for today and HistoryDaysAhead days on, so a finishing task finds its day's partition
+        // (cheap when they exist: a catalog probe per day); then any rows an older store version finished in tasks.
+        using (var add = new NpgsqlCommand(sql.AddHistoryPartitions, connection))
+        {
+            PostgresExecutor.Add(add, PostgresQueries.HistoryDaysAhead);
+            await add.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        using var stray = new NpgsqlCommand(sql.MoveStrayFinished, connection);
+        PostgresExecutor.Add(stray, PostgresQueries.SweepBatchSize);
+        while (await stray.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == PostgresQueries.SweepBatchSize)
+        {
+        }
     }
 
     public Task<ReclaimedTask?> ExpireLeaseAsync(Guid taskId, long leaseToken, CancellationToken cancellationToken) =>

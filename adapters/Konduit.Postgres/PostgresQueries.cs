@@ -7,7 +7,7 @@ namespace Konduit.Postgres;
 internal sealed class PostgresQueries
 {
     /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
-    public const int LatestVersion = 5;
+    public const int LatestVersion = 6;
 
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
@@ -21,6 +21,12 @@ internal sealed class PostgresQueries
     /// <summary>First key of the two-int advisory lock that serializes migrations ('KNDT').</summary>
     public const int MigrationLockClass = 0x4B4E4454;
 
+    /// <summary>The first version with the history table (terminal tasks leave <c>tasks</c>).</summary>
+    public const int HistoryVersion = 6;
+
+    /// <summary>How many UTC days of history partitions the upkeep keeps made ahead of today.</summary>
+    public const int HistoryDaysAhead = 7;
+
     /// <summary>Rows reclaimed or purged per statement: keeps each transaction and its lock set short.</summary>
     public const int SweepBatchSize = 500;
 
@@ -28,6 +34,11 @@ internal sealed class PostgresQueries
     private const string SnapshotColumns =
         "id, queue, state, priority, attempts, max_attempts, lease_token, run_at, created_at, updated_at, " +
         "started_at, finished_at, lease_owner, lease_expires_at, idempotency_key, tenant, headers, payload, result, errors";
+
+    // Every column of tasks and task_history, in table order (task_history is created LIKE tasks).
+    private const string TaskColumns =
+        "id, queue, state, priority, run_at, attempts, max_attempts, lease_token, lease_owner, lease_expires_at, tenant, " +
+        "idempotency_key, headers, retry_policy, payload, result, errors, created_at, updated_at, started_at, finished_at";
 
     public PostgresQueries(string schema)
     {
@@ -51,6 +62,32 @@ internal sealed class PostgresQueries
                 ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks, touched_at = now()
             )
             """;
+        // A task becomes terminal by moving (migration 6): the statement DELETEs it from tasks RETURNING every column
+        // (the CTE `from`) and this inserts it into task_history as `state`, finished and with no lease. `result` and
+        // `errors` are expressions over the deleted row `d`. A data-modifying CTE runs whether or not anything reads it.
+        string Retire(string name, string from, string state, string result = "d.result", string errors = "d.errors") => $"""
+            {name} AS (
+                INSERT INTO {s}.task_history ({TaskColumns})
+                SELECT d.id, d.queue, {state}, d.priority, d.run_at, d.attempts, d.max_attempts, d.lease_token, d.lease_owner,
+                       NULL, d.tenant, d.idempotency_key, d.headers, d.retry_policy, d.payload, {result}, {errors},
+                       d.created_at, now(), d.started_at, now()
+                FROM {from} d
+            )
+            """;
+        // Redrive moves the other way: the row deleted from task_history (`from`) goes back to tasks pending and due now,
+        // attempts reset, errors and the fencing token kept (tokens never go back).
+        string Revive(string name, string from) => $"""
+            {name} AS (
+                INSERT INTO {s}.tasks ({TaskColumns})
+                SELECT d.id, d.queue, 0, d.priority, now(), 0, d.max_attempts, d.lease_token, d.lease_owner,
+                       NULL, d.tenant, d.idempotency_key, d.headers, d.retry_policy, d.payload, d.result, d.errors,
+                       d.created_at, now(), d.started_at, NULL
+                FROM {from} d
+            )
+            """;
+        // The error entry a statement appends for the attempt that just ended (jsonb: attempt, message, server time).
+        static string AppendError(string row, string message) =>
+            $"{row}.errors || jsonb_build_array(jsonb_build_object('attempt', {row}.attempts, 'message', {message}, 'at', now()))";
 
         Migrations =
         [
@@ -163,6 +200,116 @@ internal sealed class PostgresQueries
                 INSERT INTO {s}.task_counts (queue, state, slot, tasks)
                 SELECT queue, state, 0, count(*) FROM {s}.tasks WHERE state IN (2, 3, 4) GROUP BY queue, state;
                 """),
+            (6, $"""
+                -- History (issue 15, ADR 010): terminal tasks leave the hot table in the statement that finishes them,
+                -- into task_history, range-partitioned by finish time in UTC days, so retention drops a partition
+                -- instead of deleting rows one by one, and tasks keeps only pending and running rows. LIKE copies the
+                -- columns in tasks' order (statements move rows by the one column list); the partition key must be in
+                -- the primary key. Rows are written once and never updated (a redrive moves the row back), so the
+                -- partitions keep the default fillfactor; a partitioned table takes no storage parameters anyway.
+                CREATE TABLE {s}.task_history (LIKE {s}.tasks INCLUDING DEFAULTS) PARTITION BY RANGE (finished_at);
+                ALTER TABLE {s}.task_history ALTER COLUMN finished_at SET NOT NULL,
+                    ADD CONSTRAINT task_history_pkey PRIMARY KEY (id, finished_at);
+                -- Queries and bulk redrive by queue (and state), newest first by id.
+                CREATE INDEX task_history_queue_state_id_idx ON {s}.task_history (queue, state, id);
+                -- Queries by tenant, newest first; and "failed tasks of tenant X in the last 24 h" (issue 15 item 1).
+                CREATE INDEX task_history_tenant_id_idx ON {s}.task_history (tenant, id) WHERE tenant IS NOT NULL;
+                CREATE INDEX task_history_tenant_finished_idx ON {s}.task_history (tenant, finished_at) WHERE tenant IS NOT NULL;
+                -- Purge by age, and finish-time queries without a tenant.
+                CREATE INDEX task_history_finished_idx ON {s}.task_history (finished_at);
+                -- Rows whose day has no partition (upkeep stopped for longer than HistoryDaysAhead, or older rows moved
+                -- here below) land in the default partition; add_history_partitions moves them out before it attaches
+                -- their day, and retention deletes old ones row by row.
+                CREATE TABLE {s}.task_history_default PARTITION OF {s}.task_history DEFAULT;
+
+                -- Partition upkeep runs as the schema owner (SECURITY DEFINER), so a runtime role without DDL rights can
+                -- make tomorrow's partition and drop expired ones; it may EXECUTE these two functions only. The schema
+                -- name is fixed in the function text (a validated identifier, as everywhere in this file) and every
+                -- other name is built with format('%I'); search_path is pinned so no object of the caller's can stand in.
+                CREATE FUNCTION {s}.add_history_partitions(first_day date, last_day date) RETURNS integer
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+                DECLARE
+                    sch constant text := {SqlLiteral(schema)};
+                    day date;
+                    part text;
+                    lo timestamptz;
+                    hi timestamptz;
+                    made integer := 0;
+                BEGIN
+                    -- One maker per schema at a time: two sweepers would race on the same CREATE TABLE.
+                    PERFORM pg_advisory_xact_lock({MigrationLockClass}, hashtext(sch || '.history'));
+                    FOR day IN SELECT generate_series(first_day, last_day, interval '1 day')::date LOOP
+                        part := 'task_history_p' || to_char(day, 'YYYYMMDD');
+                        CONTINUE WHEN to_regclass(format('%I.%I', sch, part)) IS NOT NULL;
+                        lo := day::timestamp AT TIME ZONE 'UTC';
+                        hi := (day + 1)::timestamp AT TIME ZONE 'UTC';
+                        EXECUTE format('CREATE TABLE %I.%I (LIKE %I.task_history INCLUDING DEFAULTS)', sch, part, sch);
+                        -- ATTACH refuses a default partition that holds rows of the new range: move them first.
+                        EXECUTE format('WITH moved AS (DELETE FROM %I.task_history_default WHERE finished_at >= $1 AND finished_at < $2 RETURNING *) '
+                                       'INSERT INTO %I.%I SELECT * FROM moved', sch, sch, part) USING lo, hi;
+                        -- ATTACH takes SHARE UPDATE EXCLUSIVE on the parent: completions go on meanwhile. It builds the
+                        -- partition's indexes from the parent's.
+                        EXECUTE format('ALTER TABLE %I.task_history ATTACH PARTITION %I.%I FOR VALUES FROM (%L) TO (%L)', sch, sch, part, lo, hi);
+                        made := made + 1;
+                    END LOOP;
+                    RETURN made;
+                END
+                $fn$;
+
+                -- Retention: drops every day partition that ended at or before `cutoff`, and returns what it held. Before
+                -- a drop, in the same transaction, the partition's counts leave task_counts and its idempotency keys are
+                -- freed, so a drop orphans nothing (issue 15: detaching a hand-made partition orphaned its keys). Only
+                -- task_history's own partitions exist to be dropped: pending and running tasks are never in one.
+                CREATE FUNCTION {s}.drop_history_partitions(cutoff timestamptz)
+                RETURNS TABLE (id uuid, queue text, tenant text, state smallint)
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+                DECLARE
+                    sch constant text := {SqlLiteral(schema)};
+                    part text;
+                BEGIN
+                    -- One dropper per schema; a second sweeper leaves at once (the next sweep retries).
+                    IF NOT pg_try_advisory_xact_lock({MigrationLockClass}, hashtext(sch || '.history')) THEN RETURN; END IF;
+                    -- DROP needs ACCESS EXCLUSIVE on task_history, which waits for every running completion and holds the
+                    -- next ones: give up after a short wait and let the next sweep try, rather than stall the queue.
+                    PERFORM set_config('lock_timeout', '2s', true);
+                    FOR part IN
+                        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                        WHERE i.inhparent = format('%I.task_history', sch)::regclass
+                          AND length(c.relname) = 22 AND c.relname ~ '^task_history_p[0-9]+$'
+                          AND to_date(substr(c.relname, 15), 'YYYYMMDD') + 1 <= (cutoff AT TIME ZONE 'UTC')::date
+                        ORDER BY c.relname
+                    LOOP
+                        -- Parent first, as every writer locks it before the partition: no lock-order cycle.
+                        EXECUTE format('LOCK TABLE %I.task_history IN ACCESS EXCLUSIVE MODE', sch);
+                        RETURN QUERY EXECUTE format(
+                            'WITH gone AS (SELECT h.id, h.queue, h.tenant, h.state, h.idempotency_key FROM %I.%I h), '
+                            'freed AS (DELETE FROM %I.task_keys k USING gone g '
+                            '          WHERE g.idempotency_key IS NOT NULL AND k.queue = g.queue AND k.idempotency_key = g.idempotency_key AND k.task_id = g.id), '
+                            'uncounted AS (INSERT INTO %I.task_counts AS c (queue, state, slot, tasks) '
+                            '              SELECT g.queue, g.state, 0, -count(*) FROM gone g GROUP BY g.queue, g.state '
+                            '              ON CONFLICT (queue, state, slot) DO UPDATE SET tasks = c.tasks + excluded.tasks) '
+                            'SELECT g.id, g.queue, g.tenant, g.state FROM gone g', sch, part, sch, sch);
+                        EXECUTE format('DROP TABLE %I.%I', sch, part);
+                    END LOOP;
+                END
+                $fn$;
+                REVOKE ALL ON FUNCTION {s}.add_history_partitions(date, date) FROM PUBLIC;
+                REVOKE ALL ON FUNCTION {s}.drop_history_partitions(timestamptz) FROM PUBLIC;
+                SELECT {s}.add_history_partitions(((now() AT TIME ZONE 'UTC')::date) - 1, ((now() AT TIME ZONE 'UTC')::date) + {HistoryDaysAhead});
+
+                -- Existing terminal rows move now. SHARE ROW EXCLUSIVE keeps writers of any version out until commit,
+                -- so no task finishes in tasks meanwhile; older rows land in the default partition.
+                LOCK TABLE {s}.tasks IN SHARE ROW EXCLUSIVE MODE;
+                WITH moved AS (DELETE FROM {s}.tasks WHERE state IN (2, 3, 4) RETURNING *)
+                INSERT INTO {s}.task_history ({TaskColumns})
+                SELECT id, queue, state, priority, run_at, attempts, max_attempts, lease_token, lease_owner, NULL, tenant,
+                       idempotency_key, headers, retry_policy, payload, result, errors, created_at, updated_at, started_at,
+                       coalesce(finished_at, updated_at)
+                FROM moved;
+                -- tasks now holds live rows only, which have no finish time. tasks_finished_idx stays (empty) for the
+                -- upkeep's MoveStrayFinished: rows an older version of the store finishes in place during a rolling upgrade.
+                DROP INDEX {s}.tasks_tenant_finished_idx;
+                """),
         ];
 
         // Serializes concurrent migrators (many nodes at start-up) on a lock keyed by schema name; released at commit.
@@ -233,6 +380,7 @@ internal sealed class PostgresQueries
             WITH stale AS (
                 DELETE FROM {s}.task_keys k
                 WHERE k.queue = $1 AND k.idempotency_key = $2 AND NOT EXISTS (SELECT FROM {s}.tasks t WHERE t.id = k.task_id)
+                  AND NOT EXISTS (SELECT FROM {s}.task_history h WHERE h.id = k.task_id)
                 RETURNING k.task_id
             )
             SELECT k.task_id FROM {s}.task_keys k
@@ -270,6 +418,7 @@ internal sealed class PostgresQueries
                 DELETE FROM {s}.task_keys k USING wanted w
                 WHERE k.queue = w.queue AND k.idempotency_key = w.idempotency_key
                   AND NOT EXISTS (SELECT FROM {s}.tasks t WHERE t.id = k.task_id)
+                  AND NOT EXISTS (SELECT FROM {s}.task_history h WHERE h.id = k.task_id)
                 RETURNING k.queue, k.idempotency_key
             )
             SELECT k.queue, k.idempotency_key, k.task_id
@@ -360,11 +509,9 @@ internal sealed class PostgresQueries
         // count of rows (0 = lease lost) comes back as the only value.
         Complete = $"""
             WITH done AS (
-                UPDATE {s}.tasks
-                SET state = 2, result = $3, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-                WHERE {validLease}
-                RETURNING queue
+                DELETE FROM {s}.tasks WHERE {validLease} RETURNING *
             ),
+            {Retire("moved", "done", "2", result: "$3::bytea")},
             {Counted("SELECT queue, 2, 1 FROM done")}
             SELECT count(*) FROM done
             """;
@@ -372,37 +519,48 @@ internal sealed class PostgresQueries
         // per row. The store dedupes (id, token) pairs first so a lease repeated in the batch is accepted once.
         CompleteMany = $"""
             WITH done AS (
-                UPDATE {s}.tasks t
-                SET state = 2, result = c.result, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-                FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS c(id, token, result)
+                DELETE FROM {s}.tasks t
+                USING unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS c(id, token, result)
                 WHERE t.id = c.id AND t.lease_token = c.token AND t.{runningFilter} AND t.lease_expires_at > now()
-                RETURNING t.id, t.queue
+                RETURNING t.*, c.result AS new_result
             ),
+            {Retire("moved", "done", "2", result: "d.new_result")},
             {Counted("SELECT queue, 2, 1 FROM done")}
             SELECT id FROM done
             """;
         // The retry decision is made here, against the row's own attempts/max_attempts ($3 retryable, $4 delay);
         // the error is appended with the attempt it belongs to and the server time. SET expressions read the old row.
+        // A retried task stays in tasks (UPDATE); a dead one moves to task_history (DELETE + insert). The two
+        // predicates are complementary, so exactly one of the CTEs takes the row.
         Fail = $"""
-            WITH failed AS (
-                UPDATE {s}.tasks
-                SET state = CASE WHEN $3 AND attempts < max_attempts THEN 0 ELSE 3 END,
-                    run_at = CASE WHEN $3 AND attempts < max_attempts THEN now() + $4 ELSE run_at END,
-                    finished_at = CASE WHEN $3 AND attempts < max_attempts THEN NULL ELSE now() END,
-                    lease_expires_at = NULL,
-                    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempts, 'message', $5::text, 'at', now())),
+            WITH retried AS (
+                UPDATE {s}.tasks t
+                SET state = 0, run_at = now() + $4, lease_expires_at = NULL, errors = {AppendError("t", "$5::text")},
                     updated_at = now()
-                WHERE {validLease}
-                RETURNING queue, state, run_at
+                WHERE {validLease} AND $3 AND attempts < max_attempts
+                RETURNING t.queue, t.state, t.run_at
+            ),
+            dead AS (
+                DELETE FROM {s}.tasks WHERE {validLease} AND NOT ($3 AND attempts < max_attempts) RETURNING *
+            ),
+            {Retire("buried", "dead", "3", errors: AppendError("d", "$5::text"))},
+            failed AS (
+                SELECT queue, state, run_at FROM retried UNION ALL SELECT queue, 3::smallint, run_at FROM dead
             ),
             woke AS (
-                SELECT count(pg_notify($6, queue)) AS n FROM failed WHERE state = 0 AND run_at <= now()
+                SELECT count(pg_notify($6, queue)) AS n FROM retried WHERE run_at <= now()
             ),
-            {Counted("SELECT queue, state, 1 FROM failed WHERE state = 3")}
+            {Counted("SELECT queue, 3, 1 FROM dead")}
             SELECT failed.state, failed.run_at FROM failed, woke
             """;
-        // The cold path after a refused heartbeat/complete/fail: why was it refused (null row = gone).
-        StateOf = $"SELECT state FROM {s}.tasks WHERE id = $1";
+        // The cold path after a refused heartbeat/complete/fail: why was it refused (null row = gone). A task is in
+        // exactly one of the two tables in any one snapshot (it moves in one statement).
+        StateOf = $"""
+            SELECT state FROM {s}.tasks WHERE id = $1
+            UNION ALL
+            SELECT state FROM {s}.task_history WHERE id = $1
+            LIMIT 1
+            """;
 
         // The sweeper, one batch: SKIP LOCKED keeps concurrent sweepers (and workers) from waiting on each other, and
         // FOR UPDATE re-checks the row so each expiry is reclaimed exactly once. Exhausted tasks are dead-lettered.
@@ -416,79 +574,82 @@ internal sealed class PostgresQueries
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
             ),
-            reclaimed AS (
+            requeued AS (
                 UPDATE {s}.tasks t
-                SET state = CASE WHEN t.attempts >= t.max_attempts THEN 3 ELSE 0 END,
-                    run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE now() END,
-                    finished_at = CASE WHEN t.attempts >= t.max_attempts THEN now() ELSE NULL END,
-                    lease_expires_at = NULL,
-                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'message', 'lease expired', 'at', now())),
+                SET state = 0, run_at = now(), lease_expires_at = NULL, errors = {AppendError("t", "'lease expired'")},
                     updated_at = now()
-                WHERE t.id = ANY(ARRAY(SELECT id FROM expired))
+                WHERE t.id = ANY(ARRAY(SELECT id FROM expired)) AND t.attempts < t.max_attempts
                 RETURNING t.id, t.queue, t.tenant, t.attempts, t.lease_token, t.lease_owner, t.state
             ),
-            woke AS (
-                SELECT count(pg_notify($2, q.queue)) AS n FROM (SELECT DISTINCT queue FROM reclaimed WHERE state = 0) q
+            dead AS (
+                DELETE FROM {s}.tasks t
+                WHERE t.id = ANY(ARRAY(SELECT id FROM expired)) AND t.attempts >= t.max_attempts
+                RETURNING t.*
             ),
-            {Counted("SELECT queue, state, 1 FROM reclaimed WHERE state = 3")}
+            {Retire("buried", "dead", "3", errors: AppendError("d", "'lease expired'"))},
+            woke AS (
+                SELECT count(pg_notify($2, q.queue)) AS n FROM (SELECT DISTINCT queue FROM requeued) q
+            ),
+            {Counted("SELECT queue, 3, 1 FROM dead")}
             -- One row per reclaimed task (so every node can record the transition); joining the one-row woke
             -- makes PostgreSQL evaluate it, since a plain SELECT CTE nobody reads never runs.
             SELECT r.id, r.queue, r.tenant, r.attempts, r.lease_token, r.lease_owner, r.state
-            FROM reclaimed r CROSS JOIN woke
+            FROM (SELECT * FROM requeued
+                  UNION ALL
+                  SELECT id, queue, tenant, attempts, lease_token, lease_owner, 3::smallint FROM dead) r
+            CROSS JOIN woke
             """;
 
         // The sweeper's transition for one named lease: fenced by (id, token, Running) rather than by expiry time,
         // since the caller (a lease monitor) decided the lease is dead; a re-leased task carries a newer token.
         ExpireLease = $"""
-            WITH expired AS (
+            WITH requeued AS (
                 UPDATE {s}.tasks t
-                SET state = CASE WHEN t.attempts >= t.max_attempts THEN 3 ELSE 0 END,
-                    run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE now() END,
-                    finished_at = CASE WHEN t.attempts >= t.max_attempts THEN now() ELSE NULL END,
-                    lease_expires_at = NULL,
-                    errors = t.errors || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'message', 'lease expired', 'at', now())),
+                SET state = 0, run_at = now(), lease_expires_at = NULL, errors = {AppendError("t", "'lease expired'")},
                     updated_at = now()
-                WHERE t.id = $1 AND t.lease_token = $2 AND t.state = 1
+                WHERE t.id = $1 AND t.lease_token = $2 AND t.state = 1 AND t.attempts < t.max_attempts
                 RETURNING t.id, t.queue, t.tenant, t.attempts, t.lease_token, t.lease_owner, t.state
             ),
-            woke AS (
-                SELECT count(pg_notify($3, queue)) AS n FROM expired WHERE state = 0
+            dead AS (
+                DELETE FROM {s}.tasks t
+                WHERE t.id = $1 AND t.lease_token = $2 AND t.state = 1 AND t.attempts >= t.max_attempts
+                RETURNING t.*
             ),
-            {Counted("SELECT queue, state, 1 FROM expired WHERE state = 3")}
+            {Retire("buried", "dead", "3", errors: AppendError("d", "'lease expired'"))},
+            woke AS (
+                SELECT count(pg_notify($3, queue)) AS n FROM requeued
+            ),
+            {Counted("SELECT queue, 3, 1 FROM dead")}
             SELECT e.id, e.queue, e.tenant, e.attempts, e.lease_token, e.lease_owner, e.state
-            FROM expired e CROSS JOIN woke
+            FROM (SELECT * FROM requeued
+                  UNION ALL
+                  SELECT id, queue, tenant, attempts, lease_token, lease_owner, 3::smallint FROM dead) e
+            CROSS JOIN woke
             """;
 
         // Cancel plus the pre-update state in one round trip: the outer SELECT sees the snapshot from before the
         // CTE's update, so (0 rows, null) = unknown id and (0 rows, terminal) = nothing to do.
         Cancel = $"""
             WITH canceled AS (
-                UPDATE {s}.tasks
-                SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-                WHERE id = $1 AND state IN (0, 1)
-                RETURNING id, queue
+                DELETE FROM {s}.tasks WHERE id = $1 AND state IN (0, 1) RETURNING *
             ),
+            {Retire("moved", "canceled", "4")},
             {Counted("SELECT queue, 4, 1 FROM canceled")}
-            SELECT (SELECT count(*) FROM canceled), (SELECT state FROM {s}.tasks WHERE id = $1)
+            SELECT (SELECT count(*) FROM canceled), coalesce((SELECT state FROM {s}.tasks WHERE id = $1), (SELECT state FROM {s}.task_history WHERE id = $1 LIMIT 1))
             """;
-        // Redrive: attempts reset, errors and the fencing token kept (tokens never go back), due now, wake a worker.
-        // `picked` locks the row first so the state it left is known (RETURNING gives only the new one) for its count.
+        // Redrive moves the task back from history: attempts reset, errors and the fencing token kept (tokens never go
+        // back), due now, wake a worker. The DELETE locks the row, so of two concurrent redrives one finds it gone and
+        // reads its new state in the outer SELECT of its next try.
         Retry = $"""
-            WITH picked AS (
-                SELECT id, state FROM {s}.tasks WHERE id = $1 AND state IN (3, 4) FOR UPDATE
+            WITH revived AS (
+                DELETE FROM {s}.task_history WHERE id = $1 AND state IN (3, 4) RETURNING *
             ),
-            redriven AS (
-                UPDATE {s}.tasks t
-                SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
-                FROM picked
-                WHERE t.id = picked.id
-                RETURNING t.queue, picked.state AS left_state
-            ),
+            {Revive("back", "revived")},
             woke AS (
-                SELECT count(pg_notify($2, queue)) AS n FROM redriven
+                SELECT count(pg_notify($2, queue)) AS n FROM revived
             ),
-            {Counted("SELECT queue, left_state, -1 FROM redriven")}
-            SELECT (SELECT count(*) FROM redriven), (SELECT state FROM {s}.tasks WHERE id = $1), (SELECT n FROM woke)
+            {Counted("SELECT queue, state, -1 FROM revived")}
+            SELECT (SELECT count(*) FROM revived), coalesce((SELECT state FROM {s}.tasks WHERE id = $1), (SELECT state FROM {s}.task_history WHERE id = $1 LIMIT 1)), (SELECT n FROM woke)
             """;
 
         // Bulk cancel and redrive = prefix + the query's filter fragments (PostgresAdmin.BuildBulk; @states always
@@ -507,19 +668,18 @@ internal sealed class PostgresQueries
                 FOR UPDATE SKIP LOCKED
             ),
             canceled AS (
-                UPDATE {s}.tasks t
-                SET state = 4, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-                FROM picked
-                WHERE t.id = picked.id AND t.state IN (0, 1)
-                RETURNING t.id, t.queue
+                DELETE FROM {s}.tasks t
+                WHERE t.id = ANY(ARRAY(SELECT id FROM picked)) AND t.state IN (0, 1)
+                RETURNING t.*
             ),
+            {Retire("moved", "canceled", "4")},
             {Counted("SELECT queue, 4, 1 FROM canceled")}
             SELECT id FROM canceled
             """;
-        // Redrive also picks each row's state: under the lock it is the state the update leaves (for its count).
+        // Redrive picks from history (only Failed and Canceled are eligible, and they live there).
         RedriveManyPrefix = $"""
             WITH picked AS (
-                SELECT id, state FROM {s}.tasks WHERE true
+                SELECT id FROM {s}.task_history WHERE true
             """;
         RedriveManySuffix = $"""
 
@@ -527,19 +687,18 @@ internal sealed class PostgresQueries
                 LIMIT @limit
                 FOR UPDATE SKIP LOCKED
             ),
-            redriven AS (
-                UPDATE {s}.tasks t
-                SET state = 0, attempts = 0, run_at = now(), finished_at = NULL, lease_expires_at = NULL, updated_at = now()
-                FROM picked
-                WHERE t.id = picked.id AND t.state IN (3, 4)
-                RETURNING t.id, t.queue, picked.state AS left_state
+            revived AS (
+                DELETE FROM {s}.task_history h
+                WHERE h.id = ANY(ARRAY(SELECT id FROM picked)) AND h.state IN (3, 4)
+                RETURNING h.*
             ),
+            {Revive("back", "revived")},
             woke AS (
-                SELECT count(pg_notify(@channel, q.queue)) AS n FROM (SELECT DISTINCT queue FROM redriven) q
+                SELECT count(pg_notify(@channel, q.queue)) AS n FROM (SELECT DISTINCT queue FROM revived) q
             ),
-            {Counted("SELECT queue, left_state, -1 FROM redriven")}
+            {Counted("SELECT queue, state, -1 FROM revived")}
             -- Joining the one-row woke makes PostgreSQL evaluate it (a SELECT CTE nobody reads never runs).
-            SELECT r.id FROM redriven r CROSS JOIN woke
+            SELECT r.id FROM revived r CROSS JOIN woke
             """;
 
         // Pause is idempotent: a second pause keeps the first one's time.
@@ -553,10 +712,18 @@ internal sealed class PostgresQueries
             """;
         PausedQueues = $"""SELECT queue FROM {s}.paused_queues ORDER BY queue COLLATE "C" """;
 
-        Get = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1";
+        // Live rows in tasks, terminal ones in task_history: one snapshot sees the task in exactly one of them.
+        Get = $"""
+            SELECT {SnapshotColumns} FROM {s}.tasks WHERE id = $1
+            UNION ALL
+            SELECT {SnapshotColumns} FROM {s}.task_history WHERE id = $1
+            LIMIT 1
+            """;
 
-        // Query = prefix + one constant fragment per filter present + suffix; see PostgresAdmin.QueryAsync.
-        QueryPrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
+        // Query = prefix + one constant fragment per filter present + suffix, per table the states can be in; with both
+        // tables, each half is limited and ordered and the union merged by id (see PostgresAdmin.BuildQuery).
+        QueryLivePrefix = $"SELECT {SnapshotColumns} FROM {s}.tasks WHERE true";
+        QueryHistoryPrefix = $"SELECT {SnapshotColumns} FROM {s}.task_history WHERE true";
 
         // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
         // Cost independent of the retained history (issue 15 item 4): pending and running rows are counted through
@@ -606,21 +773,20 @@ internal sealed class PostgresQueries
             """;
 
         // Purge, one batch: rows and their key rows go together, so the keys become free. SKIP LOCKED leaves rows a
-        // concurrent redrive is changing alone; FOR UPDATE re-checks state and age. ($3 null = every queue.)
-        // Shaped for generic plans too (issue 15 item 3): `state IN (2, 3, 4)` (the store passes terminal states only)
-        // proves tasks_finished_idx's predicate, which `state = ANY($1)` cannot before its value is known; the delete
-        // probes the primary key with the array of picked ids instead of hashing a seq scan of the table; each key row
-        // is found by a scalar subquery per deleted task (a primary-key probe whatever the row estimate) and deleted by
-        // its ctid (key rows are never updated, so a ctid names the row until it is deleted).
-        Purge = $"""
+        // concurrent redrive is moving alone; FOR UPDATE re-checks state and age. ($3 null = every queue.)
+        // Shaped for generic plans too (issue 15 item 3): the delete probes the primary key with the array of picked ids
+        // instead of hashing a seq scan of the table; each key row is found by a scalar subquery per deleted task (a
+        // primary-key probe whatever the row estimate) and deleted by its ctid (key rows are never updated, so a ctid
+        // names the row until it is deleted). `finished_at <= now() - $2` prunes the day partitions at executor start.
+        string PurgeFrom(string table) => $"""
             WITH doomed AS (
-                SELECT id FROM {s}.tasks
+                SELECT id FROM {s}.{table}
                 WHERE state IN (2, 3, 4) AND state = ANY($1) AND finished_at <= now() - $2 AND ($3::text IS NULL OR queue = $3)
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
             ),
             deleted AS (
-                DELETE FROM {s}.tasks t WHERE t.id = ANY(ARRAY(SELECT id FROM doomed))
+                DELETE FROM {s}.{table} t WHERE t.id = ANY(ARRAY(SELECT id FROM doomed)) AND t.finished_at <= now() - $2
                 RETURNING t.id, t.queue, t.tenant, t.state, t.idempotency_key
             ),
             freed AS (
@@ -633,9 +799,36 @@ internal sealed class PostgresQueries
             {Counted("SELECT queue, state, -1 FROM deleted")}
             SELECT id, queue, tenant, state FROM deleted
             """;
+        Purge = PurgeFrom("task_history");
+        // Retention's row-by-row part: rows of the default partition (days that had no partition when they finished).
+        PurgeDefaultPartition = PurgeFrom("task_history_default");
+
+        // Partition upkeep (migration 6's functions): make the partitions of today and $1 days on; drop those that ended
+        // $1 (an interval) ago or earlier by the server clock, returning what they held.
+        // Today is the server's UTC day, as finished_at is the server's clock.
+        AddHistoryPartitions = $"SELECT {s}.add_history_partitions((now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date + $1)";
+        DropHistoryPartitions = $"SELECT id, queue, tenant, state FROM {s}.drop_history_partitions(now() - $1)";
+        // Rows that an older version of the store finished in place (a rolling upgrade) move to history, a batch at a
+        // time; they were counted when they finished.
+        MoveStrayFinished = $"""
+            WITH stray AS (
+                DELETE FROM {s}.tasks t
+                WHERE t.id = ANY(ARRAY(SELECT id FROM {s}.tasks WHERE state IN (2, 3, 4) LIMIT $1 FOR UPDATE SKIP LOCKED))
+                  AND t.state IN (2, 3, 4)
+                RETURNING t.*
+            )
+            INSERT INTO {s}.task_history ({TaskColumns})
+            SELECT id, queue, state, priority, run_at, attempts, max_attempts, lease_token, lease_owner, NULL, tenant,
+                   idempotency_key, headers, retry_policy, payload, result, errors, created_at, updated_at, started_at,
+                   coalesce(finished_at, updated_at)
+            FROM stray
+            """;
 
         Listen = $"LISTEN \"{Channel}\"";
     }
+
+    // A schema name as an SQL string literal, for the function bodies above (a validated plain identifier: no quotes in it).
+    private static string SqlLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     public string Schema { get; }
     public string QuotedSchema { get; }
@@ -653,7 +846,8 @@ internal sealed class PostgresQueries
     public string RuntimeGrants(string role) => $"""
         GRANT USAGE ON SCHEMA {QuotedSchema} TO "{role}";
         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {QuotedSchema} TO "{role}";
-        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {QuotedSchema} TO "{role}"
+        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {QuotedSchema} TO "{role}";
+        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {QuotedSchema} TO "{role}"
         """;
     public string MigrationLock { get; }
     public string MigrationPrepare { get; }
@@ -688,9 +882,14 @@ internal sealed class PostgresQueries
     public string ResumeQueue { get; }
     public string PausedQueues { get; }
     public string Get { get; }
-    public string QueryPrefix { get; }
+    public string QueryLivePrefix { get; }
+    public string QueryHistoryPrefix { get; }
     public string Stats { get; }
     public string Purge { get; }
+    public string PurgeDefaultPartition { get; }
+    public string AddHistoryPartitions { get; }
+    public string DropHistoryPartitions { get; }
+    public string MoveStrayFinished { get; }
     public string FoldCounts { get; }
     public string Listen { get; }
 

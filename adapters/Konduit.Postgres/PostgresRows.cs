@@ -8,7 +8,7 @@ namespace Konduit.Postgres;
 /// </summary>
 internal static class PostgresRows
 {
-    /// <summary>One row of <c>SnapshotColumns</c> (<see cref="PostgresQueries.Get"/>, <see cref="PostgresQueries.QueryPrefix"/>).</summary>
+    /// <summary>One row of <c>SnapshotColumns</c> (<see cref="PostgresQueries.Get"/>, <see cref="PostgresQueries.QueryLivePrefix"/>, <see cref="PostgresQueries.QueryHistoryPrefix"/>).</summary>
     public static TaskSnapshot ReadSnapshot(NpgsqlDataReader r) => new()
     {
         Id = r.GetGuid(0),

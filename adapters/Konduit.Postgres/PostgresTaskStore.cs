@@ -75,7 +75,7 @@ public class PostgresTaskStore : ITransactionalTaskStore
     public string Name => "postgres";
 
     /// <inheritdoc />
-    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = true, PushWakeUp = true, OrdersByRunAt = true, StrictLeaseOrder = true, AtomicCrossQueueBatches = true };
+    public StoreCapabilities Capabilities { get; } = new() { TransactionalEnqueue = true, PushWakeUp = true, OrdersByRunAt = true, StrictLeaseOrder = true, AtomicCrossQueueBatches = true, RetentionGranularity = TimeSpan.FromDays(1) };
 
     /// <summary>
     /// Creates or upgrades the schema's tables to the version this library needs. Idempotent, and safe to run
@@ -388,6 +388,20 @@ public class PostgresTaskStore : ITransactionalTaskStore
         var purgeStates = TaskValidation.ValidatePurge(olderThan, states, queue);
         ThrowIfDisposed();
         return _admin.PurgeAsync(olderThan, purgeStates, queue, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Drops each UTC-day partition of the history table whose day ended <paramref name="olderThan"/> ago or earlier
+    /// (freeing its idempotency keys and its counts in the same transaction), so retention costs no row deletes; rows of
+    /// the default partition (days that had no partition yet) are deleted by age. A task may stay up to a day longer
+    /// than <paramref name="olderThan"/> (<see cref="StoreCapabilities.RetentionGranularity"/>).
+    /// </remarks>
+    public Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidatePurge(olderThan, null, null);
+        ThrowIfDisposed();
+        return _admin.ApplyRetentionAsync(olderThan, cancellationToken);
     }
 
     // ---------------------------------------------------------------------------------------------- wake-up

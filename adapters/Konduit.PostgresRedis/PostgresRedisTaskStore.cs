@@ -102,7 +102,7 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         _dispatch = options.Dispatch;
         // Postgres decides, so a batch is one transaction across queues; ClaimIds trades exact lease order (ADR 007).
         var exactOrder = _dispatch == DispatchMode.Signal;
-        Capabilities = new() { TransactionalEnqueue = false, PushWakeUp = true, OrdersByRunAt = exactOrder, StrictLeaseOrder = exactOrder, AtomicCrossQueueBatches = true };
+        Capabilities = new() { TransactionalEnqueue = false, PushWakeUp = true, OrdersByRunAt = exactOrder, StrictLeaseOrder = exactOrder, AtomicCrossQueueBatches = true, RetentionGranularity = _inner.Capabilities.RetentionGranularity };
     }
 
     /// <inheritdoc />
@@ -494,6 +494,15 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
     {
         var purged = await _inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
         await DropIdleDispatchStreamsAsync(queue, purged, cancellationToken).ConfigureAwait(false);
+        return purged;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The Postgres store's retention (partition drops), then the dispatch streams left idle, as for <see cref="PurgeAsync"/>.</remarks>
+    public async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
+    {
+        var purged = await _inner.ApplyRetentionAsync(olderThan, cancellationToken).ConfigureAwait(false);
+        await DropIdleDispatchStreamsAsync(null, purged, cancellationToken).ConfigureAwait(false);
         return purged;
     }
 

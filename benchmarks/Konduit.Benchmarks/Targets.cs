@@ -170,7 +170,8 @@ public static class Targets
 
     private static string SchemaPerScenario(string first) => $"a fresh schema per scenario (`{first}`, …)";
 
-    private static string[] TaskTables(string schema) => [$"{schema}.tasks", $"{schema}.task_keys"];
+    // A partitioned table counts with its partitions (RelationBytesAsync walks pg_partition_tree).
+    private static string[] TaskTables(string schema) => [$"{schema}.tasks", $"{schema}.task_history", $"{schema}.task_keys"];
 
     internal static byte[] Payload(long n) => Encoding.UTF8.GetBytes("{\"n\":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}");
 }
@@ -425,7 +426,7 @@ internal static class PostgresAdmin
 
     public static async Task<long?> RelationBytesAsync(NpgsqlDataSource dataSource, string[] relations, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT sum(pg_total_relation_size(r::regclass))::bigint FROM unnest($1::text[]) AS r");
+        await using var cmd = dataSource.CreateCommand("SELECT sum(pg_total_relation_size(t.relid))::bigint FROM unnest($1::text[]) AS r, pg_partition_tree(r::regclass) AS t");
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = relations });
         return await cmd.ExecuteScalarAsync(cancellationToken) is long n ? n : null;
     }

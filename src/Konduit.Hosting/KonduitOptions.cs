@@ -64,9 +64,9 @@ public sealed class KonduitOptions
 
     /// <summary>
     /// When set, the sweeper also deletes terminal tasks (succeeded, failed, canceled) that finished at least this
-    /// long ago (<see cref="ITaskStore.PurgeAsync"/>), so finished rows leave the store's hot table; their
-    /// idempotency keys become free. Null (default) keeps them until purged by hand. Runs on every node; stores make
-    /// concurrent purges safe.
+    /// long ago (<see cref="ITaskStore.ApplyRetentionAsync"/>); their idempotency keys become free. A store may keep a
+    /// task up to its <see cref="StoreCapabilities.RetentionGranularity"/> longer (Postgres drops a day partition at a
+    /// time). Null (default) keeps them until purged by hand. Runs on every node; stores make concurrent purges safe.
     /// </summary>
     public TimeSpan? PurgeFinishedAfter { get; set; }
 

@@ -8,7 +8,7 @@ namespace Konduit.Hosting;
 
 /// <summary>
 /// Runs <see cref="ITaskStore.ReclaimExpiredAsync"/> (and, with <see cref="KonduitOptions.PurgeFinishedAfter"/>,
-/// <see cref="ITaskStore.PurgeAsync"/>) on every node, every <see cref="KonduitOptions.SweepInterval"/> (with ±20 %
+/// <see cref="ITaskStore.ApplyRetentionAsync"/>) on every node, every <see cref="KonduitOptions.SweepInterval"/> (with ±20 %
 /// jitter so nodes do not sweep in step). The store makes concurrent sweeps safe.
 /// </summary>
 internal sealed class KonduitSweeper : BackgroundService
@@ -49,7 +49,7 @@ internal sealed class KonduitSweeper : BackgroundService
                 }
                 if (_purgeAfter is { } olderThan)
                 {
-                    var purged = await store.PurgeAsync(olderThan, null, null, stoppingToken).ConfigureAwait(false);
+                    var purged = await store.ApplyRetentionAsync(olderThan, stoppingToken).ConfigureAwait(false);
                     if (purged.Count > 0)
                     {
                         foreach (var byQueue in purged.GroupBy(p => p.Queue, StringComparer.Ordinal))

@@ -93,4 +93,21 @@ public abstract class PurgeConformance<TFixture>(TFixture fixture) : TaskStoreCo
 
         Assert.Equal(TaskState.Succeeded, (await Store.GetAsync(id, Ct)).State);
     }
+
+    [Fact]
+    public virtual async Task Apply_retention_keeps_recent_tasks_and_validates_its_age_like_purge()
+    {
+        var queue = Queue();
+        var done = await EnqueueInState(queue, TaskState.Succeeded);
+        var pending = (await Store.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct)).TaskId;
+
+        // Finished a moment ago: a retention of a day keeps it, whatever the store's granularity; a live task is never
+        // deleted. (A zero retention is not tried here: it would delete other tests' finished tasks in a shared store.)
+        Assert.DoesNotContain(await Store.ApplyRetentionAsync(TimeSpan.FromDays(1), Ct), p => p.TaskId == done || p.TaskId == pending);
+        Assert.DoesNotContain(await Store.ApplyRetentionAsync(TaskValidation.MaxPurgeAge, Ct), p => p.TaskId == done);
+        foreach (var age in new[] { TimeSpan.FromSeconds(-1), TaskValidation.MaxPurgeAge + TimeSpan.FromDays(1), TimeSpan.MaxValue })
+            await AssertRejected<ArgumentOutOfRangeException>(() => Store.ApplyRetentionAsync(age, Ct), "olderThan");
+        Assert.Equal(TaskState.Succeeded, (await Store.GetAsync(done, Ct)).State);
+        Assert.Equal(TaskState.Pending, (await Store.GetAsync(pending, Ct)).State);
+    }
 }

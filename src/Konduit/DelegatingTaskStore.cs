@@ -134,6 +134,10 @@ public abstract class DelegatingTaskStore : ITransactionalTaskStore
         Inner.PurgeAsync(olderThan, states, queue, cancellationToken);
 
     /// <inheritdoc />
+    public virtual Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default) =>
+        Inner.ApplyRetentionAsync(olderThan, cancellationToken);
+
+    /// <inheritdoc />
     public virtual Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         Inner.WaitForWorkAsync(queue, timeout, cancellationToken);
 

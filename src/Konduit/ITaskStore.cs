@@ -183,6 +183,18 @@ public interface ITaskStore : IAsyncDisposable
     Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Applies a retention period: deletes terminal tasks of every state and queue that finished at least
+    /// <paramref name="olderThan"/> (at most <see cref="TaskValidation.MaxPurgeAge"/>) ago, in the store's cheapest unit.
+    /// A task finished longer ago than <paramref name="olderThan"/> plus <see cref="StoreCapabilities.RetentionGranularity"/>
+    /// is always deleted; one finished less than <paramref name="olderThan"/> ago never is. Returns each task deleted, as
+    /// <see cref="PurgeAsync"/> does, whose rules (keys freed, each task in exactly one call's result) apply. The
+    /// sweeper calls this for <c>PurgeFinishedAfter</c>. The default is <see cref="PurgeAsync"/> of every terminal task.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="olderThan"/> is negative or longer than <see cref="TaskValidation.MaxPurgeAge"/>.</exception>
+    Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default) =>
+        PurgeAsync(olderThan, null, null, cancellationToken);
+
+    /// <summary>
     /// Waits until the store signals that tasks may be available in <paramref name="queue"/>, or until
     /// <paramref name="timeout"/>. Returns true when woken by a signal. Signals are latched per queue, so one
     /// that arrived since the previous call returned is not missed. True means tasks <em>may</em> be available:

@@ -35,4 +35,11 @@ public sealed record StoreCapabilities
     /// still sorted in lease order, and fencing, exactly-once and never-twice hold as for every store.
     /// </summary>
     public bool StrictLeaseOrder { get; init; }
+
+    /// <summary>
+    /// How much longer than asked <see cref="ITaskStore.ApplyRetentionAsync"/> may keep a finished task: zero for a
+    /// store that deletes row by row; one day for the Postgres store, which drops its history a UTC day (a partition) at a
+    /// time. Exact deletes by age are always <see cref="ITaskStore.PurgeAsync"/>.
+    /// </summary>
+    public TimeSpan RetentionGranularity { get; init; }
 }

@@ -24,7 +24,8 @@ internal static class ChaosQueries
         );
         """;
 
-    // The store's own history, written by the server: every state change and every new lease token of a task row.
+    // The store's own history, written by the server: every state change and every new lease token of a task row
+    // (an UPDATE of tasks, or its move into task_history).
     // AFTER ROW and insert-only, so it sees exactly what committed, whichever client (or sweeper) wrote it. The old
     // owner and store expiry tell who held a lease that ended, and whether it ended before its store lease ran out
     // (the Kafka lease monitor's fenced expiry) or after (a sweeper).
@@ -49,15 +50,30 @@ internal static class ChaosQueries
         CREATE TRIGGER chaos_history AFTER UPDATE ON {s}.tasks FOR EACH ROW
             WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.lease_token IS DISTINCT FROM NEW.lease_token)
             EXECUTE FUNCTION {s}.chaos_record();
+        -- A task that becomes terminal leaves tasks for task_history in one statement (store migration 6). AFTER ROW
+        -- triggers fire at the statement's end, when its insert into task_history is visible: the state it entered.
+        CREATE FUNCTION {s}.chaos_record_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO {s}.chaos_history (task_id, old_state, new_state, old_token, new_token, attempts, old_owner, old_expires_at)
+            SELECT OLD.id, OLD.state, h.state, OLD.lease_token, h.lease_token, h.attempts, OLD.lease_owner, OLD.lease_expires_at
+            FROM {s}.task_history h WHERE h.id = OLD.id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER chaos_history_moved AFTER DELETE ON {s}.tasks FOR EACH ROW EXECUTE FUNCTION {s}.chaos_record_moved();
+        -- Every task, live (tasks) or finished (task_history), for the counts below.
+        CREATE VIEW {s}.chaos_tasks AS
+            SELECT id, queue, state, attempts, lease_token, finished_at FROM {s}.tasks
+            UNION ALL
+            SELECT id, queue, state, attempts, lease_token, finished_at FROM {s}.task_history;
         """;
 
     // ANY($1) over the acknowledged ids: one round trip however many were acknowledged.
-    public const string CountPresent = "SELECT count(*) FROM {s}.tasks WHERE id = ANY($1)";
+    public const string CountPresent = "SELECT count(*) FROM {s}.chaos_tasks WHERE id = ANY($1)";
 
-    public const string CountByState = "SELECT state, count(*) FROM {s}.tasks WHERE queue = $1 GROUP BY state";
+    public const string CountByState = "SELECT state, count(*) FROM {s}.chaos_tasks WHERE queue = $1 GROUP BY state";
 
     // Server timestamps only: rates never depend on the test's or a worker's clock reading.
-    public const string FinishedTimes = "SELECT finished_at FROM {s}.tasks WHERE queue = $1 AND state = 2";
+    public const string FinishedTimes = "SELECT finished_at FROM {s}.task_history WHERE queue = $1 AND state = 2";
 
     // A completion "accepted" is a committed transition into Succeeded; more than one per task is a double acceptance.
     public const string CountDoubleAccepted = """
@@ -68,7 +84,7 @@ internal static class ChaosQueries
 
     // Every lease bumps the token; attempts must have been counted for each of them, reclaims included.
     public const string CountAttemptsNotCounted = """
-        SELECT count(*) FROM {s}.tasks t
+        SELECT count(*) FROM {s}.chaos_tasks t
         LEFT JOIN (SELECT task_id, count(*) AS leases FROM {s}.chaos_history WHERE new_token <> old_token GROUP BY task_id) l
             ON l.task_id = t.id
         WHERE t.queue = $1 AND t.attempts <> coalesce(l.leases, 0)

@@ -25,6 +25,23 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     private int _heartbeatFaults;
     private int _completeCalls;
     private int _completeManyCalls;
+    private int _retentionCalls;
+    private long _lastRetentionTicks = -1;
+
+    /// <summary>ApplyRetentionAsync calls that reached this store (the sweeper's PurgeFinishedAfter).</summary>
+    public int RetentionCalls => Volatile.Read(ref _retentionCalls);
+
+    /// <summary>The age the last ApplyRetentionAsync call asked for (null before the first).</summary>
+    public TimeSpan? LastRetention => Interlocked.Read(ref _lastRetentionTicks) is var t and >= 0 ? TimeSpan.FromTicks(t) : null;
+
+    /// <inheritdoc />
+    public override async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
+    {
+        var purged = await base.ApplyRetentionAsync(olderThan, cancellationToken);
+        Interlocked.Exchange(ref _lastRetentionTicks, olderThan.Ticks);
+        Interlocked.Increment(ref _retentionCalls);
+        return purged;
+    }
 
     /// <summary>Heartbeats (single and batched) wait until <see cref="ResumeHeartbeats"/>.</summary>
     public void StallHeartbeats() => _heartbeatGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -29,7 +29,7 @@ internal static class EndToEndQueries
         WHERE queue = $1 AND state = 1 AND position(':' || $2 || ':' in lease_owner) > 0
         """;
 
-    public const string CountSucceeded = "SELECT count(*) FROM {s}.tasks WHERE queue = $1 AND state = 2";
+    public const string CountSucceeded = "SELECT count(*) FROM {s}.task_history WHERE queue = $1 AND state = 2";
 
     // How the lease (task, token) ended, by the server's history: when, into which state, and the store expiry it
     // still had then. At most one row: a token's lease ends once.
@@ -46,7 +46,7 @@ internal static class EndToEndQueries
 
     // The accepted completion must carry a token a handler really ran under (its effect row).
     public const string CountAcceptedWithoutEffect = """
-        SELECT count(*) FROM {s}.tasks t
+        SELECT count(*) FROM {s}.task_history t
         WHERE t.queue = $1 AND t.state = 2
           AND NOT EXISTS (SELECT 1 FROM {s}.effects e WHERE e.task_id = t.id AND e.lease_token = t.lease_token)
         """;
@@ -56,8 +56,9 @@ internal static class EndToEndQueries
     // Backends report their table counts when they exit: the test waits until none of the run's sessions is left.
     public const string CountSessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
 
-    // Rows updated in the tasks table, counted by the server (HOT or not), whoever sent the UPDATE.
-    public const string RowUpdates = "SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'tasks'";
+    // Row writes to the tasks table after the insert, counted by the server (HOT or not), whoever sent them: updates,
+    // and the delete that moves a finished task to task_history (store migration 6).
+    public const string RowUpdates = "SELECT n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'tasks'";
 
     public const string ClearStatsSnapshot = "SELECT pg_stat_clear_snapshot()";
 

@@ -68,7 +68,7 @@ internal sealed record EndToEndResult(
             $"e2e {(Channel ? "kafka channel" : "store heartbeats")} ({profile.Workers} worker processes, {profile.Kills} SIGKILLed, {Tasks} tasks of {profile.Work.TotalSeconds:0.#} s, " +
             $"heartbeat {profile.HeartbeatInterval.TotalMilliseconds:0} ms, {(Channel ? $"liveness {profile.LivenessTimeout.TotalSeconds:0.#} s, ceiling {profile.Ceiling.TotalSeconds:0} s" : $"store lease {profile.LivenessTimeout.TotalSeconds:0.#} s")}): " +
             $"succeeded {Succeeded}/{Tasks}, accepted completions {SucceededTransitions}, double accepted {DoubleAccepted}; " +
-            $"tasks.n_tup_upd {RowUpdates} = {RowUpdatesPerTask:0.00}/task ({Transitions} state/token changes, {HeartbeatRowUpdates} other); " +
+            $"tasks.n_tup_upd + n_tup_del {RowUpdates} = {RowUpdatesPerTask:0.00}/task ({Transitions} state/token changes, {HeartbeatRowUpdates} other); " +
             $"killed leases {KilledLeases.Count}, SIGKILL -> expiry min {delays.FirstOrDefault():0.00} s, median {median:0.00} s, max {delays.LastOrDefault():0.00} s " +
             $"({KilledLeases.Count(l => l.EndedBeforeStoreExpiry)} before their store lease ran out)");
     }

@@ -84,7 +84,7 @@ public sealed class PostgresWritesTests(KafkaFixture fixture) : IClassFixture<Ka
             {
                 // A new statistics snapshot per read (the session caches one until cleared).
                 await using (var clear = new NpgsqlCommand("SELECT pg_stat_clear_snapshot()", connection)) await clear.ExecuteNonQueryAsync(Ct);
-                await using var cmd = new NpgsqlCommand("SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'tasks'", connection);
+                await using var cmd = new NpgsqlCommand("SELECT n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'tasks'", connection);
                 cmd.Parameters.AddWithValue(schema);
                 await using var reader = await cmd.ExecuteReaderAsync(Ct);
                 (previous, updates) = (updates, await reader.ReadAsync(Ct) ? reader.GetInt64(0) : 0);

@@ -131,6 +131,23 @@ public sealed class PostgresLeastPrivilegeTests(PostgresRuntimeRoleFixture fixtu
         Assert.False(await fixture.ScalarAsync<bool>("SELECT has_schema_privilege($1, $2, 'CREATE')", fixture.Role, fixture.Schema));
     }
 
+    [Fact]
+    public async Task The_runtime_role_makes_history_partitions_and_drops_them_only_through_the_stores_functions()
+    {
+        // The owner drops the furthest partition ahead; the runtime role's upkeep makes it again (SECURITY DEFINER).
+        var furthest = "task_history_p" + (await fixture.ScalarAsync<DateTime>("SELECT ((now() AT TIME ZONE 'UTC')::date + $1)::timestamp", PostgresQueries.HistoryDaysAhead))
+            .ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
+        await fixture.ScalarAsync<object>($"DROP TABLE \"{fixture.Schema}\".{furthest}");
+        var store = fixture.CreatePostgresStore();
+        await store.FoldCountsAsync(Ct);
+        Assert.True(await fixture.ScalarAsync<bool>("SELECT to_regclass($1) IS NOT NULL", $"\"{fixture.Schema}\".{furthest}"));
+        // Retention runs as the runtime role too (nothing this old here), while the role still cannot drop a partition itself.
+        Assert.Empty(await store.ApplyRetentionAsync(TimeSpan.FromDays(3650), Ct));
+        await using var drop = fixture.RuntimeDataSource.CreateCommand($"DROP TABLE \"{fixture.Schema}\".{furthest}");
+        var ex = await Assert.ThrowsAsync<PostgresException>(() => drop.ExecuteNonQueryAsync(Ct));
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, ex.SqlState);
+    }
+
     [Theory]
     [InlineData("Konduit")]
     [InlineData("app; DROP TABLE x")]

@@ -72,9 +72,19 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
             new[]
             {
                 "task_keys_pkey", "tasks_finished_idx", "tasks_pending_idx", "tasks_pkey", "tasks_queue_state_id_idx",
-                "tasks_running_idx", "tasks_tenant_finished_idx", "tasks_tenant_id_idx",
+                "tasks_running_idx", "tasks_tenant_id_idx",
             },
             names);
+        // Finished tasks are in task_history (migration 6): its indexes serve queries by queue, tenant and finish time.
+        var history = await fixture.ScalarAsync<string[]>(
+            "SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'task_history'", fixture.Schema);
+        Assert.Equal(
+            new[]
+            {
+                "task_history_finished_idx", "task_history_pkey", "task_history_queue_state_id_idx", "task_history_tenant_finished_idx",
+                "task_history_tenant_id_idx",
+            },
+            history);
 
         // The lease index is partial on pending rows and ordered like the lease statement.
         var pending = await fixture.ScalarAsync<string>(

@@ -47,6 +47,10 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["Stats"] = "",
         ["Purge"] = "smallint[], interval, text, integer",
         ["FoldCounts"] = "interval",
+        ["PurgeDefaultPartition"] = "smallint[], interval, text, integer",
+        ["AddHistoryPartitions"] = "integer",
+        ["DropHistoryPartitions"] = "interval",
+        ["MoveStrayFinished"] = "integer",
     };
 
     // Checked another way, with the reason.
@@ -56,7 +60,8 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["Migrations"] = "several DDL statements each: run by every fixture's MigrateAsync",
         ["CopyTasks"] = "COPY cannot be prepared: started and aborted below",
         ["CopyTasksWithRunAt"] = "COPY cannot be prepared: started and aborted below",
-        ["QueryPrefix"] = "composed with every filter fragment and run below",
+        ["QueryLivePrefix"] = "composed with every filter fragment and run below",
+        ["QueryHistoryPrefix"] = "composed with every filter fragment and run below",
         ["CancelManyPrefix"] = "composed with every filter fragment and its suffix, and run below",
         ["CancelManySuffix"] = "composed with every filter fragment and its prefix, and run below",
         ["RedriveManyPrefix"] = "composed with every filter fragment and its suffix, and run below",
@@ -121,13 +126,16 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
                 EnqueuedFrom = DateTimeOffset.UnixEpoch, EnqueuedTo = DateTimeOffset.UtcNow,
                 FinishedFrom = DateTimeOffset.UnixEpoch, FinishedTo = DateTimeOffset.UtcNow,
             };
-            await using (var query = PostgresAdmin.BuildQuery(sql, everyFilter, new PageRequest(1, Guid.NewGuid())))
+            // Three shapes: history only (a finish-time bound), both tables merged (no state filter), tasks only.
+            foreach (var filter in new[] { everyFilter, everyFilter with { States = null }, everyFilter with { FinishedFrom = null, FinishedTo = null } })
+            await using (var query = PostgresAdmin.BuildQuery(sql, filter, new PageRequest(1, Guid.NewGuid())))
             {
                 foreach (var fragment in new[]
                 {
-                    PostgresQueries.QueryByQueue, PostgresQueries.QueryByStates, PostgresQueries.QueryByTenant, PostgresQueries.QueryCreatedFrom,
-                    PostgresQueries.QueryCreatedTo, PostgresQueries.QueryFinishedFrom, PostgresQueries.QueryFinishedTo, PostgresQueries.QueryAfter,
-                })
+                    PostgresQueries.QueryByQueue, PostgresQueries.QueryByTenant, PostgresQueries.QueryCreatedFrom,
+                    PostgresQueries.QueryCreatedTo, PostgresQueries.QueryAfter,
+                }.Concat(filter.States is null ? [] : [PostgresQueries.QueryByStates])
+                 .Concat(filter.FinishedFrom is null ? [] : [PostgresQueries.QueryFinishedFrom, PostgresQueries.QueryFinishedTo]))
                 {
                     Assert.Contains(fragment, query.CommandText, StringComparison.Ordinal);
                 }

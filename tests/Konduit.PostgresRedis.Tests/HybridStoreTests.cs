@@ -238,8 +238,8 @@ public sealed class HybridStoreTests(PostgresRedisStoreFixture fixture) : IClass
         if (mode == DispatchMode.ClaimIds) Assert.True(store.ClaimedByHint > 0, "dispatched ids were claimed by primary key");
         var schema = options.Schema;
         Assert.Equal(2000L, await fixture.ScalarAsync<long>(
-            $"SELECT count(*) FROM \"{schema}\".tasks WHERE queue = $1 AND state = 2 AND attempts = 1", queue));
+            $"SELECT count(*) FROM \"{schema}\".task_history WHERE queue = $1 AND state = 2 AND attempts = 1", queue));
         Assert.Equal(2000L, await fixture.ScalarAsync<long>(
-            $"SELECT count(*) FROM \"{schema}\".tasks WHERE queue = $1", queue));
+            $"SELECT (SELECT count(*) FROM \"{schema}\".tasks WHERE queue = $1) + (SELECT count(*) FROM \"{schema}\".task_history WHERE queue = $1)", queue));
     }
 }

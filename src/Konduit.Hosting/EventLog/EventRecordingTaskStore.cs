@@ -179,10 +179,24 @@ public sealed class EventRecordingTaskStore : DelegatingTaskStore
     public override async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
         var purged = await Inner.PurgeAsync(olderThan, states, queue, cancellationToken).ConfigureAwait(false);
+        RecordPurged(purged);
+        return purged;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One Purged event per task deleted, as for <see cref="PurgeAsync"/>.</remarks>
+    public override async Task<IReadOnlyList<PurgedTask>> ApplyRetentionAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
+    {
+        var purged = await Inner.ApplyRetentionAsync(olderThan, cancellationToken).ConfigureAwait(false);
+        RecordPurged(purged);
+        return purged;
+    }
+
+    private void RecordPurged(IReadOnlyList<PurgedTask> purged)
+    {
         var events = new List<TaskEvent>(purged.Count);
         foreach (var task in purged) events.Add(Event(TaskEventKind.Purged, task.TaskId, task.Queue, task.Tenant));
         _recorder.Record(events);
-        return purged;
     }
 
     private async Task RecordFromSnapshotAsync(TaskEventKind kind, Guid taskId, CancellationToken cancellationToken)
