@@ -56,9 +56,7 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
                 Assert.DoesNotContain("tasks_running_expiry_idx", plan, StringComparison.Ordinal);
                 Assert.DoesNotContain("tasks_running_idx", plan, StringComparison.Ordinal);
                 Assert.Contains("tasks_pkey", plan, StringComparison.Ordinal);
-                // 99 % of the history is in the default partition here (no day partitions that far back): read by index.
-            // The last day's partitions are small, and a sequential scan of them is the planner's right choice.
-            Assert.DoesNotContain("Seq Scan on task_history_default", plan, StringComparison.Ordinal);
+                Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
             }
             foreach (var name in new[] { "cm", "c1", "hb", "hm", "f1" }) await ExecuteAsync(connection, $"DEALLOCATE {name}");
             await ExecuteAsync(connection, "RESET plan_cache_mode");
