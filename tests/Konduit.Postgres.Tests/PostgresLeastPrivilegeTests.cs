@@ -122,10 +122,14 @@ public sealed class PostgresLeastPrivilegeTests(PostgresRuntimeRoleFixture fixtu
         var rights = await fixture.ScalarAsync<string>(
             """
             SELECT string_agg(table_name || ':' || privilege_type, ',' ORDER BY table_name, privilege_type)
-            FROM information_schema.role_table_grants WHERE grantee = $1 AND table_schema = $2
+            FROM information_schema.role_table_grants WHERE grantee = $1 AND table_schema = $2 AND table_name !~ '^task_history_p[0-9]{8}$'
             """, fixture.Role, fixture.Schema);
+        // Day partitions of task_history are left out: the upkeep makes new ones (as the owner, through its function)
+        // without grants, and none are needed, since statements reach them through task_history. The default partition,
+        // which retention deletes from directly, is granted like every other table.
         var tables = await fixture.ScalarAsync<string>(
-            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = $1", fixture.Schema);
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = $1 AND tablename !~ '^task_history_p[0-9]{8}$'", fixture.Schema);
+        Assert.Contains("task_history_default", tables, StringComparison.Ordinal);
         var expected = string.Join(',', tables.Split(',').SelectMany(t => new[] { "DELETE", "INSERT", "SELECT", "UPDATE" }.Select(p => t + ":" + p)));
         Assert.Equal(expected, rights);
         Assert.False(await fixture.ScalarAsync<bool>("SELECT has_schema_privilege($1, $2, 'CREATE')", fixture.Role, fixture.Schema));
