@@ -777,11 +777,14 @@ internal sealed class PostgresQueries
         // Shaped for generic plans too (issue 15 item 3): the delete probes the primary key with the array of picked ids
         // instead of hashing a seq scan of the table; each key row is found by a scalar subquery per deleted task (a
         // primary-key probe whatever the row estimate) and deleted by its ctid (key rows are never updated, so a ctid
-        // names the row until it is deleted). `finished_at <= now() - $2` prunes the day partitions at executor start.
+        // names the row until it is deleted). `finished_at <= now() - $2` prunes the day partitions at executor start, and
+        // oldest first keeps the pick on each partition's finish-time index, which LIMIT stops early: a bitmap scan of
+        // (queue, state) collected every matching row of the default partition first (5,862 buffers at 1M finished).
         string PurgeFrom(string table) => $"""
             WITH doomed AS (
                 SELECT id FROM {s}.{table}
                 WHERE state IN (2, 3, 4) AND state = ANY($1) AND finished_at <= now() - $2 AND ($3::text IS NULL OR queue = $3)
+                ORDER BY finished_at
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
             ),

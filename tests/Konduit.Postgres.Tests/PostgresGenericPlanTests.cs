@@ -82,6 +82,7 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
                 // every mode starts from a vacuumed table, and stats runs first. INDEX_CLEANUP ON: a vacuum that skips
                 // the indexes (few dead rows in a large table) leaves dead line pointers, and their pages stay not all-visible.
                 await ExecuteAsync(connection, $"VACUUM (INDEX_CLEANUP ON) \"{schema}\".tasks");
+                await ExecuteAsync(connection, $"VACUUM (INDEX_CLEANUP ON) \"{schema}\".task_history");
                 foreach (var (name, types, sql, args) in statements)
                 {
                     await ExecuteAsync(connection, types.Length == 0 ? $"PREPARE p_{name} AS {sql}" : $"PREPARE p_{name}({types}) AS {sql}");
@@ -106,18 +107,20 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
     }
 
     // Finished tasks (a third with an idempotency key, a tenth in a second queue) finished 5 days ago, plus the live work.
+    // Finished rows are where schema 6 keeps them: task_history (here its default partition, as no partition goes back
+    // 5 days), and tasks holds the live work only.
     private async Task SeedAsync(string schema, int finished)
     {
         var s = $"\"{schema}\"";
         await SeedSqlAsync($"""
-            INSERT INTO {s}.tasks (id, queue, state, run_at, attempts, max_attempts, lease_token, idempotency_key, payload,
+            INSERT INTO {s}.task_history (id, queue, state, run_at, attempts, max_attempts, lease_token, idempotency_key, payload,
                                    created_at, updated_at, started_at, finished_at)
             SELECT gen_random_uuid(), CASE WHEN n % 10 = 0 THEN 'other' ELSE 'q' END, 2 + (n % 3), now() - interval '10 days',
                    1, 1, 1, CASE WHEN n % 3 = 0 THEN 'key-' || n END, '\x01', now() - interval '10 days', now(),
                    now() - interval '10 days', now() - interval '5 days' - n * interval '1 ms'
             FROM generate_series(1, {finished}) AS n;
             INSERT INTO {s}.task_keys (queue, idempotency_key, task_id)
-            SELECT queue, idempotency_key, id FROM {s}.tasks WHERE idempotency_key IS NOT NULL;
+            SELECT queue, idempotency_key, id FROM {s}.task_history WHERE idempotency_key IS NOT NULL;
             INSERT INTO {s}.tasks (id, queue, state, run_at, max_attempts, payload, created_at, updated_at)
             SELECT gen_random_uuid(), 'q', 0, now() + CASE WHEN n <= {Pending} THEN -interval '1 hour' ELSE interval '1 day' END,
                    5, '\x01', now(), now()
@@ -129,10 +132,11 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
             FROM generate_series(1, {Running + Expired}) AS n;
             -- Seeded past the store's statements, so counted here the way migration 5 counts an existing table.
             INSERT INTO {s}.task_counts (queue, state, slot, tasks)
-            SELECT queue, state, 0, count(*) FROM {s}.tasks WHERE state IN (2, 3, 4) GROUP BY queue, state
+            SELECT queue, state, 0, count(*) FROM {s}.task_history GROUP BY queue, state
             """);
         await SeedSqlAsync($"VACUUM ANALYZE {s}.tasks");
         await SeedSqlAsync($"VACUUM ANALYZE {s}.task_keys");
+        await SeedSqlAsync($"VACUUM ANALYZE {s}.task_history");
     }
 
     // Seeding a million rows takes longer than the default 30 s command timeout.
@@ -148,14 +152,14 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
     {
         var sql = new PostgresQueries(schema);
         var s = $"\"{schema}\"";
-        async Task<string> IdsAsync(string where, int limit) =>
-            "'{" + await fixture.ScalarAsync<string>($"SELECT string_agg(id::text, ',') FROM (SELECT id FROM {s}.tasks WHERE {where} LIMIT {limit}) t") + "}'";
+        async Task<string> IdsAsync(string where, int limit, string table = "tasks") =>
+            "'{" + await fixture.ScalarAsync<string>($"SELECT string_agg(id::text, ',') FROM (SELECT id FROM {s}.{table} WHERE {where} LIMIT {limit}) t") + "}'";
         var live = await IdsAsync("state = 1 AND lease_expires_at > now()", Running);
         var one = live.Trim('\'', '{', '}').Split(',')[0];
         var expired = (await IdsAsync("state = 1 AND lease_expires_at <= now()", 1)).Trim('\'', '{', '}');
         var pending = await IdsAsync("state = 0 AND run_at <= now()", 100);
-        var failed = (await IdsAsync("state = 3", 1)).Trim('\'', '{', '}');
-        var keyed = await fixture.ScalarAsync<string>($"SELECT idempotency_key FROM {s}.tasks WHERE idempotency_key IS NOT NULL LIMIT 1");
+        var failed = (await IdsAsync("state = 3", 1, "task_history")).Trim('\'', '{', '}');
+        var keyed = await fixture.ScalarAsync<string>($"SELECT idempotency_key FROM {s}.task_history WHERE idempotency_key IS NOT NULL LIMIT 1");
         var ones = $"array_fill(1::bigint, ARRAY[{Running}])";
         var enqueueArrays = "ARRAY[gen_random_uuid()], '{q}', '{0}', '{null}', '{5}', '{null}', '{null}', '{null}', '{null}', ARRAY['\\x01'::bytea]";
         return
