@@ -190,6 +190,11 @@ public sealed class RedisClusterTests(RedisClusterStoreFixture fixture) : IClass
         await store.CompleteAsync(again!, null, Ct);
         Assert.Equal(TaskState.Succeeded, (await store.GetAsync(again!.TaskId, Ct)).State);
         output?.WriteLine($"completions on the dead master's queue after the kill, by the workers: {completedAfterFailover}");
-        Assert.True(missing <= acknowledged.Count / 10, $"{missing} lost");
+        // Asynchronous replication may lose acknowledged writes of the dead master (ADR 004 promises nothing more under
+        // data loss), and how many depends on the replica's lag at the kill: a CI rehearsal lost 180 of 720 on a loaded
+        // box. What must hold is that nothing is lost anywhere else: at most the tasks of the queues the victim served.
+        var victimPorts = new[] { victimPort };
+        var onVictim = acknowledged.Count(a => victimPorts.Contains(((IPEndPoint)config.GetBySlot(RedisTaskStore.HashSlot("failover:" + a.Queue))!.EndPoint!).Port));
+        Assert.True(missing <= onVictim, $"{missing} lost, more than the {onVictim} acknowledged tasks of the killed master's queues");
     }
 }
