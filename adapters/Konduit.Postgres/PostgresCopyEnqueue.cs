@@ -35,6 +35,7 @@ internal static class PostgresCopyEnqueue
         NpgsqlConnection connection, PostgresQueries sql, IReadOnlyList<EnqueueRequest> requests, bool withRunAt, CancellationToken cancellationToken)
     {
         var results = new EnqueueResult[requests.Count];
+        var now = DateTimeOffset.UtcNow;
         var importer = await connection.BeginBinaryImportAsync(withRunAt ? sql.CopyTasksWithRunAt : sql.CopyTasks, cancellationToken).ConfigureAwait(false);
         await using (importer.ConfigureAwait(false))
         {
@@ -53,7 +54,12 @@ internal static class PostgresCopyEnqueue
                 await WriteNullableAsync(importer, PostgresJson.WriteHeaders(r.Headers), NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
                 await WriteNullableAsync(importer, PostgresJson.WriteRetryPolicy(r.RetryPolicy), NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(r.Payload, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
-                if (withRunAt) await importer.WriteAsync(r.RunAt!.Value.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                if (withRunAt)
+                {
+                    await importer.WriteAsync(r.RunAt!.Value.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                    // `scheduled` by the client's clock (see PostgresQueries.CopyTasksWithRunAt).
+                    await importer.WriteAsync(r.RunAt.Value > now, NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
+                }
             }
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }

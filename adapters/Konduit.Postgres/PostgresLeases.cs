@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -239,6 +240,9 @@ internal sealed class PostgresLeases
             while (await PostgresRows.ReadAllAsync(cmd, reclaimed, PostgresRows.ReadReclaimed, ct).ConfigureAwait(false) == PostgresQueries.SweepBatchSize)
             {
             }
+            // Scheduled tasks that came due move into the lease index, so a lease's second head (PostgresQueries.Lease,
+            // `came_due`) reads only those of the last sweep interval.
+            await PromoteDueAsync(c, self._sql, ct).ConfigureAwait(false);
             // The sweep is the store's periodic upkeep: it also folds closed connections' counter rows, at most once per
             // FoldCountsInterval per store, the first time one interval after the store was created (whichever caller
             // wins the exchange runs it).
@@ -257,6 +261,15 @@ internal sealed class PostgresLeases
             await FoldCountsAsync(c, self._sql, ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
+
+    private static async Task PromoteDueAsync(NpgsqlConnection connection, PostgresQueries sql, CancellationToken cancellationToken)
+    {
+        using var promote = new NpgsqlCommand(sql.PromoteDue, connection);
+        PostgresExecutor.Add(promote, PostgresQueries.SweepBatchSize);
+        while (Convert.ToInt64(await promote.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) == PostgresQueries.SweepBatchSize)
+        {
+        }
+    }
 
     private static async Task FoldCountsAsync(NpgsqlConnection connection, PostgresQueries sql, CancellationToken cancellationToken)
     {

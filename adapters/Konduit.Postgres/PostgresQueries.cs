@@ -7,7 +7,7 @@ namespace Konduit.Postgres;
 internal sealed class PostgresQueries
 {
     /// <summary>The newest schema version <see cref="Migrations"/> creates.</summary>
-    public const int LatestVersion = 6;
+    public const int LatestVersion = 7;
 
     /// <summary>The first version whose server-clock columns have defaults (the COPY path omits them).</summary>
     public const int CopyVersion = 2;
@@ -35,10 +35,14 @@ internal sealed class PostgresQueries
         "id, queue, state, priority, attempts, max_attempts, lease_token, run_at, created_at, updated_at, " +
         "started_at, finished_at, lease_owner, lease_expires_at, idempotency_key, tenant, headers, payload, result, errors";
 
-    // Every column of tasks and task_history, in table order (task_history is created LIKE tasks).
-    private const string TaskColumns =
+    // The columns of tasks and task_history at schema version 6, in table order (task_history is created LIKE tasks);
+    // migration 6 moves rows by this list, so it stays as it was when that migration shipped.
+    private const string TaskColumnsV6 =
         "id, queue, state, priority, run_at, attempts, max_attempts, lease_token, lease_owner, lease_expires_at, tenant, " +
         "idempotency_key, headers, retry_policy, payload, result, errors, created_at, updated_at, started_at, finished_at";
+
+    // Every column of tasks and task_history today, in table order: migration 7 appended `scheduled` to both.
+    private const string TaskColumns = TaskColumnsV6 + ", scheduled";
 
     public PostgresQueries(string schema)
     {
@@ -70,7 +74,7 @@ internal sealed class PostgresQueries
                 INSERT INTO {s}.task_history ({TaskColumns})
                 SELECT d.id, d.queue, {state}, d.priority, d.run_at, d.attempts, d.max_attempts, d.lease_token, d.lease_owner,
                        NULL, d.tenant, d.idempotency_key, d.headers, d.retry_policy, d.payload, {result}, {errors},
-                       d.created_at, now(), d.started_at, now()
+                       d.created_at, now(), d.started_at, now(), false
                 FROM {from} d
             )
             """;
@@ -81,7 +85,7 @@ internal sealed class PostgresQueries
                 INSERT INTO {s}.tasks ({TaskColumns})
                 SELECT d.id, d.queue, 0, d.priority, now(), 0, d.max_attempts, d.lease_token, d.lease_owner,
                        NULL, d.tenant, d.idempotency_key, d.headers, d.retry_policy, d.payload, d.result, d.errors,
-                       d.created_at, now(), d.started_at, NULL
+                       d.created_at, now(), d.started_at, NULL, false
                 FROM {from} d
             )
             """;
@@ -301,7 +305,7 @@ internal sealed class PostgresQueries
                 -- so no task finishes in tasks meanwhile; older rows land in the default partition.
                 LOCK TABLE {s}.tasks IN SHARE ROW EXCLUSIVE MODE;
                 WITH moved AS (DELETE FROM {s}.tasks WHERE state IN (2, 3, 4) RETURNING *)
-                INSERT INTO {s}.task_history ({TaskColumns})
+                INSERT INTO {s}.task_history ({TaskColumnsV6})
                 SELECT id, queue, state, priority, run_at, attempts, max_attempts, lease_token, lease_owner, NULL, tenant,
                        idempotency_key, headers, retry_policy, payload, result, errors, created_at, updated_at, started_at,
                        coalesce(finished_at, updated_at)
@@ -309,6 +313,23 @@ internal sealed class PostgresQueries
                 -- tasks now holds live rows only, which have no finish time. tasks_finished_idx stays (empty) for the
                 -- upkeep's MoveStrayFinished: rows an older version of the store finishes in place during a rolling upgrade.
                 DROP INDEX {s}.tasks_tenant_finished_idx;
+                """),
+            (7, $"""
+                -- Scheduled tasks leave the lease index (issue 15 item 2, ADR 010). The lease scan is ordered by
+                -- priority first, so pending tasks not yet due but of higher priority sat in front of every due one: a
+                -- lease stepped over all of them (200,000 due tomorrow: 2,535 buffers instead of ~100). `scheduled` is set
+                -- by the statement that makes a task pending with a future run-at, and cleared by the sweep once the
+                -- run-at has passed (PromoteDue) or by the lease that takes the task. It is only a hint about which index
+                -- holds the row: every lease still checks run_at <= now(), so a wrong guess (an older node's enqueue, a
+                -- client clock behind the server's) costs index steps, never a wrong lease. Fast default: no rewrite.
+                ALTER TABLE {s}.tasks ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
+                ALTER TABLE {s}.task_history ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
+                UPDATE {s}.tasks SET scheduled = true WHERE state = 0 AND run_at > now();
+                DROP INDEX {s}.tasks_pending_idx;
+                -- The lease order, for tasks that were due when they became pending.
+                CREATE INDEX tasks_pending_idx ON {s}.tasks (queue, priority DESC, run_at, id) WHERE state = 0 AND NOT scheduled;
+                -- Scheduled tasks by run-at: a lease reads only the ones of its queue that came due since the last sweep.
+                CREATE INDEX tasks_scheduled_idx ON {s}.tasks (queue, run_at, id) WHERE state = 0 AND scheduled;
                 """),
         ];
 
@@ -347,9 +368,9 @@ internal sealed class PostgresQueries
             ),
             inserted AS (
                 INSERT INTO {s}.tasks (id, queue, state, priority, run_at, max_attempts, tenant, idempotency_key, headers,
-                                       retry_policy, payload, created_at, updated_at)
+                                       retry_policy, payload, created_at, updated_at, scheduled)
                 SELECT id, queue, 0, priority, coalesce(run_at, now()), max_attempts, tenant, idempotency_key, headers,
-                       retry_policy, payload, now(), now()
+                       retry_policy, payload, now(), now(), coalesce(run_at, now()) > now()
                 FROM input
                 WHERE idempotency_key IS NULL OR id IN (SELECT task_id FROM keys)
                 RETURNING id, queue
@@ -366,8 +387,8 @@ internal sealed class PostgresQueries
                 RETURNING task_id
             )
             INSERT INTO {s}.tasks (id, queue, state, priority, run_at, max_attempts, tenant, idempotency_key, headers,
-                                   retry_policy, payload, created_at, updated_at)
-            SELECT $1, $2, 0, $3, coalesce($4, now()), $5, $6, $7, $8, $9, $10, now(), now()
+                                   retry_policy, payload, created_at, updated_at, scheduled)
+            SELECT $1, $2, 0, $3, coalesce($4, now()), $5, $6, $7, $8, $9, $10, now(), now(), coalesce($4, now()) > now()
             WHERE $7::text IS NULL OR EXISTS (SELECT FROM keys)
             RETURNING id
             """;
@@ -387,9 +408,11 @@ internal sealed class PostgresQueries
             WHERE k.queue = $1 AND k.idempotency_key = $2 AND NOT EXISTS (SELECT FROM stale)
             """;
         // Bulk enqueue: binary COPY straight into tasks (keyless requests only: COPY cannot skip a taken key).
-        // run_at is listed only when every row has one; omitted columns take their defaults (now(), 0, '[]').
+        // run_at is listed only when every row has one; omitted columns take their defaults (now(), 0, '[]', false).
+        // COPY cannot compute `scheduled` from run_at, so the client sends it by its own clock: it is only a hint (see
+        // migration 7), and a clock off by a little costs a few index steps, never a wrong lease.
         CopyTasks = $"COPY {s}.tasks (id, queue, state, priority, max_attempts, tenant, headers, retry_policy, payload) FROM STDIN (FORMAT BINARY)";
-        CopyTasksWithRunAt = $"COPY {s}.tasks (id, queue, state, priority, max_attempts, tenant, headers, retry_policy, payload, run_at) FROM STDIN (FORMAT BINARY)";
+        CopyTasksWithRunAt = $"COPY {s}.tasks (id, queue, state, priority, max_attempts, tenant, headers, retry_policy, payload, run_at, scheduled) FROM STDIN (FORMAT BINARY)";
         // The store's own enqueues: no NOTIFY here. A notifying transaction holds a database-wide lock through its
         // commit (and fsync), which serializes concurrent enqueues; PostgresNotifier wakes workers after commit.
         EnqueueQuiet = enqueueCore + "SELECT id FROM inserted";
@@ -434,7 +457,7 @@ internal sealed class PostgresQueries
         // be probed on the primary key. The rows are the ones picked locked, so the update re-finds each of them.
         var leasePicked = $"""
             UPDATE {s}.tasks t
-            SET state = 1, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
+            SET state = 1, scheduled = false, attempts = t.attempts + 1, lease_token = t.lease_token + 1, lease_owner = $3,
                 lease_expires_at = now() + $4, started_at = coalesce(t.started_at, now()), updated_at = now()
             WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
             RETURNING t.id, t.lease_token, t.attempts, t.max_attempts, t.lease_expires_at, t.payload, t.priority,
@@ -445,14 +468,32 @@ internal sealed class PostgresQueries
         // so the store re-sorts the leases.
         // The paused-queue probe references only $1, so PostgreSQL runs it once per statement (a one-time filter on the
         // scan: a primary-key probe of a tiny table), not per row; a paused queue's scan never starts.
+        // Two heads, merged (migration 7): `due` walks tasks_pending_idx in lease order, which holds no task that was
+        // scheduled for later, and `came_due` reads tasks_scheduled_idx for this queue's scheduled tasks whose run-at
+        // has passed (the few since the last sweep promoted them; one index probe when there are none). Each head
+        // takes up to $2, so the merged first $2 are exactly the first $2 due tasks in lease order. Locked rows of
+        // `came_due` that lose the merge stay locked only until this statement commits.
         Lease = $"""
-            WITH picked AS (
-                SELECT id FROM {s}.tasks
-                WHERE queue = $1 AND state = 0 AND run_at <= now()
+            WITH due AS (
+                SELECT id, priority, run_at FROM {s}.tasks
+                WHERE queue = $1 AND state = 0 AND NOT scheduled AND run_at <= now()
                   AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $1)
                 ORDER BY priority DESC, run_at, id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
+            ),
+            came_due AS (
+                SELECT id, priority, run_at FROM {s}.tasks
+                WHERE queue = $1 AND state = 0 AND scheduled AND run_at <= now()
+                  AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $1)
+                ORDER BY priority DESC, run_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ),
+            picked AS (
+                SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM came_due) c
+                ORDER BY priority DESC, run_at, id
+                LIMIT $2
             )
             {leasePicked}
             """;
@@ -471,10 +512,18 @@ internal sealed class PostgresQueries
             {leasePicked}
             """;
         // The dispatcher seam (PostgresTaskStore.ReadDueIdsAsync): the queue's pending, due ids in lease order, for a
-        // dispatcher rebuilding its hints; tasks_pending_idx serves it in exactly this order.
+        // dispatcher rebuilding its hints; the lease's two heads (tasks_pending_idx in this order, and the scheduled
+        // tasks that came due), merged.
         DueIds = $"""
-            SELECT id FROM {s}.tasks
-            WHERE queue = $1 AND state = 0 AND run_at <= now()
+            SELECT id FROM (
+                (SELECT id, priority, run_at FROM {s}.tasks
+                 WHERE queue = $1 AND state = 0 AND NOT scheduled AND run_at <= now()
+                 ORDER BY priority DESC, run_at, id LIMIT $2)
+                UNION ALL
+                (SELECT id, priority, run_at FROM {s}.tasks
+                 WHERE queue = $1 AND state = 0 AND scheduled AND run_at <= now()
+                 ORDER BY priority DESC, run_at, id LIMIT $2)
+            ) c
             ORDER BY priority DESC, run_at, id
             LIMIT $2
             """;
@@ -535,8 +584,8 @@ internal sealed class PostgresQueries
         Fail = $"""
             WITH retried AS (
                 UPDATE {s}.tasks t
-                SET state = 0, run_at = now() + $4, lease_expires_at = NULL, errors = {AppendError("t", "$5::text")},
-                    updated_at = now()
+                SET state = 0, run_at = now() + $4, scheduled = $4 > interval '0', lease_expires_at = NULL,
+                    errors = {AppendError("t", "$5::text")}, updated_at = now()
                 WHERE {validLease} AND $3 AND attempts < max_attempts
                 RETURNING t.queue, t.state, t.run_at
             ),
@@ -727,13 +776,17 @@ internal sealed class PostgresQueries
 
         // Ordinal order by queue name: COLLATE "C" compares bytes, which for the ASCII queue alphabet is .NET's ordinal.
         // Cost independent of the retained history (issue 15 item 4): pending and running rows are counted through
-        // the partial indexes that hold only them (tasks_pending_idx carries run_at for due vs scheduled and the oldest
-        // due run-at; one now() for the whole statement), terminal ones are task_counts' slot rows (migration 5).
+        // the partial indexes that hold only them (tasks_pending_idx and tasks_scheduled_idx, which between them hold
+        // every pending row, carry run_at for due vs not yet due and the oldest due run-at; one now() for the whole
+        // statement), terminal ones are task_counts' slot rows (migration 5).
         Stats = $"""
             WITH pending AS (
                 SELECT queue, count(*) AS pending, count(*) FILTER (WHERE run_at <= now()) AS due,
                        min(run_at) FILTER (WHERE run_at <= now()) AS oldest_due
-                FROM {s}.tasks WHERE state = 0 GROUP BY queue
+                FROM (SELECT queue, run_at FROM {s}.tasks WHERE state = 0 AND NOT scheduled
+                      UNION ALL
+                      SELECT queue, run_at FROM {s}.tasks WHERE state = 0 AND scheduled) p
+                GROUP BY queue
             ),
             running AS (
                 SELECT queue, count(*) AS running FROM {s}.tasks WHERE state = 1 GROUP BY queue
@@ -813,6 +866,32 @@ internal sealed class PostgresQueries
         DropHistoryPartitions = $"SELECT id, queue, tenant, state FROM {s}.drop_history_partitions(now() - $1)";
         // Rows that an older version of the store finished in place (a rolling upgrade) move to history, a batch at a
         // time; they were counted when they finished.
+        // The sweep's promotion of scheduled tasks whose run-at has passed into the lease index (migration 7), at most
+        // $1 per statement. A skip scan of tasks_scheduled_idx finds the queues that hold scheduled tasks (one probe
+        // each, not one per task), and per queue the due ones are read by run-at; the rest of the index is never read.
+        // Not a state change: updated_at stays, and the row keeps its place in lease order (priority, run_at, id).
+        PromoteDue = $"""
+            WITH RECURSIVE queues AS (
+                (SELECT queue FROM {s}.tasks WHERE state = 0 AND scheduled ORDER BY queue LIMIT 1)
+                UNION ALL
+                SELECT (SELECT t.queue FROM {s}.tasks t WHERE t.state = 0 AND t.scheduled AND t.queue > q.queue ORDER BY t.queue LIMIT 1)
+                FROM queues q WHERE q.queue IS NOT NULL
+            ),
+            promoted AS (
+                UPDATE {s}.tasks t SET scheduled = false
+                WHERE t.id = ANY(ARRAY(
+                    SELECT d.id FROM queues q CROSS JOIN LATERAL (
+                        SELECT id FROM {s}.tasks
+                        WHERE queue = q.queue AND state = 0 AND scheduled AND run_at <= now()
+                        ORDER BY run_at, id
+                        LIMIT $1
+                        FOR UPDATE SKIP LOCKED) d
+                    WHERE q.queue IS NOT NULL
+                    LIMIT $1))
+                RETURNING 1
+            )
+            SELECT count(*) FROM promoted
+            """;
         MoveStrayFinished = $"""
             WITH stray AS (
                 DELETE FROM {s}.tasks t
@@ -823,7 +902,7 @@ internal sealed class PostgresQueries
             INSERT INTO {s}.task_history ({TaskColumns})
             SELECT id, queue, state, priority, run_at, attempts, max_attempts, lease_token, lease_owner, NULL, tenant,
                    idempotency_key, headers, retry_policy, payload, result, errors, created_at, updated_at, started_at,
-                   coalesce(finished_at, updated_at)
+                   coalesce(finished_at, updated_at), false
             FROM stray
             """;
 
@@ -893,6 +972,7 @@ internal sealed class PostgresQueries
     public string AddHistoryPartitions { get; }
     public string DropHistoryPartitions { get; }
     public string MoveStrayFinished { get; }
+    public string PromoteDue { get; }
     public string FoldCounts { get; }
     public string Listen { get; }
 

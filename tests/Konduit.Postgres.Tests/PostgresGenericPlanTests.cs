@@ -121,9 +121,12 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
             FROM generate_series(1, {finished}) AS n;
             INSERT INTO {s}.task_keys (queue, idempotency_key, task_id)
             SELECT queue, idempotency_key, id FROM {s}.task_history WHERE idempotency_key IS NOT NULL;
-            INSERT INTO {s}.tasks (id, queue, state, run_at, max_attempts, payload, created_at, updated_at)
-            SELECT gen_random_uuid(), 'q', 0, now() + CASE WHEN n <= {Pending} THEN -interval '1 hour' ELSE interval '1 day' END,
-                   5, '\x01', now(), now()
+            -- Scheduled tasks carry the flag (migration 7); the last 50 of them have come due and wait for promotion.
+            INSERT INTO {s}.tasks (id, queue, state, run_at, max_attempts, payload, created_at, updated_at, scheduled)
+            SELECT gen_random_uuid(), 'q', 0,
+                   now() + CASE WHEN n <= {Pending} THEN -interval '1 hour'
+                                WHEN n <= {Pending + Scheduled - 50} THEN interval '1 day' ELSE -interval '1 minute' END,
+                   5, '\x01', now(), now(), n > {Pending}
             FROM generate_series(1, {Pending + Scheduled}) AS n;
             INSERT INTO {s}.tasks (id, queue, state, run_at, attempts, max_attempts, lease_token, lease_owner, lease_expires_at,
                                    payload, created_at, updated_at, started_at)
@@ -176,6 +179,7 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
             ("fail_dead", "uuid, bigint, boolean, interval, text, text", sql.Fail, $"'{one}', 1, false, '1 second', 'boom', 'none'"),
             ("state_of", "uuid", sql.StateOf, $"'{one}'"),
             ("reclaim_expired", "integer, text", sql.ReclaimExpired, $"{PostgresQueries.SweepBatchSize}, 'none'"),
+            ("promote_due", "integer", sql.PromoteDue, $"{PostgresQueries.SweepBatchSize}"),
             ("expire_lease", "uuid, bigint, text", sql.ExpireLease, $"'{expired}', 1, 'none'"),
             ("purge", "smallint[], interval, text, integer", sql.Purge, $"'{{2,3,4}}', '1 day', NULL, {PostgresQueries.SweepBatchSize}"),
             ("purge_queue", "smallint[], interval, text, integer", sql.Purge, $"'{{3}}', '1 day', 'q', {PostgresQueries.SweepBatchSize}"),

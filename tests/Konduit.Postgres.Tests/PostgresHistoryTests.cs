@@ -217,20 +217,7 @@ public sealed class PostgresHistoryTests(PostgresStoreFixture fixture) : IClassF
         try
         {
             // A schema as version 5 left it, with finished and live tasks in the one table.
-            var sql = new PostgresQueries(schema);
-            await using (var connection = await fixture.DataSource.OpenConnectionAsync(Ct))
-            {
-                await using var tx = await connection.BeginTransactionAsync(Ct);
-                await using (var prepare = new NpgsqlCommand(sql.MigrationPrepare, connection, tx)) await prepare.ExecuteNonQueryAsync(Ct);
-                foreach (var (version, migration) in sql.Migrations.Where(m => m.Version < PostgresQueries.HistoryVersion))
-                {
-                    await using (var cmd = new NpgsqlCommand(migration, connection, tx)) await cmd.ExecuteNonQueryAsync(Ct);
-                    await using var record = new NpgsqlCommand(sql.RecordVersion, connection, tx);
-                    record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = version });
-                    await record.ExecuteNonQueryAsync(Ct);
-                }
-                await tx.CommitAsync(Ct);
-            }
+            await fixture.CreateSchemaAtVersionAsync(schema, PostgresQueries.HistoryVersion - 1);
             await fixture.ScalarAsync<object>($"""
                 INSERT INTO "{schema}".tasks (id, queue, state, run_at, max_attempts, idempotency_key, payload, created_at, updated_at, finished_at)
                 SELECT gen_random_uuid(), 'old', n % 5, now(), 1, 'key' || n, '\x01', now(), now(),
@@ -244,16 +231,24 @@ public sealed class PostgresHistoryTests(PostgresStoreFixture fixture) : IClassF
                 INSERT INTO "{schema}".task_counts (queue, state, slot, tasks)
                 SELECT queue, state, 0, count(*) FROM "{schema}".tasks WHERE state IN (2, 3, 4) GROUP BY queue, state
                 """);
+            // The counts as a version-5 store reports them (today's stats statement reads version 7's columns).
+            var countsBefore = await fixture.ScalarAsync<long[]>($"""
+                SELECT ARRAY[count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 1),
+                             (SELECT coalesce(sum(tasks), 0) FROM "{schema}".task_counts WHERE state = 2)::bigint,
+                             (SELECT coalesce(sum(tasks), 0) FROM "{schema}".task_counts WHERE state = 3)::bigint,
+                             (SELECT coalesce(sum(tasks), 0) FROM "{schema}".task_counts WHERE state = 4)::bigint]
+                FROM "{schema}".tasks
+                """);
             var store = fixture.CreatePostgresStore(schema);
-            var statsBefore = Assert.Single(await store.GetStatsAsync(Ct));
 
             await store.MigrateAsync(Ct);
 
-            Assert.Equal(6, await fixture.ScalarAsync<int>($"SELECT max(version) FROM \"{schema}\".schema_version"));
+            Assert.Equal(PostgresQueries.LatestVersion, await fixture.ScalarAsync<int>($"SELECT max(version) FROM \"{schema}\".schema_version"));
             Assert.Equal(20L, await CountAsync(schema, "tasks", "old"));
             Assert.Equal(0L, await fixture.ScalarAsync<long>($"SELECT count(*) FROM \"{schema}\".tasks WHERE state >= 2"));
             Assert.Equal(30L, await CountAsync(schema, "task_history", "old"));
-            Assert.Equal(statsBefore, Assert.Single(await store.GetStatsAsync(Ct)));
+            var stats = Assert.Single(await store.GetStatsAsync(Ct));
+            Assert.Equal(countsBefore, new[] { stats.Pending, stats.Running, stats.Succeeded, stats.Failed, stats.Canceled });
             // A key of a moved task is still taken by it.
             var key = await fixture.ScalarAsync<string>($"SELECT idempotency_key FROM \"{schema}\".task_history ORDER BY finished_at LIMIT 1");
             Assert.False((await store.EnqueueAsync(new EnqueueRequest("old", [1]) { IdempotencyKey = key }, Ct)).Created);

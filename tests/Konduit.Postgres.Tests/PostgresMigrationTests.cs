@@ -72,7 +72,7 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
             new[]
             {
                 "task_keys_pkey", "tasks_finished_idx", "tasks_pending_idx", "tasks_pkey", "tasks_queue_state_id_idx",
-                "tasks_running_idx", "tasks_tenant_id_idx",
+                "tasks_running_idx", "tasks_scheduled_idx", "tasks_tenant_id_idx",
             },
             names);
         // Finished tasks are in task_history (migration 6): its indexes serve queries by queue, tenant and finish time.
@@ -86,10 +86,14 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
             },
             history);
 
-        // The lease index is partial on pending rows and ordered like the lease statement.
+        // The lease index is partial on pending rows that were due when they became pending, and ordered like the
+        // lease statement; scheduled ones are indexed by run-at (migration 7, issue 15 item 2).
         var pending = await fixture.ScalarAsync<string>(
             "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_pending_idx'", fixture.Schema);
-        Assert.Contains("(queue, priority DESC, run_at, id) WHERE (state = 0)", pending, StringComparison.Ordinal);
+        Assert.Contains("(queue, priority DESC, run_at, id) WHERE ((state = 0) AND (NOT scheduled))", pending, StringComparison.Ordinal);
+        var scheduled = await fixture.ScalarAsync<string>(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_scheduled_idx'", fixture.Schema);
+        Assert.Contains("(queue, run_at, id) WHERE ((state = 0) AND scheduled)", scheduled, StringComparison.Ordinal);
         // Running rows by id, not by expiry: no index covers lease_expires_at, so heartbeats can be HOT (version 2).
         var running = await fixture.ScalarAsync<string>(
             "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_running_idx'", fixture.Schema);

@@ -51,6 +51,7 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["AddHistoryPartitions"] = "integer",
         ["DropHistoryPartitions"] = "interval",
         ["MoveStrayFinished"] = "integer",
+        ["PromoteDue"] = "integer",
     };
 
     // Checked another way, with the reason.
