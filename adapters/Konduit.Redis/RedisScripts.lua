@@ -14,8 +14,10 @@
 --               those fields ("pl,hd"). Kept out of the hash so that it stays listpack-encoded (hash-max-listpack-value
 --               64: one longer value turns the whole hash into a hashtable, ~3.5x the memory; issue 16, ADR 004).
 --   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
---   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f<state> terminal ids by finish time (purge)
---   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats)
+--   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f3, B:f4 Failed, Canceled ids by finish
+--               time (purge; Completed has no such zset: purge walks B:s2, see Purge)
+--   B:ik        hash idempotency key -> id                          B:c  hash counts by state (stats), and 'sk':
+--               how far client-clock task ids ran ahead of TIME, in us ('u' or absent: unknown; see Purge)
 --   B:paused    string, present while the queue is paused (Lease returns nothing); {prefix}:paused lists paused queues
 -- and, under KEYS[2] = I = `{prefix#n}`, a base chosen so that it hashes to the queue's slot (ADR 004, "Finding a
 -- task by id"): I:ids  hash id -> queue of every task whose id carries that slot (the id's last 14 bits). Only the
@@ -208,6 +210,7 @@ local snow = fmt(now)
 local out = {}
 local made = {}
 local seen = {}
+local newest = 0
 for i = 0, tonumber(ARGV[3]) - 1 do
   local o = 3 + i * 9
   local id, key, prio, runat = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
@@ -249,6 +252,8 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     end
     redis.call(unpack(h))
     redis.call('HSET', KEYS[2] .. ':ids', id, ARGV[2])
+    -- The id's first 48 bits are its client clock in ms (UUIDv7), kept for the skew below.
+    newest = math.max(newest, tonumber(string.sub(id, 1, 12), 16))
     made[#made + 1] = id
     out[#out + 1] = id
     out[#out + 1] = 1
@@ -256,6 +261,15 @@ for i = 0, tonumber(ARGV[3]) - 1 do
 end
 if #made > 0 then
   zadd_many(sset(0), 0, made)
+  -- 'sk' = the most any id ran ahead of TIME, so purge knows where Completed ids pass its cutoff; a queue made by an
+  -- older version has no 'sk' and may hold ids ahead by any amount: marked 'u' (unknown) until it empties.
+  local skew = newest * 1000 - now
+  local sk = fresh == 0 and redis.call('HGET', B .. ':c', 'sk')
+  if fresh == 1 or (sk and sk ~= 'u' and skew > tonumber(sk)) then
+    redis.call('HSET', B .. ':c', 'sk', fmt(skew))
+  elseif not sk then
+    redis.call('HSET', B .. ':c', 'sk', 'u')
+  end
   redis.call('HINCRBY', B .. ':c', 0, #made)
   redis.call('PUBLISH', ARGV[1], ARGV[2])
 end
@@ -440,10 +454,8 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   end
 end
 for _, p in ipairs(bandlist) do drop_entries(p, byband[p]) end
-if #done > 0 then
-  zadd_many(B .. ':f2', now, done)
-  move_state_many(done, 1, 2)
-end
+-- No finish-time zset for Completed (one ZADD per task less, issue 16): purge walks B:s2 and reads 'fa'.
+if #done > 0 then move_state_many(done, 1, 2) end
 return out
 
 -- name: Fail
@@ -683,33 +695,70 @@ return out
 
 -- name: Purge
 -- Deletes up to `limit` terminal tasks per state that finished at or before TIME - older_than, with every key
--- and index entry they own (terminal tasks own no stream entry), and frees their idempotency keys.
--- ARGV: older_than_us, limit, states...
--- Returns {remaining tasks in the queue, {id, tenant, state, ...}}.
+-- and index entry they own (terminal tasks own no stream entry), and frees their idempotency keys. Failed and
+-- Canceled come from their finish-time zsets. Completed has none: B:s2 (its ids, lex = client-clock order) is
+-- walked from the cursor, at most WALK ids per call, reading each task's 'fa'. A task is created before it
+-- finishes, and its id is at most 'sk' ahead of TIME at creation, so an id past cutoff + sk finished after the
+-- cutoff: the walk ends there. With 'sk' unknown (a queue from an older version) it ends at the last id, and the
+-- B:f2 the older version wrote is drained first. Ids made before the cutoff that finished after it are read
+-- again by every purge (ADR 004).
+-- ARGV: older_than_us, limit, cursor ('' = the first Completed id), states...
+-- Returns {remaining tasks in the queue, {id, tenant, state, ...}, next cursor ('' = the walk is done)}.
 local now = now_us()
-local cutoff = fmt(now - tonumber(ARGV[1]))
+local cutoff = now - tonumber(ARGV[1])
+local scut = fmt(cutoff)
+local limit = tonumber(ARGV[2])
+local WALK = 500
+local f2 = B .. ':f2'
+local old_f2 = redis.call('EXISTS', f2) == 1
 local out = {}
-for i = 3, #ARGV do
+local function drop(id, s)
+  local t = tkey(id)
+  local f = redis.call('HMGET', t, 'k', 'tn', 'x')
+  drop_spilled(id, f[3])
+  if f[1] and redis.call('HGET', B .. ':ik', f[1]) == id then redis.call('HDEL', B .. ':ik', f[1]) end
+  if f[2] then redis.call('ZREM', B .. ':n:' .. f[2], id) end
+  redis.call('DEL', t, ekey(id))
+  redis.call('HDEL', KEYS[2] .. ':ids', id)
+  redis.call('ZREM', sset(s), id)
+  if s ~= '2' or old_f2 then redis.call('ZREM', B .. ':f' .. s, id) end
+  redis.call('HINCRBY', B .. ':c', s, -1)
+  out[#out + 1] = id
+  out[#out + 1] = f[2] or ''
+  out[#out + 1] = s
+end
+local cursor = ''
+for i = 4, #ARGV do
   local s = ARGV[i]
-  local ids = redis.call('ZRANGEBYSCORE', B .. ':f' .. s, '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
-  for _, id in ipairs(ids) do
-    local t = tkey(id)
-    local f = redis.call('HMGET', t, 'k', 'tn', 'x')
-    drop_spilled(id, f[3])
-    if f[1] and redis.call('HGET', B .. ':ik', f[1]) == id then redis.call('HDEL', B .. ':ik', f[1]) end
-    if f[2] then redis.call('ZREM', B .. ':n:' .. f[2], id) end
-    redis.call('DEL', t, ekey(id))
-    redis.call('HDEL', KEYS[2] .. ':ids', id)
-    redis.call('ZREM', sset(s), id)
-    redis.call('ZREM', B .. ':f' .. s, id)
-    redis.call('HINCRBY', B .. ':c', s, -1)
-    out[#out + 1] = id
-    out[#out + 1] = f[2] or ''
-    out[#out + 1] = s
+  local n = 0
+  if s ~= '2' or old_f2 then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. ':f' .. s, '-inf', scut, 'LIMIT', 0, limit)) do
+      drop(id, s)
+      n = n + 1
+    end
+  end
+  if s == '2' and n < limit then
+    local sk = redis.call('HGET', B .. ':c', 'sk')
+    local last = '+'
+    -- The first id of the millisecond after cutoff + sk, exclusive (ids are 32 lowercase hex digits, time first).
+    if sk and sk ~= 'u' then last = '(' .. string.format('%012x', math.floor((cutoff + tonumber(sk)) / 1000) + 1) end
+    local ids = redis.call('ZRANGEBYLEX', sset(2), ARGV[3] == '' and '-' or '(' .. ARGV[3], last, 'LIMIT', 0, WALK)
+    for k, id in ipairs(ids) do
+      -- No hash at all (deleted by hand): its index entries go, as they did from B:f2.
+      local fa = redis.call('HGET', tkey(id), 'fa')
+      if not fa or tonumber(fa) <= cutoff then
+        drop(id, s)
+        n = n + 1
+      end
+      if n >= limit or k == WALK then
+        if k < #ids or k == WALK then cursor = id end
+        break
+      end
+    end
   end
 end
 local c = redis.call('HMGET', B .. ':c', 0, 1, 2, 3, 4)
 local total = 0
 for i = 1, 5 do total = total + (tonumber(c[i]) or 0) end
 if total == 0 then redis.call('DEL', B .. ':c') end
-return {total, out}
+return {total, out, cursor}

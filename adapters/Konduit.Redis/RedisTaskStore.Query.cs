@@ -137,7 +137,9 @@ public sealed partial class RedisTaskStore
     /// <inheritdoc />
     /// <remarks>
     /// Queue by queue, a bounded batch per script (atomic in the queue's slot, so a task is reported by exactly one
-    /// call even when purges race); the script also removes the deleted tasks' id -> queue entries.
+    /// call even when purges race); the script also removes the deleted tasks' id -> queue entries. Completed tasks
+    /// have no finish-time index: each call walks up to 500 of the queue's Completed ids from the cursor the previous
+    /// call returned, up to where ids pass the cutoff (ADR 004, "Purging Completed tasks").
     /// </remarks>
     public async Task<IReadOnlyList<PurgedTask>> PurgeAsync(TimeSpan olderThan, IReadOnlyCollection<TaskState>? states = null, string? queue = null, CancellationToken cancellationToken = default)
     {
@@ -149,15 +151,18 @@ public sealed partial class RedisTaskStore
             var queues = queue is not null
                 ? [queue]
                 : (await db.SetMembersAsync(_queuesKey).ConfigureAwait(false)).Select(q => (string)q!).ToArray();
-            var args = new List<RedisValue> { Micros(olderThan), PurgeLimit };
+            // ARGV[3] is the cursor of the walk over Completed ids: '' starts it, each reply gives the next.
+            var args = new List<RedisValue> { Micros(olderThan), PurgeLimit, "" };
             args.AddRange(purgeStates.Distinct().Select(s => (RedisValue)(int)s));
             var deleted = new List<PurgedTask>();
             foreach (var q in queues)
             {
+                args[2] = "";
                 while (true)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     var reply = (RedisResult[])(await EvalAsync(db, _scripts.Purge, [QueueBase(q), IdsBase(QueueSlot(q))], [.. args]).ConfigureAwait(false))!;
+                    var cursor = (string?)reply[2] ?? "";
                     var remaining = (long)reply[0];
                     var rows = (RedisResult[])reply[1]!;
                     var batch = new RedisValue[rows.Length / 3];
@@ -175,7 +180,8 @@ public sealed partial class RedisTaskStore
                         if (await db.KeyExistsAsync(QueueBase(q).Append(":c")).ConfigureAwait(false))
                             await db.SetAddAsync(_queuesKey, q).ConfigureAwait(false);
                     }
-                    if (batch.Length < PurgeLimit) break;
+                    if (batch.Length < PurgeLimit && cursor.Length == 0) break;
+                    args[2] = cursor;
                 }
             }
             return deleted;

@@ -12,13 +12,13 @@ const string Usage = """
                        and its charts (.svg and .png) and prints their paths (the report last).
           --quick (default) | --full | --profile quick|full|smoke
           --scenarios enqueue,batch,cycle,burndown,heartbeat,events,steady,churn,horizon
-          --targets raw-sql,raw-redis,postgres,inmemory,redis,postgresredis,cassandra   (event logs share the names)
+          --targets raw-sql,raw-redis,raw-redis-cluster,postgres,inmemory,redis,redis-cluster,postgresredis,cassandra   (event logs share the names)
           --out <dir>      report folder (default artifacts/bench)
           --bdn <dir>      fold BenchmarkDotNet's tables from <dir>/results into the report
       bdn              BenchmarkDotNet per-operation figures (MemoryDiagnoser); --quick = a short in-process job;
                        other arguments go to BenchmarkDotNet (e.g. --filter '*Enqueue*').
 
-    Services come from KONDUIT_BENCH_POSTGRES / _REDIS / _CASSANDRA (else KONDUIT_TEST_* from .services/env);
+    Services come from KONDUIT_BENCH_POSTGRES / _REDIS / _REDIS_CLUSTER / _CASSANDRA (else KONDUIT_TEST_* from .services/env);
     targets without a configured server are listed in the report as not measured. The heartbeat table's Kafka row
     uses KONDUIT_BENCH_KAFKA (else KONDUIT_TEST_KAFKA, else librdkafka's mock cluster in process).
     """;

@@ -8,7 +8,9 @@ namespace Konduit.Benchmarks;
 /// code. Enqueue = XADD (a batch = 100 XADDs pipelined in one write); lease = XREADGROUP … COUNT n STREAMS key &gt;;
 /// complete = XACK + XDEL of the ids, pipelined (one round trip); heartbeat = XCLAIM … 0 id JUSTID (resets the
 /// entry's idle time, what a lease extension is in a consumer group). No idempotency key, no fencing token, no
-/// retry bookkeeping: the least a stream-based queue can do per task.
+/// retry bookkeeping: the least a stream-based queue can do per task. A stream's key is hash-tagged
+/// (<c>{prefix:queue}</c>), as the store's keys are: on a Redis Cluster each queue lives in one slot, and the queues
+/// spread over the masters (the <c>raw-redis-cluster</c> target).
 /// </summary>
 public sealed class RawRedisTarget : IBenchTarget
 {
@@ -17,19 +19,30 @@ public sealed class RawRedisTarget : IBenchTarget
     private readonly RedisKeys _keys;
     private readonly ConcurrentDictionary<string, Task> _groups = new(StringComparer.Ordinal);
 
-    private RawRedisTarget(RedisKeys keys) => _keys = keys;
+    private RawRedisTarget(string name, RedisKeys keys)
+    {
+        Name = name;
+        _keys = keys;
+    }
 
-    public static async Task<IBenchTarget> CreateAsync(string configuration, CancellationToken cancellationToken) =>
-        new RawRedisTarget(await RedisKeys.ConnectAsync(configuration, Targets.NewName("rawredis")));
+    /// <param name="name">The row label: <c>raw-redis</c> (one server) or <c>raw-redis-cluster</c>.</param>
+    /// <param name="configuration">The server, or the cluster's nodes.</param>
+    /// <param name="cancellationToken">Unused: connecting takes the multiplexer's own timeout.</param>
+    public static async Task<IBenchTarget> CreateAsync(string name, string configuration, CancellationToken cancellationToken) =>
+        new RawRedisTarget(name, await RedisKeys.ConnectAsync(configuration, Targets.NewName("rawredis")));
 
-    public string Name => "raw-redis";
-    public string Where => $"{_keys.Server}, streams `{_keys.Prefix}:*`, group `{Group}`";
+    public string Name { get; }
+    public string Where => $"{_keys.Server}, streams `{{{_keys.Prefix}:<queue>}}`, group `{Group}`";
+
+    /// <summary>This run's key prefix (every stream key starts with <c>{</c> and it).</summary>
+    internal string KeyPrefix => _keys.Prefix;
     public ITaskStore? Store => null;
     public string? Baseline => null;
     public bool MeasuresStorage => false;
     public bool SupportsCopy => false;
 
-    private RedisKey Stream(string queue) => _keys.Prefix + ":" + queue;
+    // Hash-tagged: the whole name is the tag, so a queue's stream has one slot and different queues land on different masters.
+    private RedisKey Stream(string queue) => "{" + _keys.Prefix + ":" + queue + "}";
 
     /// <summary>The stream and its group, created once per queue (MKSTREAM), before the first XADD or XREADGROUP.</summary>
     private Task EnsureGroupAsync(string queue) => _groups.GetOrAdd(queue, q => CreateGroupAsync(Stream(q)));

@@ -76,6 +76,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("- `raw-sql`: raw SQL with no library, the ceiling for the PostgreSQL-backed stores. A plain `task` table (one row per task, a pending index, a lease index) and the usual statements, prepared, through Npgsql: INSERT … ON CONFLICT for one task, INSERT … SELECT unnest(…) or binary COPY for a batch, a `FOR UPDATE SKIP LOCKED` lease of 1 or 100, UPDATE by id or `= ANY` to complete, UPDATE of the lease expiry for a heartbeat. It has none of what a store adds: no fencing token, no retry state, no idempotency-key table, no wake-up.");
         sb.AppendLine("- `raw-redis`: Redis Streams with no library, the ceiling for the Redis store. A stream per queue and one consumer group through StackExchange.Redis: XADD (a batch = 100 pipelined XADDs), XREADGROUP COUNT 1 or 100, then XACK and XDEL pipelined; a heartbeat is XCLAIM … JUSTID. No idempotency key, fencing token or retry state.");
+        sb.AppendLine("- `raw-redis-cluster` and `redis-cluster`: the same two on a Redis Cluster (3 masters, 3 replicas): every key of a queue hash-tagged into one slot (`{prefix:queue}`), so the queues spread over the masters. Ratio: `redis-cluster` ÷ `raw-redis-cluster`.");
         sb.AppendLine("- `postgres`, `redis`, `postgresredis`, `inmemory`: the Konduit stores, driven through the same calls an application makes. Ratios: `postgres` and `postgresredis` ÷ `raw-sql`, `redis` ÷ `raw-redis`, in the same scenario (the worker-runtime burn-down ÷ the raw lease-100 loops).");
         sb.AppendLine("- Latency percentiles come from HdrHistogram (microseconds, 3 significant digits: within 0.1 %); a percentile of a short run rests on few samples, so p99.9 and max are a single slow call or two.");
         sb.AppendLine();
@@ -398,6 +399,7 @@ public static class Report
     {
         "postgres" => "Postgres",
         "redis" => "Redis",
+        "redis-cluster" => "Redis (cluster)",
         "postgresredis" => "PostgresRedis",
         "inmemory" => "InMemory",
         _ => target,

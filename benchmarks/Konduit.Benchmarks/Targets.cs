@@ -74,19 +74,21 @@ public interface IHeartbeats
 }
 
 /// <summary>Where the services are: environment variables (docker-compose.bench.yml or .services/env).</summary>
-public sealed record BenchEnvironment(string? Postgres, string? Redis, string? Cassandra = null, string? Kafka = null)
+public sealed record BenchEnvironment(string? Postgres, string? Redis, string? Cassandra = null, string? Kafka = null, string? RedisCluster = null)
 {
     public static BenchEnvironment FromEnvironment() => new(
         Variable("KONDUIT_BENCH_POSTGRES", "KONDUIT_TEST_POSTGRES"),
         Variable("KONDUIT_BENCH_REDIS", "KONDUIT_TEST_REDIS"),
         Variable("KONDUIT_BENCH_CASSANDRA", "KONDUIT_TEST_CASSANDRA"),
-        Variable("KONDUIT_BENCH_KAFKA", "KONDUIT_TEST_KAFKA"));
+        Variable("KONDUIT_BENCH_KAFKA", "KONDUIT_TEST_KAFKA"),
+        Variable("KONDUIT_BENCH_REDIS_CLUSTER", "KONDUIT_TEST_REDIS_CLUSTER"));
 
     private static string? Variable(string bench, string test) =>
         Environment.GetEnvironmentVariable(bench) is { Length: > 0 } v ? v : Environment.GetEnvironmentVariable(test) is { Length: > 0 } t ? t : null;
 
     internal const string NoPostgres = "no PostgreSQL: set KONDUIT_BENCH_POSTGRES (or source .services/env)";
     internal const string NoRedis = "no Redis: set KONDUIT_BENCH_REDIS (or source .services/env)";
+    internal const string NoRedisCluster = "no Redis Cluster: set KONDUIT_BENCH_REDIS_CLUSTER (or source .services/env)";
     internal const string NoCassandra = "no Cassandra: set KONDUIT_BENCH_CASSANDRA (or source .services/env)";
 }
 
@@ -106,10 +108,13 @@ public static class Targets
     {
         var pg = env.Postgres;
         var redis = env.Redis;
+        var cluster = env.RedisCluster;
         return
         [
             new("raw-sql", pg is not null, pg is null ? BenchEnvironment.NoPostgres : null, ct => RawSqlTarget.CreateAsync(pg!, ct)),
-            new("raw-redis", redis is not null, redis is null ? BenchEnvironment.NoRedis : null, ct => RawRedisTarget.CreateAsync(redis!, ct)),
+            new("raw-redis", redis is not null, redis is null ? BenchEnvironment.NoRedis : null, ct => RawRedisTarget.CreateAsync("raw-redis", redis!, ct)),
+            // The same streams on a Redis Cluster (issue 16): each queue's stream in its own slot, queues spread over the masters.
+            new("raw-redis-cluster", cluster is not null, cluster is null ? BenchEnvironment.NoRedisCluster : null, ct => RawRedisTarget.CreateAsync("raw-redis-cluster", cluster!, ct)),
             // The stores: each built by its conformance fixture (tests/Shared), so whatever passes the suite runs here.
             Store("postgres", "raw-sql", Needs(env, postgres: true), () => new PostgresStoreFixture(), new StoreHooks<PostgresStoreFixture>
             {
@@ -126,6 +131,10 @@ public static class Targets
                 Describe = (_, _) => Task.FromResult("in process (no server)"),
             }),
             Store("redis", "raw-redis", Needs(env, redis: true), () => new RedisStoreFixture(), new StoreHooks<RedisStoreFixture>
+            {
+                Describe = async (f, _) => $"{await RedisKeys.DescribeAsync(f.Connection)}, a fresh key prefix per scenario (`{{{f.KeyPrefix}*`, …)",
+            }),
+            Store("redis-cluster", "raw-redis-cluster", Needs(env, redisCluster: true), () => new RedisClusterStoreFixture(), new StoreHooks<RedisClusterStoreFixture>
             {
                 Describe = async (f, _) => $"{await RedisKeys.DescribeAsync(f.Connection)}, a fresh key prefix per scenario (`{{{f.KeyPrefix}*`, …)",
             }),
@@ -157,14 +166,16 @@ public static class Targets
     /// KONDUIT_TEST_*, the benchmarks prefer KONDUIT_BENCH_* (docker-compose.bench.yml), so the bench's choice is
     /// copied into this process's test variables before a fixture looks.
     /// </summary>
-    private static Servers Needs(BenchEnvironment env, bool postgres = false, bool redis = false)
+    private static Servers Needs(BenchEnvironment env, bool postgres = false, bool redis = false, bool redisCluster = false)
     {
         if (postgres && env.Postgres is null) return new(false, BenchEnvironment.NoPostgres, () => { });
         if (redis && env.Redis is null) return new(false, BenchEnvironment.NoRedis, () => { });
+        if (redisCluster && env.RedisCluster is null) return new(false, BenchEnvironment.NoRedisCluster, () => { });
         return new(true, null, () =>
         {
             if (postgres) Environment.SetEnvironmentVariable(PostgresStoreFixture.EnvironmentVariable, env.Postgres);
             if (redis) Environment.SetEnvironmentVariable(RedisStoreFixture.EnvironmentVariable, env.Redis);
+            if (redisCluster) Environment.SetEnvironmentVariable(RedisClusterStoreFixture.ClusterVariable, env.RedisCluster);
         });
     }
 
@@ -483,21 +494,30 @@ internal sealed class RedisKeys : IAsyncDisposable
         return new RedisKeys(connection, prefix, await DescribeAsync(connection));
     }
 
-    /// <summary>"Redis 7.0.15 at host:port, appendonly …" (INFO needs an admin connection).</summary>
+    /// <summary>"Redis 7.0.15 at host:port, appendonly …", or "Redis Cluster 7.0.15, 3 masters (…), …" (INFO needs an admin connection).</summary>
     public static async Task<string> DescribeAsync(IConnectionMultiplexer connection)
     {
-        var server = connection.GetServers()[0];
+        var masters = Masters(connection);
+        var server = masters.Count > 0 ? masters[0] : connection.GetServers()[0];
         var info = (await server.InfoAsync("persistence")).SelectMany(g => g).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         var aof = info.TryGetValue("aof_enabled", out var a) && a == "1" ? "appendonly yes" : "appendonly no";
-        return $"Redis {server.Version} at {server.EndPoint}, {aof}";
+        return server.ServerType == ServerType.Cluster
+            ? $"Redis Cluster {server.Version}, {masters.Count} masters ({string.Join(", ", masters.Select(m => m.EndPoint))}), {aof}"
+            : $"Redis {server.Version} at {server.EndPoint}, {aof}";
     }
+
+    /// <summary>The connected masters: every key lives on exactly one of them (a replica's copy would be listed twice).</summary>
+    internal static List<IServer> Masters(IConnectionMultiplexer connection) =>
+        [.. connection.GetServers().Where(s => s.IsConnected && !s.IsReplica)];
 
     /// <summary>Deletes every key that starts with the prefix (with or without the hash-tag brace).</summary>
     public async Task DeleteAllAsync()
     {
         var db = _connection.GetDatabase();
-        foreach (var server in _connection.GetServers())
+        foreach (var server in Masters(_connection))
         {
+            // On a cluster a multi-key DEL must stay in one slot, and a prefix spans many: one key per DEL there.
+            var cluster = server.ServerType == ServerType.Cluster;
             foreach (var pattern in new[] { Prefix + "*", "{" + Prefix + "*" })
             {
                 var batch = new List<RedisKey>(1000);
@@ -506,14 +526,17 @@ internal sealed class RedisKeys : IAsyncDisposable
                     batch.Add(key);
                     if (batch.Count == 1000)
                     {
-                        await db.KeyDeleteAsync([.. batch]);
+                        await DeleteAsync(db, batch, cluster);
                         batch.Clear();
                     }
                 }
-                if (batch.Count > 0) await db.KeyDeleteAsync([.. batch]);
+                if (batch.Count > 0) await DeleteAsync(db, batch, cluster);
             }
         }
     }
+
+    private static Task DeleteAsync(IDatabase db, List<RedisKey> keys, bool cluster) =>
+        cluster ? Task.WhenAll(keys.Select(k => db.KeyDeleteAsync(k))) : db.KeyDeleteAsync([.. keys]);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using StackExchange.Redis;
 using Xunit;
 
 namespace Konduit.Benchmarks.Tests;
@@ -14,6 +16,7 @@ public sealed class BenchmarkSmokeTests
     private static readonly BenchEnvironment Env = BenchEnvironment.FromEnvironment();
     private static bool HasPostgres => Env.Postgres is not null;
     private static bool HasRedis => Env.Redis is not null;
+    private static bool HasRedisCluster => Env.RedisCluster is not null;
 
     // The load runner and BenchmarkDotNet classes share the benchmark schemas: one test at a time touches them.
     private static readonly SemaphoreSlim Server = new(1, 1);
@@ -106,11 +109,72 @@ public sealed class BenchmarkSmokeTests
             }
             if (HasRedis)
                 Assert.Contains("× raw Redis Streams", md, StringComparison.Ordinal);
+            if (HasRedisCluster)
+            {
+                // The cluster pair: both rows in every scenario above, and the store's ratio column beside the others.
+                Assert.Contains("raw-redis-cluster", targets);
+                Assert.Contains("redis-cluster", stores);
+                var lines = md.Split('\n');
+                var header = Array.FindIndex(lines, l => l.StartsWith("| scenario |", StringComparison.Ordinal) && l.Contains("| redis-cluster ÷ raw-redis-cluster |", StringComparison.Ordinal));
+                Assert.True(header >= 0, "no throughput table with a redis-cluster ÷ raw-redis-cluster column");
+                var column = Array.IndexOf(lines[header].Split('|'), " redis-cluster ÷ raw-redis-cluster ");
+                var table = lines.Skip(header + 2).TakeWhile(l => l.StartsWith('|')).ToList();
+                foreach (var w in Profile.Smoke.WorkerCounts)
+                {
+                    foreach (var scenario in new[] { LoadRunner.Cycle1(w), LoadRunner.Cycle100(w) })
+                    {
+                        var store = r.Throughput.Single(x => x.Scenario == scenario && x.Target == "redis-cluster");
+                        var raw = r.Throughput.Single(x => x.Scenario == scenario && x.Target == "raw-redis-cluster");
+                        Assert.True(store.TasksPerSecond > 0 && raw.TasksPerSecond > 0, $"{scenario}: redis-cluster {store.TasksPerSecond}/s, raw-redis-cluster {raw.TasksPerSecond}/s");
+                        // The cluster ratio column of this scenario's row holds a figure, not "–".
+                        var row = table.Single(l => l.StartsWith($"| {scenario} |", StringComparison.Ordinal)).Split('|');
+                        Assert.Matches(@"^ \*\*\d+\.\d\d\*\* $", row[column]);
+                    }
+                }
+            }
         }
         finally
         {
             Server.Release();
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // absent when the run failed early: keep its exception
+        }
+    }
+
+    [Fact]
+    public async Task The_raw_cluster_baseline_spreads_32_queues_over_all_three_masters_and_cleans_up_one_key_per_del()
+    {
+        Assert.True(HasRedisCluster, $"{BenchEnvironment.NoRedisCluster}: `scripts/services.sh up` starts one on 127.0.0.1:26401-26406");
+        var ct = TestContext.Current.CancellationToken;
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(Env.RedisCluster!);
+        var target = (RawRedisTarget)await Targets.All(Env).Single(f => f.Name == "raw-redis-cluster").Create(ct);
+        var pattern = "{" + target.KeyPrefix + ":*";
+        try
+        {
+            var queues = Enumerable.Range(0, 32).Select(i => "spread-" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+            foreach (var queue in queues) await target.EnqueueBatchAsync(queue, 0, 3, copy: false, ct);
+            foreach (var queue in queues) Assert.Equal(3, await target.CycleAsync(queue, "w", 100, ct));
+
+            var masters = admin.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToList();
+            Assert.Equal(3, masters.Count);
+            var held = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var master in masters)
+            {
+                var keys = 0;
+                await foreach (var _ in master.KeysAsync(pattern: pattern, pageSize: 1000)) keys++;
+                held[master.EndPoint!.ToString()!] = keys;
+            }
+            // Every queue's stream is one key on one master (XDEL leaves the emptied stream and its group in place).
+            Assert.Equal(queues.Length, held.Values.Sum());
+            Assert.All(held, m => Assert.True(m.Value > 0, $"master {m.Key} holds none of the 32 queues' streams ({string.Join(", ", held)})"));
+
+            // The reset deletes across slots, one key per DEL (a multi-key DEL would fail with CROSSSLOT).
+            await target.ResetAsync(ct);
+            foreach (var master in masters)
+                await foreach (var key in master.KeysAsync(pattern: pattern, pageSize: 1000)) Assert.Fail($"{key} survived the reset on {master.EndPoint}");
+        }
+        finally
+        {
+            await target.DisposeAsync();
         }
     }
 
