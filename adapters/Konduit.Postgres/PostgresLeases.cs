@@ -190,6 +190,44 @@ internal sealed class PostgresLeases
             }, cancellationToken);
     }
 
+    /// <summary>One statement (<see cref="PostgresQueries.CompleteAndLease"/>): the completion and the lease, one round trip.</summary>
+    public Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken) =>
+        _db.RunAsync("complete and lease", (Self: this, Completion: completion, WorkerId: workerId, MaxCount: maxCount, Duration: leaseDuration),
+            static async (c, s, ct) =>
+            {
+                var lease = s.Completion.Lease;
+                var leases = new List<TaskLease>(s.MaxCount);
+                long completed = 0;
+                using (var cmd = new NpgsqlCommand(s.Self._sql.CompleteAndLease, c))
+                {
+                    PostgresExecutor.Add(cmd, lease.Queue);
+                    PostgresExecutor.Add(cmd, s.MaxCount);
+                    PostgresExecutor.Add(cmd, s.WorkerId);
+                    PostgresExecutor.Add(cmd, s.Duration);
+                    PostgresExecutor.Add(cmd, lease.TaskId);
+                    PostgresExecutor.Add(cmd, lease.LeaseToken);
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)s.Completion.Result ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
+                    await s.Self._db.PrepareAsync(cmd, ct).ConfigureAwait(false);
+                    var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
+                    {
+                        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                        {
+                            completed = reader.GetInt64(CompleteAndLeaseCountColumn);
+                            // The LEFT JOIN's row without a lease (nothing was leased) carries only the count.
+                            if (!reader.IsDBNull(0)) leases.Add(PostgresRows.ReadLease(reader, lease.Queue, s.WorkerId));
+                        }
+                    }
+                }
+                // RETURNING order is unspecified: restore the lease order.
+                leases.Sort(CompareLeaseOrder);
+                return new CompleteAndLeaseResult(completed > 0, leases);
+            }, cancellationToken);
+
+    // The completion count follows the 12 lease columns PostgresRows.ReadLease reads.
+    private const int CompleteAndLeaseCountColumn = 12;
+
     public Task<FailResult> FailAsync(TaskLease lease, string message, FailOptions options, CancellationToken cancellationToken)
     {
         // The delay is computed here (policy precedence and jitter are the core's); whether to retry at all is

@@ -473,8 +473,8 @@ internal sealed class PostgresQueries
         // has passed (the few since the last sweep promoted them; one index probe when there are none). Each head
         // takes up to $2, so the merged first $2 are exactly the first $2 due tasks in lease order. Locked rows of
         // `came_due` that lose the merge stay locked only until this statement commits.
-        Lease = $"""
-            WITH due AS (
+        var leaseHeads = $"""
+            due AS (
                 SELECT id, priority, run_at FROM {s}.tasks
                 WHERE queue = $1 AND state = 0 AND NOT scheduled AND run_at <= now()
                   AND NOT EXISTS (SELECT FROM {s}.paused_queues p WHERE p.queue = $1)
@@ -495,6 +495,9 @@ internal sealed class PostgresQueries
                 ORDER BY priority DESC, run_at, id
                 LIMIT $2
             )
+            """;
+        Lease = $"""
+            WITH {leaseHeads}
             {leasePicked}
             """;
         // The dispatcher seam (PostgresTaskStore.LeaseByIdsAsync): the same fenced lease update over named ids ($1)
@@ -576,6 +579,25 @@ internal sealed class PostgresQueries
             {Retire("moved", "done", "2", result: "d.new_result")},
             {Counted("SELECT queue, 2, 1 FROM done")}
             SELECT id FROM done
+            """;
+        // Complete-and-lease (issue 15: one round trip per task on the unbatched path): Complete's fenced move to history
+        // ($5 id, $6 token, $7 result) and Lease's two heads ($1 queue, $2 count, $3 worker, $4 duration) in one
+        // statement, so one round trip and one commit. Both halves read one snapshot: the completed row is running, so
+        // the lease heads never see it, and a stale token only makes `done` empty. The LEFT JOIN returns one row even
+        // when nothing was leased, carrying the completion count (0 = lease lost) after the lease columns.
+        CompleteAndLease = $"""
+            WITH done AS (
+                DELETE FROM {s}.tasks
+                WHERE id = $5 AND lease_token = $6 AND {runningFilter} AND lease_expires_at > now()
+                RETURNING *
+            ),
+            {Retire("moved", "done", "2", result: "$7::bytea")},
+            {Counted("SELECT queue, 2, 1 FROM done")},
+            {leaseHeads},
+            leased AS (
+                {leasePicked}
+            )
+            SELECT l.*, d.n FROM (SELECT count(*) AS n FROM done) d LEFT JOIN leased l ON true
             """;
         // The retry decision is made here, against the row's own attempts/max_attempts ($3 retryable, $4 delay);
         // the error is appended with the attempt it belongs to and the server time. SET expressions read the old row.
@@ -950,6 +972,7 @@ internal sealed class PostgresQueries
     public string HeartbeatMany { get; }
     public string Complete { get; }
     public string CompleteMany { get; }
+    public string CompleteAndLease { get; }
     public string Fail { get; }
     public string StateOf { get; }
     public string ReclaimExpired { get; }

@@ -273,6 +273,17 @@ public class PostgresTaskStore : ITransactionalTaskStore
     }
 
     /// <inheritdoc />
+    /// <remarks>One statement, one round trip and one commit (<c>PostgresQueries.CompleteAndLease</c>): the completion's
+    /// move to history and the lease of the queue's head, as <see cref="CompleteManyAsync"/> and <see cref="LeaseAsync"/> do them.</remarks>
+    public Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateCompleteAndLease(completion, workerId, maxCount, leaseDuration);
+        ThrowIfDisposed();
+        return _leases.CompleteAndLeaseAsync(completion, workerId, maxCount, leaseDuration, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
     {
         var message = TaskValidation.ValidateFail(lease, error, options);

@@ -141,6 +141,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
     public const string EnqueueBatchArrays = "enqueue batch 100 (arrays/unnest)";
     public const string EnqueueBatchCopy = "enqueue batch 100 (binary COPY)";
     public static string Cycle1(int workers) => $"cycle lease 1 + complete by id, {Workers(workers)}";
+    public static string CycleCompleteAndLease(int workers) => $"cycle complete-and-lease-next (1 call per task), {Workers(workers)}";
     public static string Cycle100(int workers) => $"cycle lease 100 + complete many, {Workers(workers)}";
     public const string BurnDownLoops = "burn-down: lease 100 + complete = ANY loops";
     public const string BurnDownRuntime = "burn-down: worker runtime, no-op handler";
@@ -226,6 +227,14 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                     await PrefillAsync(t, queue, prefill, ct);
                     _results.Throughput.Add(await MeasureAsync(batch == 1 ? Cycle1(workers) : Cycle100(workers), t.Name, workers, profile.OpBudget,
                         (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), batch, c), ct,
+                        drainedNote: prefill, wal: t.WalPositionAsync));
+                    // The unbatched chained cycle right after its two-call counterpart, on the same target and worker count.
+                    if (batch != 1 || !t.SupportsCompleteAndLease) continue;
+                    await t.ResetAsync(ct);
+                    var chained = NewQueue("cycle");
+                    await PrefillAsync(t, chained, prefill, ct);
+                    _results.Throughput.Add(await MeasureAsync(CycleCompleteAndLease(workers), t.Name, workers, profile.OpBudget,
+                        (w, c) => t.CompleteAndLeaseCycleAsync(chained, "w" + w.ToString(CultureInfo.InvariantCulture), c), ct,
                         drainedNote: prefill, wal: t.WalPositionAsync));
                 }
             }

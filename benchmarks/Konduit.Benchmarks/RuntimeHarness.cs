@@ -120,6 +120,14 @@ public sealed class BenchStore(ITaskStore inner, bool push) : DelegatingTaskStor
         return lost;
     }
 
+    public override async Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default)
+    {
+        var result = await Inner.CompleteAndLeaseAsync(completion, workerId, maxCount, leaseDuration, cancellationToken);
+        if (result.Completed) Interlocked.Increment(ref _completed);
+        return result;
+    }
+
     public override async Task<bool> WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         if (Capabilities.PushWakeUp) return await Inner.WaitForWorkAsync(queue, timeout, cancellationToken);

@@ -119,6 +119,27 @@ public sealed class StoreTarget<TFixture> : IBenchTarget where TFixture : TaskSt
         return leases.Count;
     }
 
+    // The lease each worker of the chained cycle holds, by (queue, worker).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), TaskLease> _held = new();
+
+    public bool SupportsCompleteAndLease => true;
+
+    public async Task<int> CompleteAndLeaseCycleAsync(string queue, string worker, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<TaskLease> leases;
+        if (_held.TryGetValue((queue, worker), out var held))
+            leases = (await _store.CompleteAndLeaseAsync(new TaskCompletion(held), worker, 1, TimeSpan.FromSeconds(30), cancellationToken)).Leases;
+        else
+            leases = await _store.LeaseAsync(queue, worker, 1, TimeSpan.FromSeconds(30), cancellationToken);
+        if (leases.Count == 0)
+        {
+            _held.TryRemove((queue, worker), out _);
+            return 0;
+        }
+        _held[(queue, worker)] = leases[0];
+        return 1;
+    }
+
     public async Task<IHeartbeats> LeaseForHeartbeatsAsync(string queue, string worker, int count, CancellationToken cancellationToken)
     {
         var leases = new List<TaskLease>(count);

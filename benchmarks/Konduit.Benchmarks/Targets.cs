@@ -43,6 +43,17 @@ public interface IBenchTarget : IAsyncDisposable
     /// <summary>Leases up to <paramref name="max"/> tasks and completes them (one by id for 1, one = ANY round trip otherwise); returns how many.</summary>
     Task<int> CycleAsync(string queue, string worker, int max, CancellationToken cancellationToken);
 
+    /// <summary>True when <see cref="CompleteAndLeaseCycleAsync"/> is implemented.</summary>
+    bool SupportsCompleteAndLease => false;
+
+    /// <summary>
+    /// One step of the unbatched chained cycle (issue 15, complete-and-lease-next): completes the task this worker holds and
+    /// leases its next in one call (a store: <see cref="ITaskStore.CompleteAndLeaseAsync"/>; raw-sql: one statement of
+    /// the same shape). A worker's first step only leases. Returns how many tasks were leased (0: drained).
+    /// </summary>
+    Task<int> CompleteAndLeaseCycleAsync(string queue, string worker, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{Name} has no complete-and-lease cycle");
+
     /// <summary>Leases <paramref name="count"/> prefilled tasks of <paramref name="queue"/> and returns a way to heartbeat each of them.</summary>
     Task<IHeartbeats> LeaseForHeartbeatsAsync(string queue, string worker, int count, CancellationToken cancellationToken);
 
@@ -197,7 +208,9 @@ public sealed class RawSqlTarget : IBenchTarget
     /// <summary>The schema the statements below are written against; each run replaces it with its own.</summary>
     private const string S = "konduit_bench_raw";
     private readonly string _schema;
-    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny, _heartbeat;
+    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny, _heartbeat, _completeAndLease;
+    // The task each worker of the chained cycle holds, by (queue, worker).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), long> _held = new();
 
     // The seed's DDL, verbatim apart from the schema; enum and jsonb payload included.
     private const string Ddl = $"""
@@ -242,6 +255,26 @@ public sealed class RawSqlTarget : IBenchTarget
         WHERE t.id = picked.id
         RETURNING t.id, t.payload::text
         """;
+    // The unbatched chained cycle's statement, shaped like the store's (PostgresQueries.CompleteAndLease): the seed's
+    // complete by id ($3 the held task) and its dequeue of one, in one statement and one round trip.
+    internal const string CompleteAndLease = $"""
+        WITH done AS (
+          UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id=$3 AND lease_owner=$2 AND status='running'
+          RETURNING id
+        ),
+        picked AS (
+          SELECT id FROM {S}.task
+          WHERE status='pending' AND queue = $1 AND scheduled_at <= now()
+          ORDER BY priority DESC, scheduled_at
+          FOR UPDATE SKIP LOCKED
+          LIMIT 1
+        )
+        UPDATE {S}.task t
+        SET status='running', lease_owner = $2, lease_expires_at = now() + interval '30 seconds', updated_at = now()
+        FROM picked
+        WHERE t.id = picked.id
+        RETURNING t.id, t.payload::text, (SELECT count(*) FROM done)
+        """;
     internal const string CompleteById = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id=$1 AND lease_owner=$2 AND status='running'";
     internal const string CompleteByAny = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id = ANY($1) AND lease_owner=$2 AND status='running'";
     // The seed's "Heartbeat (extend lease)".
@@ -260,6 +293,7 @@ public sealed class RawSqlTarget : IBenchTarget
         _completeById = Sql(CompleteById);
         _completeByAny = Sql(CompleteByAny);
         _heartbeat = Sql(Heartbeat);
+        _completeAndLease = Sql(CompleteAndLease);
     }
 
     private string Sql(string text) => text.Replace(S + ".", _schema + ".", StringComparison.Ordinal);
@@ -339,6 +373,34 @@ public sealed class RawSqlTarget : IBenchTarget
             await complete.ExecuteNonQueryAsync(cancellationToken);
         }
         return ids.Count;
+    }
+
+    public bool SupportsCompleteAndLease => true;
+
+    public async Task<int> CompleteAndLeaseCycleAsync(string queue, string worker, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        if (!_held.TryGetValue((queue, worker), out var held))
+        {
+            var ids = await LeaseAsync(conn, queue, worker, 1, cancellationToken);
+            if (ids.Count == 0) return 0;
+            _held[(queue, worker)] = ids[0];
+            return 1;
+        }
+        await using var cmd = new NpgsqlCommand(_completeAndLease, conn);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = worker });
+        cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = held });
+        await cmd.PrepareAsync(cancellationToken);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            _held.TryRemove((queue, worker), out _);
+            return 0;
+        }
+        _held[(queue, worker)] = reader.GetInt64(0);
+        _ = reader.GetString(1); // the payload is read, as a worker would
+        return 1;
     }
 
     private async Task<List<long>> LeaseAsync(NpgsqlConnection conn, string queue, string worker, int max, CancellationToken cancellationToken)

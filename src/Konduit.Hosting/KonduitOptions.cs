@@ -86,7 +86,12 @@ public sealed class KonduitQueueOptions
     /// <summary>Most handlers running at once on this node. Default 8; must be at least 1.</summary>
     public int Concurrency { get; set; } = 8;
 
-    /// <summary>Most tasks leased in one call (capped by free concurrency). Default 100; 1–1000.</summary>
+    /// <summary>
+    /// Most tasks leased in one call (capped by free concurrency). Default 100; 1–1000. At 1 (one task per fetch) a
+    /// handler's success is recorded with <see cref="ITaskStore.CompleteAndLeaseAsync"/>, which leases the slot's next
+    /// task in the same store call, and that task runs on the slot without waiting for the lease loop; once the worker
+    /// stops, completions go alone.
+    /// </summary>
     public int MaxBatchSize { get; set; } = 100;
 
     /// <summary>

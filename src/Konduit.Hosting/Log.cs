@@ -63,6 +63,9 @@ internal static partial class Log
     [LoggerMessage(26, LogLevel.Warning, "Recording the outcome of task {TaskId} on queue {Queue} (attempt {Attempt}) failed; retrying in {Delay} while the lease is valid")]
     public static partial void OutcomeRetrying(ILogger logger, Exception exception, Guid taskId, string queue, int attempt, TimeSpan delay);
 
+    [LoggerMessage(33, LogLevel.Warning, "Completing task {TaskId} on queue {Queue} (attempt {Attempt}) with its slot's next lease failed; completing it alone")]
+    public static partial void CompleteAndLeaseFailed(ILogger logger, Exception exception, Guid taskId, string queue, int attempt);
+
     [LoggerMessage(20, LogLevel.Error, "Leasing from queue {Queue} failed; backing off {Delay}")]
     public static partial void LeaseFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);
 

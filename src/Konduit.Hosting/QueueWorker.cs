@@ -17,7 +17,7 @@ namespace Konduit.Hosting;
 /// then canceled; a canceled handler's task is neither completed nor failed, its lease is left to expire and the
 /// sweeper of some node returns it to the queue (issue 4: never complete a task whose handler did not finish).
 /// </remarks>
-internal sealed class QueueWorker : IHostedService, IDisposable
+internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
 {
     internal const int MaxCompletionBatch = CompletionBatcher.MaxBatch;
 
@@ -103,7 +103,9 @@ internal sealed class QueueWorker : IHostedService, IDisposable
         _completions = new CompletionBatcher(_store, _time, OutcomeBackoff.Default, _hardStop.Token, _logger);
         _execution = new TaskExecution(_registration, _scopes, _store, renewer, _completions, _metrics, _time, _logger,
             new ExecutionSettings(_queue, _leaseDuration, _heartbeatInterval, _retryPolicy, _options.ExecutionTimeout), OutcomeBackoff.Default,
-            _abandon.Token, _hardStop.Token);
+            _abandon.Token, _hardStop.Token,
+            // One task per fetch: a completion leases its slot's next task in the same store call (issue 15).
+            chain: _options.MaxBatchSize == 1 ? this : null);
         Log.WorkerStarted(_logger, _workerId, _queue, _options.Concurrency, _leaseDuration, _heartbeatInterval);
         _completions.Start();
         // More than one lease call in flight when the queue asks for it (one task per call, many handlers): each loop
@@ -256,6 +258,18 @@ internal sealed class QueueWorker : IHostedService, IDisposable
                 _ = _execution.RunAsync(lease, _handlerDone, _runEnded); // never faults: it ends every run in its finally
             }
         }
+    }
+
+    string ISlotChain.WorkerId => _workerId;
+
+    bool ISlotChain.Leasing => !_stopLeasing.IsCancellationRequested;
+
+    // The chained task takes over the slot, the outstanding permit, the running count and the in-flight gauge of the run
+    // that leased it, so none of them is released or taken here: only the lease is counted.
+    void ISlotChain.RunChained(TaskLease next)
+    {
+        _metrics.Leased(_queue, _storeName, 1);
+        _ = _execution.RunAsync(next, _handlerDone, _runEnded); // never faults: it ends every run in its finally
     }
 
     /// <summary>Gives back the slots and outstanding permits of tasks that were asked for but not leased.</summary>

@@ -9,9 +9,30 @@ namespace Konduit.Hosting;
 internal sealed record ExecutionSettings(string Queue, TimeSpan LeaseDuration, TimeSpan HeartbeatInterval, RetryPolicy? RetryPolicy, TimeSpan? ExecutionTimeout = null);
 
 /// <summary>
+/// The worker side of the unbatched path (issue 15, complete-and-lease-next): a queue that fetches one task at a time
+/// lets a successful run record its completion and lease its slot's next task in one store call
+/// (<see cref="ITaskStore.CompleteAndLeaseAsync"/>), and the next task runs on that slot without the lease loop.
+/// </summary>
+internal interface ISlotChain
+{
+    /// <summary>The worker id new leases are taken under.</summary>
+    string WorkerId { get; }
+
+    /// <summary>False once the worker stopped leasing: no chained lease is asked for after that.</summary>
+    bool Leasing { get; }
+
+    /// <summary>
+    /// Runs <paramref name="next"/> on the slot and outstanding permit of the run that leased it, which ends without
+    /// releasing either (instead of its handler-done and run-ended callbacks).
+    /// </summary>
+    void RunChained(TaskLease next);
+}
+
+/// <summary>
 /// Runs one leased task: tracks its lease with the <see cref="ILeaseRenewer"/> from lease to recorded outcome, runs
 /// the handler in its own scope, then records the outcome — completed through the <see cref="CompletionBatcher"/>,
-/// or failed with the handler's error — retrying a store that cannot take it while the lease is valid.
+/// or failed with the handler's error — retrying a store that cannot take it while the lease is valid. With an
+/// <see cref="ISlotChain"/> (one task per fetch) a success is recorded with the slot's next lease in one call instead.
 /// </summary>
 /// <remarks>
 /// <para>Heartbeats go on until the outcome is recorded, not only while the handler runs (issue 13 item 2), so a slow
@@ -34,7 +55,8 @@ internal sealed class TaskExecution(
     ExecutionSettings settings,
     OutcomeBackoff backoff,
     CancellationToken abandon,
-    CancellationToken hardStop)
+    CancellationToken hardStop,
+    ISlotChain? chain = null)
 {
     private readonly string _queue = settings.Queue;
     private readonly string _storeName = store.Name;
@@ -52,6 +74,7 @@ internal sealed class TaskExecution(
         // Off the lease loop at once: the handler and its outcome run on the thread pool, not inline in the loop.
         await Task.Yield();
         var slotPassed = false;
+        TaskLease? next = null;
         try
         {
             using var logScope = Log.TaskScope(logger, lease.TaskId, _queue, lease.Attempt);
@@ -108,7 +131,15 @@ internal sealed class TaskExecution(
 
                 var elapsed = time.GetElapsedTime(started);
                 metrics.Duration(_queue, _storeName, elapsed);
-                if (timedOut && !handler.IsCompleted)
+                // A success on a one-task-per-fetch queue keeps its slot through the completion, which leases the slot's
+                // next task in the same call; the slot is released at the end when nothing came (see the finally).
+                // The in-flight gauge counts the slot as taken until then: the chained task takes it over.
+                var chaining = chain is not null && error is null && !canceled && !tracked.IsLost && !timedOut && chain.Leasing;
+                if (chaining)
+                {
+                    // The slot passes on in the finally below (to the chained task, or back to the lease loop).
+                }
+                else if (timedOut && !handler.IsCompleted)
                 {
                     // The slot stays taken until the handler really returns (concurrency stays honest); its late outcome is ignored.
                     slotPassed = true;
@@ -141,7 +172,10 @@ internal sealed class TaskExecution(
                 }
                 else if (error is null)
                 {
-                    if (await completions.CompleteAsync(tracked, result).ConfigureAwait(false))
+                    bool completed;
+                    if (chaining) (completed, next) = await CompleteAndLeaseAsync(tracked, result).ConfigureAwait(false);
+                    else completed = await completions.CompleteAsync(tracked, result).ConfigureAwait(false);
+                    if (completed)
                     {
                         metrics.Completed(_queue, _storeName);
                         Log.TaskCompleted(logger, lease.TaskId, _queue, lease.Attempt, elapsed.TotalMilliseconds);
@@ -170,8 +204,34 @@ internal sealed class TaskExecution(
         }
         finally
         {
-            if (!slotPassed) handlerDone();
-            runEnded();
+            if (next is not null)
+            {
+                // The next task inherits this run's slot and outstanding permit.
+                chain!.RunChained(next);
+            }
+            else
+            {
+                // A chaining run that leased nothing (or failed) frees its slot only now.
+                if (!slotPassed) handlerDone();
+                runEnded();
+            }
+        }
+    }
+
+    // The completion and the slot's next lease in one store call. A failure of that call falls back to the completion
+    // batcher, which retries the completion alone while the lease is valid; the slot then goes back to the lease loop.
+    private async Task<(bool Completed, TaskLease? Next)> CompleteAndLeaseAsync(TrackedLease tracked, byte[]? result)
+    {
+        try
+        {
+            var outcome = await store.CompleteAndLeaseAsync(new TaskCompletion(tracked.Lease, result), chain!.WorkerId, 1, settings.LeaseDuration, hardStop)
+                .ConfigureAwait(false);
+            return (outcome.Completed, outcome.Leases.Count > 0 ? outcome.Leases[0] : null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !hardStop.IsCancellationRequested)
+        {
+            Log.CompleteAndLeaseFailed(logger, ex, tracked.Lease.TaskId, _queue, tracked.Lease.Attempt);
+            return (await completions.CompleteAsync(tracked, result).ConfigureAwait(false), null);
         }
     }
 

@@ -78,6 +78,11 @@ public abstract class DelegatingTaskStore : ITransactionalTaskStore
         Inner.CompleteManyAsync(completions, cancellationToken);
 
     /// <inheritdoc />
+    public virtual Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default) =>
+        Inner.CompleteAndLeaseAsync(completion, workerId, maxCount, leaseDuration, cancellationToken);
+
+    /// <inheritdoc />
     public virtual Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default) =>
         Inner.FailAsync(lease, error, options, cancellationToken);
 

@@ -85,6 +85,33 @@ public interface ITaskStore : IAsyncDisposable
     Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Completes one lease and leases up to <paramref name="maxCount"/> more tasks of the same queue
+    /// (<see cref="TaskLease.Queue"/> of the completed lease) in one call: the unbatched worker's cycle, where a task's
+    /// completion fetches the slot's next task (issue 15). The completion is judged like <see cref="CompleteManyAsync"/>:
+    /// a lease that is no longer valid is reported with <see cref="CompleteAndLeaseResult.Completed"/> = false and
+    /// changes nothing, and the lease half is taken all the same. The lease half is exactly <see cref="LeaseAsync"/>
+    /// (order, due-ness, a paused queue leasing nothing, no task handed out twice). Bad input (a completion without a
+    /// lease, a bad worker id, <paramref name="maxCount"/> or <paramref name="leaseDuration"/> out of range) throws the
+    /// exceptions <see cref="LeaseAsync"/> throws before anything changes. The default is <see cref="CompleteManyAsync"/>
+    /// then <see cref="LeaseAsync"/> (two round trips); stores that can do both in one override it.
+    /// </summary>
+    /// <param name="completion">The lease to complete and its optional result.</param>
+    /// <param name="workerId">The worker that takes the new leases (1–128 characters).</param>
+    /// <param name="maxCount">How many tasks to lease, 1–<see cref="TaskValidation.MaxLeaseCount"/>.</param>
+    /// <param name="leaseDuration">The new leases' duration (positive, at most <see cref="TaskValidation.MaxLeaseDuration"/>).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="ArgumentException">The completion has no lease, or the worker id is bad.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxCount"/> or <paramref name="leaseDuration"/> is out of range.</exception>
+    async Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default)
+    {
+        TaskValidation.ValidateCompleteAndLease(completion, workerId, maxCount, leaseDuration);
+        var lost = await CompleteManyAsync([completion], cancellationToken).ConfigureAwait(false);
+        var leases = await LeaseAsync(completion.Lease.Queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        return new CompleteAndLeaseResult(lost.Count == 0, leases);
+    }
+
+    /// <summary>
     /// Records a failure of the leased attempt (the error is appended to the task's history). When
     /// <see cref="FailOptions.Retryable"/> and attempts remain, the task returns to Pending, due after the backoff
     /// (<see cref="FailOptions.ResolveDelay"/>, at most <see cref="TaskValidation.MaxRetryDelay"/>); otherwise it is

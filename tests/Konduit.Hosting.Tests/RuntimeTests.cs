@@ -369,6 +369,121 @@ public abstract class RuntimeTests
     }
 
     [Fact]
+    public async Task A_queue_fetching_one_task_at_a_time_completes_each_task_and_leases_the_slots_next_in_one_call()
+    {
+        // Issue 15, complete-and-lease-next: with MaxBatchSize 1 a finished task's completion leases its slot's next
+        // task, which runs on that slot without the lease loop. Concurrency, the gauges and the counts stay exact.
+        var queue = NewQueue();
+        var store = CreateStore();
+        var running = 0;
+        var max = 0;
+        const int tasks = 40;
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", "3"),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "1"),
+            ]),
+            store, queue, async (_, ct) =>
+            {
+                InterlockedMax(ref max, Interlocked.Increment(ref running));
+                await Task.Yield();
+                Interlocked.Decrement(ref running);
+            });
+        using var metrics = new MetricCollector(host);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        await client.EnqueueManyAsync(Enumerable.Range(0, tasks).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+        await host.StartAsync(Ct);
+
+        await Eventually(() => metrics.Sum("konduit.tasks.completed", queue) == tasks, "all tasks to complete");
+        await host.StopAsync(Ct);
+
+        Assert.Equal(tasks, store.Completed);
+        Assert.Equal(tasks, store.Leased); // each task leased once
+        // Every completion went through the one call (the queue never stopped leasing before the last one), and most
+        // tasks came from it rather than from the lease loop.
+        Assert.Equal(tasks, store.CompleteAndLeaseCalls);
+        Assert.Equal(0, store.CompleteCalls + store.CompleteManyCalls);
+        Assert.True(store.ChainLeased >= tasks / 2, $"{store.ChainLeased} of {tasks} tasks leased by a completion");
+        Assert.True(max <= 3, $"{max} handlers ran at once");
+        Assert.True(store.MaxUnrecorded <= QueueWorker.MaxOutstanding(3), $"{store.MaxUnrecorded} leased tasks unrecorded at once");
+        Assert.Equal(tasks, metrics.Sum("konduit.tasks.leased", queue));
+        var inFlight = 0.0;
+        var gaugeMax = 0.0;
+        foreach (var m in metrics.Measurements.Where(m => m.Instrument == "konduit.tasks.in_flight"))
+            gaugeMax = Math.Max(gaugeMax, inFlight += m.Value);
+        Assert.True(gaugeMax <= 3, $"in-flight peaked at {gaugeMax}");
+        Assert.Equal(0, inFlight);
+    }
+
+    [Fact]
+    public async Task A_queue_fetching_one_task_at_a_time_leases_no_next_task_once_it_stopped()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        var logs = new LogCollector();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", "1"),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "1"),
+            ]),
+            store, k => k.AddHandler<DelegateHandler>(queue), s =>
+            {
+                s.AddSingleton(new HandlerBody(async (_, _) =>
+                {
+                    started.TrySetResult();
+                    await release.Task;
+                }));
+                s.AddLogging(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
+            });
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        var first = (await client.EnqueueAsync(client.CreateRequest(queue, [1]), Ct)).TaskId;
+        await host.StartAsync(Ct);
+        await Within(started.Task, "the handler to start");
+        var waiting = (await client.EnqueueAsync(client.CreateRequest(queue, [2]), Ct)).TaskId;
+
+        var stopping = host.StopAsync(Ct);
+        await Eventually(() => logs.Entries.Any(e => e.EventId == WorkerStoppingEventId && e.Category == "Konduit.Hosting.QueueWorker"),
+            "the worker to stop leasing");
+        release.TrySetResult();
+        await Within(stopping, "the host to stop");
+
+        // The finished task is completed on its own; the waiting one is not leased by that completion.
+        Assert.Equal(TaskState.Succeeded, (await store.GetAsync(first, Ct)).State);
+        Assert.Equal(0, store.CompleteAndLeaseCalls);
+        Assert.Equal(TaskState.Pending, (await store.GetAsync(waiting, Ct)).State);
+        Assert.Equal(1, store.Leased);
+    }
+
+    [Fact]
+    public async Task A_complete_and_lease_call_the_store_cannot_take_falls_back_to_the_completion_alone()
+    {
+        var queue = NewQueue();
+        var store = CreateStore();
+        store.FaultCompletions(1);
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", "1"),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "1"),
+            ]),
+            store, queue, (_, _) => Task.CompletedTask);
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        var ids = (await client.EnqueueManyAsync([client.CreateRequest(queue, [1]), client.CreateRequest(queue, [2])], Ct)).Select(r => r.TaskId).ToArray();
+        await host.StartAsync(Ct);
+
+        await Eventually(() => store.Completed == 2, "both tasks to complete");
+        await host.StopAsync(Ct);
+
+        foreach (var id in ids) Assert.Equal(TaskState.Succeeded, (await store.GetAsync(id, Ct)).State);
+        Assert.Equal(2, store.Leased);
+        Assert.True(store.CompleteAndLeaseCalls >= 1, "the first completion tried the one call");
+    }
+
+    [Fact]
     public async Task A_queue_leasing_one_task_per_call_keeps_several_lease_calls_in_flight()
     {
         // Issue 15: with MaxBatchSize 1 one lease loop kept a single call in flight, so 24 handlers drained at most one
@@ -683,6 +798,9 @@ public abstract class RuntimeTests
 
     /// <summary>The id of <c>Log.LeasingPaused</c>.</summary>
     private const int LeasingPausedEventId = 18;
+
+    // Log.WorkerStopping: logged once the lease loop has ended at shutdown (the host's own "stopping" has id 3 too: match the category).
+    private const int WorkerStoppingEventId = 3;
 
     [Fact]
     public async Task Metrics_are_emitted_with_queue_and_store_tags()

@@ -25,6 +25,8 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     private int _heartbeatFaults;
     private int _completeCalls;
     private int _completeManyCalls;
+    private int _completeAndLeaseCalls;
+    private int _chainLeased;
     private int _retentionCalls;
     private long _lastRetentionTicks = -1;
 
@@ -68,7 +70,13 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     /// <summary>CompleteManyAsync calls made (including faulted ones).</summary>
     public int CompleteManyCalls => Volatile.Read(ref _completeManyCalls);
 
-    /// <summary>Tasks handed out by LeaseAsync so far.</summary>
+    /// <summary>CompleteAndLeaseAsync calls made (including faulted ones).</summary>
+    public int CompleteAndLeaseCalls => Volatile.Read(ref _completeAndLeaseCalls);
+
+    /// <summary>Tasks handed out by CompleteAndLeaseAsync so far (also counted in <see cref="Leased"/>).</summary>
+    public int ChainLeased => Volatile.Read(ref _chainLeased);
+
+    /// <summary>Tasks handed out by LeaseAsync and CompleteAndLeaseAsync so far.</summary>
     public int Leased => Volatile.Read(ref _leased);
 
     /// <summary>Tasks the store accepted as completed so far.</summary>
@@ -140,6 +148,25 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
         var lost = await Inner.CompleteManyAsync(completions, cancellationToken);
         Interlocked.Add(ref _completed, completions.Count - lost.Count);
         return lost;
+    }
+
+    /// <summary>Held by the completion gate and faulted like a completion; its leases count as leases.</summary>
+    public override async Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _completeAndLeaseCalls);
+        if (_completionGate is { } gate) await gate.Task.WaitAsync(cancellationToken);
+        ThrowIfFaulted(ref _completionFaults, "complete and lease");
+        var result = await Inner.CompleteAndLeaseAsync(completion, workerId, maxCount, leaseDuration, cancellationToken);
+        if (result.Completed) Interlocked.Increment(ref _completed);
+        Interlocked.Add(ref _chainLeased, result.Leases.Count);
+        var leased = Interlocked.Add(ref _leased, result.Leases.Count);
+        var unrecorded = leased - Completed;
+        int max;
+        while (unrecorded > (max = MaxUnrecorded) && Interlocked.CompareExchange(ref _maxUnrecorded, unrecorded, max) != max)
+        {
+        }
+        return result;
     }
 
     public override async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)

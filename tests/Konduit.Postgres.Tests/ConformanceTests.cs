@@ -15,6 +15,7 @@ public sealed class PostgresExpireLeaseConformanceTests(PostgresStoreFixture f) 
 public sealed class PostgresCancelRedriveConformanceTests(PostgresStoreFixture f) : CancelRedriveConformance<PostgresStoreFixture>(f);
 public sealed class PostgresQueryConformanceTests(PostgresStoreFixture f) : QueryConformance<PostgresStoreFixture>(f);
 public sealed class PostgresPauseConformanceTests(PostgresStoreFixture f) : PauseConformance<PostgresStoreFixture>(f);
+public sealed class PostgresCompleteAndLeaseConformanceTests(PostgresStoreFixture f) : CompleteAndLeaseConformance<PostgresStoreFixture>(f);
 public sealed class PostgresBulkConformanceTests(PostgresStoreFixture f) : BulkConformance<PostgresStoreFixture>(f);
 public sealed class PostgresPurgeConformanceTests(PostgresStoreFixture f) : PurgeConformance<PostgresStoreFixture>(f);
 public sealed class PostgresValidationConformanceTests(PostgresStoreFixture f) : ValidationConformance<PostgresStoreFixture>(f);

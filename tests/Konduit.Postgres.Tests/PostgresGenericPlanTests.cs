@@ -175,6 +175,7 @@ public sealed class PostgresGenericPlanTests(PostgresStoreFixture fixture) : ICl
             ("heartbeat_many", "uuid[], bigint[], interval", sql.HeartbeatMany, $"{live}, {ones}, '5 minutes'"),
             ("complete", "uuid, bigint, bytea", sql.Complete, $"'{one}', 1, NULL"),
             ("complete_many", "uuid[], bigint[], bytea[]", sql.CompleteMany, $"{live}, {ones}, array_fill(NULL::bytea, ARRAY[{Running}])"),
+            ("complete_and_lease", "text, integer, text, interval, uuid, bigint, bytea", sql.CompleteAndLease, $"'q', 1, 'w', '5 minutes', '{one}', 1, NULL"),
             ("fail_retry", "uuid, bigint, boolean, interval, text, text", sql.Fail, $"'{one}', 1, true, '1 second', 'boom', 'none'"),
             ("fail_dead", "uuid, bigint, boolean, interval, text, text", sql.Fail, $"'{one}', 1, false, '1 second', 'boom', 'none'"),
             ("state_of", "uuid", sql.StateOf, $"'{one}'"),

@@ -67,6 +67,7 @@ public sealed class PostgresRuntimeRoleQueryConformanceTests(PostgresRuntimeRole
 public sealed class PostgresRuntimeRolePurgeConformanceTests(PostgresRuntimeRoleFixture f) : PurgeConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRoleCapabilitiesConformanceTests(PostgresRuntimeRoleFixture f) : CapabilitiesConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRolePauseConformanceTests(PostgresRuntimeRoleFixture f) : PauseConformance<PostgresRuntimeRoleFixture>(f);
+public sealed class PostgresRuntimeRoleCompleteAndLeaseConformanceTests(PostgresRuntimeRoleFixture f) : CompleteAndLeaseConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRoleBulkConformanceTests(PostgresRuntimeRoleFixture f) : BulkConformance<PostgresRuntimeRoleFixture>(f);
 public sealed class PostgresRuntimeRoleExpireLeaseConformanceTests(PostgresRuntimeRoleFixture f) : ExpireLeaseConformance<PostgresRuntimeRoleFixture>(f);
 

@@ -43,6 +43,8 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
                 await PlanAsync(connection, "cm", "uuid[], bigint[], bytea[]", sql.CompleteMany,
                     $"'{{{ids}}}', array_fill(1::bigint, ARRAY[256]), array_fill(NULL::bytea, ARRAY[256])"),
                 await PlanAsync(connection, "c1", "uuid, bigint, bytea", sql.Complete, $"'{one}', 1, NULL"),
+                await PlanAsync(connection, "cl", "text, integer, text, interval, uuid, bigint, bytea", sql.CompleteAndLease,
+                    $"'q', 1, 'w', '1 minute', '{one}', 1, NULL"),
                 await PlanAsync(connection, "hb", "uuid, bigint, interval", sql.Heartbeat, $"'{one}', 1, '1 minute'"),
                 await PlanAsync(connection, "hm", "uuid[], bigint[], interval", sql.HeartbeatMany,
                     $"'{{{ids}}}', array_fill(1::bigint, ARRAY[256]), '1 minute'"),
@@ -58,7 +60,7 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
                 Assert.Contains("tasks_pkey", plan, StringComparison.Ordinal);
                 Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
             }
-            foreach (var name in new[] { "cm", "c1", "hb", "hm", "f1" }) await ExecuteAsync(connection, $"DEALLOCATE {name}");
+            foreach (var name in new[] { "cm", "c1", "cl", "hb", "hm", "f1" }) await ExecuteAsync(connection, $"DEALLOCATE {name}");
             await ExecuteAsync(connection, "RESET plan_cache_mode");
         }
         finally

@@ -37,6 +37,7 @@ public sealed partial class PostgresStatementTests(PostgresStoreFixture fixture)
         ["HeartbeatMany"] = "uuid[], bigint[], interval",
         ["Complete"] = "uuid, bigint, bytea",
         ["CompleteMany"] = "uuid[], bigint[], bytea[]",
+        ["CompleteAndLease"] = "text, integer, text, interval, uuid, bigint, bytea",
         ["Fail"] = "uuid, bigint, boolean, interval, text, text",
         ["StateOf"] = "uuid",
         ["ReclaimExpired"] = "integer, text",

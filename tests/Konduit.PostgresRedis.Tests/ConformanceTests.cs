@@ -14,6 +14,7 @@ public sealed class HybridExpireLeaseConformanceTests(PostgresRedisStoreFixture 
 public sealed class HybridCancelRedriveConformanceTests(PostgresRedisStoreFixture f) : CancelRedriveConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridQueryConformanceTests(PostgresRedisStoreFixture f) : QueryConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridPauseConformanceTests(PostgresRedisStoreFixture f) : PauseConformance<PostgresRedisStoreFixture>(f);
+public sealed class HybridCompleteAndLeaseConformanceTests(PostgresRedisStoreFixture f) : CompleteAndLeaseConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridBulkConformanceTests(PostgresRedisStoreFixture f) : BulkConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridPurgeConformanceTests(PostgresRedisStoreFixture f) : PurgeConformance<PostgresRedisStoreFixture>(f);
 public sealed class HybridValidationConformanceTests(PostgresRedisStoreFixture f) : ValidationConformance<PostgresRedisStoreFixture>(f);
@@ -35,6 +36,7 @@ public sealed class HybridClaimIdsExpireLeaseConformanceTests(PostgresRedisClaim
 public sealed class HybridClaimIdsCancelRedriveConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CancelRedriveConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsQueryConformanceTests(PostgresRedisClaimIdsStoreFixture f) : QueryConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsPauseConformanceTests(PostgresRedisClaimIdsStoreFixture f) : PauseConformance<PostgresRedisClaimIdsStoreFixture>(f);
+public sealed class HybridClaimIdsCompleteAndLeaseConformanceTests(PostgresRedisClaimIdsStoreFixture f) : CompleteAndLeaseConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsBulkConformanceTests(PostgresRedisClaimIdsStoreFixture f) : BulkConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsPurgeConformanceTests(PostgresRedisClaimIdsStoreFixture f) : PurgeConformance<PostgresRedisClaimIdsStoreFixture>(f);
 public sealed class HybridClaimIdsValidationConformanceTests(PostgresRedisClaimIdsStoreFixture f) : ValidationConformance<PostgresRedisClaimIdsStoreFixture>(f);

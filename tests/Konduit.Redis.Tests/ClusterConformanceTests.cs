@@ -15,6 +15,7 @@ public sealed class RedisClusterExpireLeaseConformanceTests(RedisClusterStoreFix
 public sealed class RedisClusterCancelRedriveConformanceTests(RedisClusterStoreFixture f) : CancelRedriveConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterQueryConformanceTests(RedisClusterStoreFixture f) : QueryConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterPauseConformanceTests(RedisClusterStoreFixture f) : PauseConformance<RedisClusterStoreFixture>(f);
+public sealed class RedisClusterCompleteAndLeaseConformanceTests(RedisClusterStoreFixture f) : CompleteAndLeaseConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterBulkConformanceTests(RedisClusterStoreFixture f) : BulkConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterPurgeConformanceTests(RedisClusterStoreFixture f) : PurgeConformance<RedisClusterStoreFixture>(f);
 public sealed class RedisClusterValidationConformanceTests(RedisClusterStoreFixture f) : ValidationConformance<RedisClusterStoreFixture>(f);

@@ -15,6 +15,7 @@ public sealed class RedisExpireLeaseConformanceTests(RedisStoreFixture f) : Expi
 public sealed class RedisCancelRedriveConformanceTests(RedisStoreFixture f) : CancelRedriveConformance<RedisStoreFixture>(f);
 public sealed class RedisQueryConformanceTests(RedisStoreFixture f) : QueryConformance<RedisStoreFixture>(f);
 public sealed class RedisPauseConformanceTests(RedisStoreFixture f) : PauseConformance<RedisStoreFixture>(f);
+public sealed class RedisCompleteAndLeaseConformanceTests(RedisStoreFixture f) : CompleteAndLeaseConformance<RedisStoreFixture>(f);
 public sealed class RedisBulkConformanceTests(RedisStoreFixture f) : BulkConformance<RedisStoreFixture>(f);
 public sealed class RedisPurgeConformanceTests(RedisStoreFixture f) : PurgeConformance<RedisStoreFixture>(f);
 public sealed class RedisValidationConformanceTests(RedisStoreFixture f) : ValidationConformance<RedisStoreFixture>(f);

@@ -76,6 +76,7 @@ public sealed class RedisAclUserQueryConformanceTests(RedisAclUserFixture f) : Q
 public sealed class RedisAclUserPurgeConformanceTests(RedisAclUserFixture f) : PurgeConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserCapabilitiesConformanceTests(RedisAclUserFixture f) : CapabilitiesConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserPauseConformanceTests(RedisAclUserFixture f) : PauseConformance<RedisAclUserFixture>(f);
+public sealed class RedisAclUserCompleteAndLeaseConformanceTests(RedisAclUserFixture f) : CompleteAndLeaseConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserBulkConformanceTests(RedisAclUserFixture f) : BulkConformance<RedisAclUserFixture>(f);
 public sealed class RedisAclUserExpireLeaseConformanceTests(RedisAclUserFixture f) : ExpireLeaseConformance<RedisAclUserFixture>(f);
 

@@ -14,6 +14,7 @@ public sealed class SqliteExpireLeaseTests(SqliteStoreFixture f) : ExpireLeaseCo
 public sealed class SqliteCancelRedriveTests(SqliteStoreFixture f) : CancelRedriveConformance<SqliteStoreFixture>(f);
 public sealed class SqliteQueryTests(SqliteStoreFixture f) : QueryConformance<SqliteStoreFixture>(f);
 public sealed class SqlitePauseTests(SqliteStoreFixture f) : PauseConformance<SqliteStoreFixture>(f);
+public sealed class SqliteCompleteAndLeaseTests(SqliteStoreFixture f) : CompleteAndLeaseConformance<SqliteStoreFixture>(f);
 public sealed class SqliteBulkTests(SqliteStoreFixture f) : BulkConformance<SqliteStoreFixture>(f);
 public sealed class SqlitePurgeTests(SqliteStoreFixture f) : PurgeConformance<SqliteStoreFixture>(f);
 public sealed class SqliteValidationTests(SqliteStoreFixture f) : ValidationConformance<SqliteStoreFixture>(f);

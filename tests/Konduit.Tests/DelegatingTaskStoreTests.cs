@@ -29,6 +29,7 @@ public sealed class DelegatingFencingTests(DelegatingStoreFixture f) : FencingCo
 public sealed class DelegatingCancelRedriveTests(DelegatingStoreFixture f) : CancelRedriveConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingPurgeTests(DelegatingStoreFixture f) : PurgeConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingPauseTests(DelegatingStoreFixture f) : PauseConformance<DelegatingStoreFixture>(f);
+public sealed class DelegatingCompleteAndLeaseTests(DelegatingStoreFixture f) : CompleteAndLeaseConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingBulkTests(DelegatingStoreFixture f) : BulkConformance<DelegatingStoreFixture>(f);
 public sealed class DelegatingCapabilitiesTests(DelegatingStoreFixture f) : CapabilitiesConformance<DelegatingStoreFixture>(f);
 

@@ -14,6 +14,7 @@ public sealed class InMemoryExpireLeaseTests(InMemoryStoreFixture f) : ExpireLea
 public sealed class InMemoryCancelRedriveTests(InMemoryStoreFixture f) : CancelRedriveConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryQueryTests(InMemoryStoreFixture f) : QueryConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryPauseTests(InMemoryStoreFixture f) : PauseConformance<InMemoryStoreFixture>(f);
+public sealed class InMemoryCompleteAndLeaseTests(InMemoryStoreFixture f) : CompleteAndLeaseConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryBulkTests(InMemoryStoreFixture f) : BulkConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryPurgeTests(InMemoryStoreFixture f) : PurgeConformance<InMemoryStoreFixture>(f);
 public sealed class InMemoryValidationTests(InMemoryStoreFixture f) : ValidationConformance<InMemoryStoreFixture>(f);

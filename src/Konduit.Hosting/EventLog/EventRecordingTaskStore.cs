@@ -108,6 +108,18 @@ public sealed class EventRecordingTaskStore : DelegatingTaskStore
     }
 
     /// <inheritdoc />
+    public override async Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default)
+    {
+        var result = await Inner.CompleteAndLeaseAsync(completion, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        var events = new List<TaskEvent>(result.Leases.Count + 1);
+        if (result.Completed) events.Add(FromLease(TaskEventKind.Completed, completion.Lease));
+        foreach (var lease in result.Leases) events.Add(FromLease(TaskEventKind.Leased, lease));
+        _recorder.Record(events);
+        return result;
+    }
+
+    /// <inheritdoc />
     public override async Task<FailResult> FailAsync(TaskLease lease, string error, FailOptions? options = null, CancellationToken cancellationToken = default)
     {
         var result = await Inner.FailAsync(lease, error, options, cancellationToken).ConfigureAwait(false);

@@ -247,6 +247,14 @@ public static class TaskValidation
         }
     }
 
+    /// <summary>A complete-and-lease: the completion carries a lease, and the lease half's arguments are those of
+    /// <see cref="ValidateLease"/> over the completed lease's queue.</summary>
+    public static void ValidateCompleteAndLease(TaskCompletion completion, string? workerId, int maxCount, TimeSpan leaseDuration)
+    {
+        if (completion.Lease is null) throw new ArgumentException("The completion has no lease.", nameof(completion));
+        ValidateLease(completion.Lease.Queue, workerId, maxCount, leaseDuration);
+    }
+
     /// <summary>A batch heartbeat: not null, no null entry, a valid extension.</summary>
     public static void ValidateHeartbeats(IReadOnlyList<TaskLease>? leases, TimeSpan extension, string paramName = "leases")
     {
