@@ -93,7 +93,9 @@ public interface ITaskStore : IAsyncDisposable
     /// (order, due-ness, a paused queue leasing nothing, no task handed out twice). Bad input (a completion without a
     /// lease, a bad worker id, <paramref name="maxCount"/> or <paramref name="leaseDuration"/> out of range) throws the
     /// exceptions <see cref="LeaseAsync"/> throws before anything changes. The default is <see cref="CompleteManyAsync"/>
-    /// then <see cref="LeaseAsync"/> (two round trips); stores that can do both in one override it.
+    /// then <see cref="LeaseAsync"/> (two round trips); stores that can do both in one override it. In the default, a
+    /// lease half that fails once the completion is recorded (anything but cancellation) returns the completion's result
+    /// with no leases instead of throwing.
     /// </summary>
     /// <param name="completion">The lease to complete and its optional result.</param>
     /// <param name="workerId">The worker that takes the new leases (1–128 characters).</param>
@@ -107,7 +109,17 @@ public interface ITaskStore : IAsyncDisposable
     {
         TaskValidation.ValidateCompleteAndLease(completion, workerId, maxCount, leaseDuration);
         var lost = await CompleteManyAsync([completion], cancellationToken).ConfigureAwait(false);
-        var leases = await LeaseAsync(completion.Lease.Queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<TaskLease> leases;
+        try
+        {
+            leases = await LeaseAsync(completion.Lease.Queue, workerId, maxCount, leaseDuration, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The completion is recorded: throwing now would make a caller retry it and find it done (a finished task
+            // reported lost). The failed lease leaves nothing behind; the next lease call meets the store's error itself.
+            return new CompleteAndLeaseResult(lost.Count == 0, []);
+        }
         return new CompleteAndLeaseResult(lost.Count == 0, leases);
     }
 

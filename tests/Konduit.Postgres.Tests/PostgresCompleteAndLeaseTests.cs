@@ -73,14 +73,38 @@ public sealed class PostgresCompleteAndLeaseTests(PostgresStoreFixture fixture) 
         Assert.Equal(1L, (await store.GetStatsAsync(Ct)).Single(s => s.Queue == queue).Succeeded);
     }
 
+    [Fact]
+    public async Task The_default_path_reports_a_recorded_completion_as_completed_when_its_lease_half_fails()
+    {
+        // Complete, then lease: once the completion is recorded, a failing lease may not turn it into an exception (the
+        // runtime would retry the completion alone, find it done, and report a finished task as lost).
+        var store = fixture.CreatePostgresStore();
+        var queue = Queue();
+        await store.EnqueueManyAsync([new EnqueueRequest(queue, [1]), new EnqueueRequest(queue, [2])], Ct);
+        var lease = Assert.Single(await store.LeaseAsync(queue, "w", 1, TimeSpan.FromMinutes(1), Ct));
+        var failing = new DefaultPath(store, failLease: true);
+
+        var result = await ((ITaskStore)failing).CompleteAndLeaseAsync(new TaskCompletion(lease, [9]), "w", 1, TimeSpan.FromMinutes(1), Ct);
+
+        Assert.True(result.Completed);
+        Assert.Empty(result.Leases);
+        var done = await store.GetAsync(lease.TaskId, Ct);
+        Assert.Equal(TaskState.Succeeded, done.State);
+        Assert.Equal(new byte[] { 9 }, done.Result);
+        // The other task was not leased: it is still there for the next call.
+        Assert.Single(await store.LeaseAsync(queue, "w", 5, TimeSpan.FromMinutes(1), Ct));
+    }
+
     // The contract's default (CompleteManyAsync, then LeaseAsync) over the same store: a decorator that hides the override.
-    private sealed class DefaultPath(ITaskStore inner) : ITaskStore
+    // With failLease its LeaseAsync throws the store's transient error, as a lost connection would.
+    private sealed class DefaultPath(ITaskStore inner, bool failLease = false) : ITaskStore
     {
         public string Name => inner.Name;
         public StoreCapabilities Capabilities => inner.Capabilities;
         public Task<EnqueueResult> EnqueueAsync(EnqueueRequest request, CancellationToken cancellationToken = default) => inner.EnqueueAsync(request, cancellationToken);
         public Task<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default) => inner.EnqueueManyAsync(requests, cancellationToken);
-        public Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default) => inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
+        public Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>
+            failLease ? throw new StoreUnavailableException("postgres", "lease", null) : inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
         public Task<TaskLease> HeartbeatAsync(TaskLease lease, TimeSpan extension, CancellationToken cancellationToken = default) => inner.HeartbeatAsync(lease, extension, cancellationToken);
         public Task<HeartbeatManyResult> HeartbeatManyAsync(IReadOnlyList<TaskLease> leases, TimeSpan extension, CancellationToken cancellationToken = default) => inner.HeartbeatManyAsync(leases, extension, cancellationToken);
         public Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default) => inner.CompleteAsync(lease, result, cancellationToken);
