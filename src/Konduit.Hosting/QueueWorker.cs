@@ -260,6 +260,9 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
         }
     }
 
+    /// <summary>Handler slots neither running a handler nor taken by a lease loop (for tests).</summary>
+    internal int FreeSlots => _slots.CurrentCount;
+
     string ISlotChain.WorkerId => _workerId;
 
     bool ISlotChain.Leasing => !_stopLeasing.IsCancellationRequested;

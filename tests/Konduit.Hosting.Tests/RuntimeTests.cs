@@ -511,6 +511,55 @@ public abstract class RuntimeTests
         Assert.Equal(40, store.Leased); // each task leased once
     }
 
+    [Fact]
+    public async Task A_partial_batch_waits_while_another_lease_call_is_in_flight_and_goes_as_a_full_batch()
+    {
+        // Issue 15, batched drain: with two lease loops, the loop woken by the first freed slot leased that one task
+        // while the other loop's call was in flight, so on Postgres half the lease calls carried a single task (a
+        // round trip that costs the server about as much as a full batch). Lease calls are held here, and handlers
+        // finish one at a time on the test's signal, so which call asks for how many tasks is exact.
+        var queue = NewQueue();
+        var store = CreateStore();
+        var finish = new SemaphoreSlim(0);
+        var started = 0;
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", "10"),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "5"),
+                ($"Konduit:Queues:{queue}:LeaseCallsInFlight", "2"),
+                ($"Konduit:Queues:{queue}:LeaseSeconds", "120"),
+            ]),
+            store, queue, async (_, ct) =>
+            {
+                Interlocked.Increment(ref started);
+                await finish.WaitAsync(ct);
+            });
+        var worker = host.Services.GetServices<IHostedService>().OfType<QueueWorker>().Single();
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        await client.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+        await host.StartAsync(Ct);
+        await Eventually(() => Volatile.Read(ref started) == 10 && store.LeaseCallsInFlight == 0, "every slot to run a handler");
+
+        store.StallLeases();
+        finish.Release();
+        // No other call in flight: the one free slot is leased for at once (no added latency when the worker is idle).
+        await Eventually(() => store.LeaseCallsInFlight == 1, "a lease call for the first freed slot");
+        finish.Release();
+        await Eventually(() => worker.FreeSlots == 0, "the other lease loop to take the second freed slot");
+        finish.Release(4);
+        await Eventually(() => store.LeaseCallsInFlight == 2, "a second lease call");
+        var requests = store.LeaseRequests;
+        Assert.Equal(1, requests[^2]);
+        Assert.Equal(5, requests[^1]); // the second freed slot waited for a full batch instead of going alone
+
+        store.ResumeLeases();
+        finish.Release(40);
+        await Eventually(() => store.Completed == 40, "every task to complete");
+        await host.StopAsync(Ct);
+        Assert.Equal(40, store.Leased); // each task leased once
+    }
+
     [Theory]
     [InlineData(8, 100, null, 1)]
     [InlineData(24, 1, null, 4)]

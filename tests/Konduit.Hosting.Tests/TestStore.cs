@@ -13,6 +13,7 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     private volatile TaskCompletionSource? _completionGate;
     private volatile TaskCompletionSource? _leaseGate;
     private int _leaseCallsInFlight;
+    private readonly List<int> _leaseRequests = [];
     private int _maxLeaseCallsInFlight;
     private int _leased;
     private int _completed;
@@ -102,11 +103,21 @@ public sealed class TestStore(ITaskStore inner) : DelegatingTaskStore(inner, own
     /// <summary>Lease calls running now (held ones included).</summary>
     public int LeaseCallsInFlight => Volatile.Read(ref _leaseCallsInFlight);
 
+    /// <summary>The task count each lease call asked for, in the order the calls reached this store.</summary>
+    public IReadOnlyList<int> LeaseRequests
+    {
+        get
+        {
+            lock (_leaseRequests) return [.. _leaseRequests];
+        }
+    }
+
     /// <summary>The most lease calls seen running at once.</summary>
     public int MaxLeaseCallsInFlight => Volatile.Read(ref _maxLeaseCallsInFlight);
 
     public override async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
+        lock (_leaseRequests) _leaseRequests.Add(maxCount);
         var inFlight = Interlocked.Increment(ref _leaseCallsInFlight);
         int seen;
         while (inFlight > (seen = MaxLeaseCallsInFlight) && Interlocked.CompareExchange(ref _maxLeaseCallsInFlight, inFlight, seen) != seen)
