@@ -50,6 +50,10 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
     // set of tasks, so a run costs no set entry and no continuation (issue 15, allocations per task).
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _running;
+    // Lease calls of this worker in flight now: a partial batch waits while there is one (see LeaseLoopAsync), until
+    // the token of _leaseCallEnded is canceled (each call's end, or the stop, replaces and cancels it).
+    private int _leaseCallsInFlight;
+    private CancellationTokenSource _leaseCallEnded = new();
     private readonly Action _handlerDone;
     private readonly Action _runEnded;
     private int _loopEnded; // 1 once StopAsync saw the lease loop end: from then on no run starts
@@ -121,6 +125,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
     {
         if (_loop is null) return;
         await _stopLeasing.CancelAsync().ConfigureAwait(false);
+        WakePartialBatches();
         // The host's own shutdown timeout: past it, in-flight store calls are canceled too.
         using var hard = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _hardStop);
         await Quietly(_loop.WaitAsync(cancellationToken)).ConfigureAwait(false);
@@ -154,6 +159,7 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
     public void Dispose()
     {
         _stopLeasing.Dispose();
+        _leaseCallEnded.Dispose();
         _abandon.Dispose();
         _hardStop.Dispose();
         _slots.Dispose();
@@ -208,15 +214,30 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
                     break;
                 }
             }
-            var want = 1;
-            while (want < maxBatch && _slots.Wait(0))
+            var want = 1 + TakeFree(maxBatch - 1);
+            // Nagle's rule for lease calls: while another lease call is in flight, a partial batch waits for more free
+            // slots until that call returns. A round trip for a few tasks costs the server about as much as one for a
+            // full batch, and the call in flight brings work anyway; without the rule, a second loop woken by the first
+            // freed slot leased one task per call (issue 15, batched drain). With no call in flight nothing waits.
+            while (want < maxBatch)
             {
-                if (_outstanding.Wait(0))
+                // The token first, then the count: a call that ends after this read cancels this token.
+                var callEnded = Volatile.Read(ref _leaseCallEnded).Token;
+                if (Volatile.Read(ref _leaseCallsInFlight) == 0 || stop.IsCancellationRequested) break;
+                var slot = _slots.WaitAsync(callEnded);
+                await slot.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (!slot.IsCompletedSuccessfully) continue; // a lease call ended (or the worker stops): look again
+                if (!_outstanding.Wait(0))
                 {
-                    want++;
-                    continue;
+                    _slots.Release();
+                    break;
                 }
-                _slots.Release();
+                want += 1 + TakeFree(maxBatch - want - 1);
+            }
+            if (stop.IsCancellationRequested)
+            {
+                // Stopping: a call not made yet is not made.
+                Return(want);
                 break;
             }
 
@@ -225,7 +246,16 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
             {
                 // Not canceled by the stop signal: a lease call in flight at shutdown finishes, and its tasks run
                 // within the grace period like the others instead of being leased and forgotten.
-                leases = await _store.LeaseAsync(_queue, _workerId, want, _leaseDuration, _hardStop.Token).ConfigureAwait(false);
+                Interlocked.Increment(ref _leaseCallsInFlight);
+                try
+                {
+                    leases = await _store.LeaseAsync(_queue, _workerId, want, _leaseDuration, _hardStop.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _leaseCallsInFlight);
+                    WakePartialBatches();
+                }
             }
             catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
             {
@@ -260,9 +290,6 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
         }
     }
 
-    /// <summary>Handler slots neither running a handler nor taken by a lease loop (for tests).</summary>
-    internal int FreeSlots => _slots.CurrentCount;
-
     string ISlotChain.WorkerId => _workerId;
 
     bool ISlotChain.Leasing => !_stopLeasing.IsCancellationRequested;
@@ -273,6 +300,34 @@ internal sealed class QueueWorker : IHostedService, IDisposable, ISlotChain
     {
         _metrics.Leased(_queue, _storeName, 1);
         _ = _execution.RunAsync(next, _handlerDone, _runEnded); // never faults: it ends every run in its finally
+    }
+
+    /// <summary>Handler slots neither running a handler nor taken by a lease loop (for tests).</summary>
+    internal int FreeSlots => _slots.CurrentCount;
+
+    /// <summary>Wakes the lease loops that hold a partial batch: a lease call ended, or the worker stops.</summary>
+    private void WakePartialBatches()
+    {
+        // Not disposed: a loop may have read the old source and not its token yet (Token throws once disposed). A
+        // source without a timer holds nothing the GC does not reclaim.
+        Interlocked.Exchange(ref _leaseCallEnded, new CancellationTokenSource()).Cancel();
+    }
+
+    /// <summary>Takes up to <paramref name="max"/> free slots with their outstanding permits, without waiting.</summary>
+    private int TakeFree(int max)
+    {
+        var taken = 0;
+        while (taken < max && _slots.Wait(0))
+        {
+            if (_outstanding.Wait(0))
+            {
+                taken++;
+                continue;
+            }
+            _slots.Release();
+            break;
+        }
+        return taken;
     }
 
     /// <summary>Gives back the slots and outstanding permits of tasks that were asked for but not leased.</summary>
