@@ -145,6 +145,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
     public static string Cycle100(int workers) => $"cycle lease 100 + complete many, {Workers(workers)}";
     public const string BurnDownLoops = "burn-down: lease 100 + complete = ANY loops";
     public const string BurnDownRuntime = "burn-down: worker runtime, no-op handler";
+    public const string BurnDownRuntimeCold = "burn-down: worker runtime, no-op handler, first in the process (JIT)";
     public const string BurnDownRuntimeSingle = "burn-down: worker runtime, one task per lease call";
     public static string Heartbeat(int callers) => $"heartbeat, {callers} caller{(callers == 1 ? "" : "s")}";
     public static string AppendOne(int inFlight) => $"append 1 event per call, {inFlight} in flight";
@@ -265,13 +266,18 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             await t.ResetAsync(ct);
             var queue = NewQueue("burn");
             await PrefillAsync(t, queue, n, ct);
+            var cpu0 = ClientCpu();
             var row = await MeasureAsync(BurnDownLoops, t.Name, profile.BatchCallers, profile.BurnDownBudget,
                 (w, c) => t.CycleAsync(queue, "w" + w.ToString(CultureInfo.InvariantCulture), 100, c), ct, warmUp: false, wal: t.WalPositionAsync);
-            _results.Throughput.Add(row with { Note = row.Tasks < n ? $"budget ended at {row.Tasks}/{n}" : $"{n} drained" });
+            var cpu = CpuPerTask(cpu0, row.Tasks);
+            _results.Throughput.Add(row with { Note = (row.Tasks < n ? $"budget ended at {row.Tasks}/{n}" : $"{n} drained") + cpu });
         }
         foreach (var t in targets)
         {
             if (t.Store is null) continue;
+            // The first drain in the process pays the JIT for the runtime's code (on 2 cores, the tiering thread took
+            // half the client's CPU in that drain): it is reported as the cold row, the warm one is the measure.
+            await RuntimeBurnDownAsync(t, BurnDownRuntimeCold, profile.RuntimeConcurrency, 100, null, n, ct);
             await RuntimeBurnDownAsync(t, BurnDownRuntime, profile.RuntimeConcurrency, 100, null, n, ct);
             // One task per lease call (issue 15's "one job per fetch, 24 concurrent"): one call in flight, as before,
             // then the default several, in the same run.
@@ -280,12 +286,53 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         }
     }
 
+    // The benchmark process's CPU time (user + system), and the local servers' (every postgres or redis-server process
+    // on this machine, from /proc): on a 2-core box the client competes with the server for the same cores.
+    private static (TimeSpan Client, TimeSpan Server) ClientCpu() => (Process.GetCurrentProcess().TotalProcessorTime, LocalServerCpu());
+
+    private static string CpuPerTask((TimeSpan Client, TimeSpan Server) since, long tasks)
+    {
+        var (client, server) = ClientCpu();
+        var n = Math.Max(1, tasks);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"; CPU µs/task: client {(client - since.Client).TotalMicroseconds / n:0.0}, local servers {(server - since.Server).TotalMicroseconds / n:0.0}");
+    }
+
+    private static TimeSpan LocalServerCpu()
+    {
+        if (!OperatingSystem.IsLinux()) return TimeSpan.Zero;
+        long ticks = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var open = stat.IndexOf('(');
+                var close = stat.LastIndexOf(')');
+                if (open < 0 || close < open) continue;
+                var comm = stat[(open + 1)..close];
+                if (comm is not ("postgres" or "redis-server")) continue;
+                // Fields after the name: state is field 3, utime and stime are fields 14 and 15 (proc(5)).
+                var fields = stat[(close + 2)..].Split(' ');
+                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+    }
+
     private async Task RuntimeBurnDownAsync(IBenchTarget t, string scenario, int concurrency, int maxBatch, int? leaseCallsInFlight, int n, CancellationToken ct)
     {
         await t.ResetAsync(ct);
         var queue = NewQueue("burnrt");
         await PrefillAsync(t, queue, n, ct);
         var alloc0 = GC.GetTotalAllocatedBytes(true);
+        var cpu0 = ClientCpu();
         var sw = Stopwatch.StartNew();
         var harness = await RuntimeHarness.StartAsync(t.Store!, queue, concurrency, maxBatch, push: true, ct, leaseCallsInFlight: leaseCallsInFlight);
         await using (harness)
@@ -297,6 +344,10 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             var done = harness.Store.Completed;
             var alloc = (GC.GetTotalAllocatedBytes(true) - alloc0) / (double)Math.Max(1, done);
             var calls = leaseCallsInFlight is { } k ? $", {k} lease call(s) in flight" : ", lease calls in flight: default";
+            // How the runtime batched (issue 15: its batched drain trails the raw lease-100 loops): mean tasks per call.
+            var (leaseCalls, leased) = harness.Store.Leases;
+            calls += string.Create(CultureInfo.InvariantCulture,
+                $"; per lease call {leased / (double)Math.Max(1, leaseCalls):0.#} tasks, per completion call {done / (double)Math.Max(1, harness.Store.CompleteCalls):0.#}") + CpuPerTask(cpu0, done);
             _results.Throughput.Add(new ThroughputRow(scenario, t.Name, done, elapsed, alloc, LatencyPercentiles.None,
                 (done < n ? $"budget ended at {done}/{n}" : $"{n} drained") + $", concurrency {concurrency}, batch {maxBatch}{calls}"));
         }

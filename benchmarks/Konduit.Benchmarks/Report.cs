@@ -448,7 +448,7 @@ public static class Report
 
     /// <summary>The raw figure a scenario is compared with: the raw target's own row, or its lease-100 loops for the runtime burn-down.</summary>
     private static ThroughputRow? Baseline(IReadOnlyList<ThroughputRow> rows, string scenario, string raw) =>
-        Find(rows, scenario, raw) ?? (scenario == LoadRunner.BurnDownRuntime ? Find(rows, LoadRunner.BurnDownLoops, raw) : null);
+        Find(rows, scenario, raw) ?? (scenario is LoadRunner.BurnDownRuntime or LoadRunner.BurnDownRuntimeCold ? Find(rows, LoadRunner.BurnDownLoops, raw) : null);
 
     private static ThroughputRow? Find(IReadOnlyList<ThroughputRow> rows, string scenario, string target) =>
         rows.FirstOrDefault(x => x.Scenario == scenario && x.Target == target);

@@ -103,19 +103,38 @@ internal sealed class NoOpHandler(RuntimeProbe probe) : ITaskHandler
 public sealed class BenchStore(ITaskStore inner, bool push) : DelegatingTaskStore(inner, ownsInner: false) // the target owns the inner store
 {
     private long _completed;
+    private long _leaseCalls;
+    private long _leased;
+    private long _completeCalls;
 
     public long Completed => Interlocked.Read(ref _completed);
+
+    /// <summary>Lease calls (LeaseAsync and CompleteAndLeaseAsync) and the tasks they returned: how the runtime batches.</summary>
+    public (long Calls, long Tasks) Leases => (Interlocked.Read(ref _leaseCalls), Interlocked.Read(ref _leased));
+
+    /// <summary>Completion calls of any kind: the completed tasks divided by this is the runtime's mean completion batch.</summary>
+    public long CompleteCalls => Interlocked.Read(ref _completeCalls);
+
+    public override async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    {
+        var leases = await Inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
+        Interlocked.Increment(ref _leaseCalls);
+        Interlocked.Add(ref _leased, leases.Count);
+        return leases;
+    }
     public override StoreCapabilities Capabilities { get; } = inner.Capabilities with { PushWakeUp = push && inner.Capabilities.PushWakeUp };
 
     public override async Task CompleteAsync(TaskLease lease, byte[]? result = null, CancellationToken cancellationToken = default)
     {
         await Inner.CompleteAsync(lease, result, cancellationToken);
+        Interlocked.Increment(ref _completeCalls);
         Interlocked.Increment(ref _completed);
     }
 
     public override async Task<IReadOnlyList<Guid>> CompleteManyAsync(IReadOnlyList<TaskCompletion> completions, CancellationToken cancellationToken = default)
     {
         var lost = await Inner.CompleteManyAsync(completions, cancellationToken);
+        Interlocked.Increment(ref _completeCalls);
         Interlocked.Add(ref _completed, completions.Count - lost.Count);
         return lost;
     }
@@ -125,6 +144,9 @@ public sealed class BenchStore(ITaskStore inner, bool push) : DelegatingTaskStor
     {
         var result = await Inner.CompleteAndLeaseAsync(completion, workerId, maxCount, leaseDuration, cancellationToken);
         if (result.Completed) Interlocked.Increment(ref _completed);
+        Interlocked.Increment(ref _completeCalls);
+        Interlocked.Increment(ref _leaseCalls);
+        Interlocked.Add(ref _leased, result.Leases.Count);
         return result;
     }
 
