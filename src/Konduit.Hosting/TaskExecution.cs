@@ -239,11 +239,17 @@ internal sealed class TaskExecution(
     private async Task<byte[]?> InvokeAsync(TaskLease lease, CancellationToken cancellationToken)
     {
         var scope = scopes.CreateAsyncScope();
-        await using (scope.ConfigureAwait(false))
+        // Disposed through the struct's own DisposeAsync: `await using (scope.ConfigureAwait(false))` boxed the scope
+        // once per task (issue 15, allocations per task).
+        try
         {
             var context = new TaskContext(lease, scope.ServiceProvider);
             await registration.Invoke(scope.ServiceProvider, context, cancellationToken).ConfigureAwait(false);
             return context.Result;
+        }
+        finally
+        {
+            await scope.DisposeAsync().ConfigureAwait(false);
         }
     }
 
