@@ -213,6 +213,129 @@ local function lease_invalid(id, token, now)
   return lease_check(redis.call('HMGET', tkey(id), 's', 'tk', 'le'), token, now)
 end
 
+-- The lease (block Lease below): `want` tasks for `worker`, `dur` microseconds (a string, as in ARGV).
+local function lease_many(now, worker, want, dur)
+  -- A paused queue (B:paused, set by PauseQueueAsync) leases nothing: one EXISTS in the queue's own slot.
+  if redis.call('EXISTS', B .. ':paused') == 1 then return {fmt(now)} end
+  promote_due(now, 1000)
+  local exp = now + tonumber(dur)
+  local sexp, snow = fmt(exp), fmt(now)
+  local name = consumer(worker, dur)
+  local out = {sexp}
+  local leased = {}
+  local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
+  for _, p in ipairs(bands) do
+    if #leased >= want then break end
+    local sk = skey(p)
+    while #leased < want do
+      if redis.call('EXISTS', sk) == 0 then
+        redis.call('ZREM', B .. ':ready', p)
+        redis.call('ZREM', B .. ':bands', p)
+        break
+      end
+      local k = want - #leased
+      local r = redis.call('XREADGROUP', 'GROUP', G, name, 'COUNT', k, 'STREAMS', sk, '>')
+      local entries = {}
+      if r then entries = r[1][2] end
+      local claimed, stray = {}, {}
+      for _, e in ipairs(entries) do
+        local eid, id = e[1], e[2][2]
+        local t = tkey(id)
+        -- 8 fields: the immutable ones come packed in 'i' and go to the client unparsed (issue 16).
+        local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'ra', 'pl', 'i')
+        if f[1] == '0' and f[2] == eid then
+          -- The token is max(stored + 1, TIME in µs): if the server loses acknowledged writes (fsync window,
+          -- failover to a lagging replica) and the hash rolls back, the clock has still moved on, so a token is
+          -- never handed out twice (issue 13, item 1; ADR 004 "What the store promises under data loss").
+          local a, tk = fmt(tonumber(f[3]) + 1), fmt(math.max(tonumber(f[4]) + 1, now))
+          if f[5] then
+            redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
+          else
+            redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow, 'sa', snow)
+          end
+          claimed[#claimed + 1] = eid
+          leased[#leased + 1] = id
+          local n = #out
+          out[n + 1] = id
+          out[n + 2] = tk
+          out[n + 3] = a
+          -- A payload absent from the hash is spilled (both versions always write 'pl' otherwise).
+          out[n + 4] = f[7] or redis.call('GET', xkey(id, 'pl')) or ''
+          out[n + 5] = p
+          out[n + 6] = f[6]
+          if f[8] then
+            out[n + 7] = pack_of(id, f[8])
+          else
+            -- Written by the version before the pack: the same layout, built from the separate fields.
+            local g = redis.call('HMGET', t, 'ca', 'm', 'tn', 'hd', 'rp', 'x')
+            local tn, hd = g[3] or '', full(id, 'hd', g[4], g[6]) or ''
+            out[n + 7] = g[1] .. ',' .. g[2] .. ',' .. #tn .. ',' .. tn .. #hd .. ',' .. hd .. (full(id, 'rp', g[5], g[6]) or '')
+          end
+        else
+          -- Not this task's current entry (cannot happen through the store; tolerated): drop it.
+          stray[#stray + 1] = eid
+        end
+      end
+      if #stray > 0 then
+        call_many({'XACK', sk, G}, stray)
+        call_many({'XDEL', sk}, stray)
+      end
+      if #entries < k then
+        -- Nothing undelivered left in this band; an XADD puts it back.
+        redis.call('ZREM', B .. ':ready', p)
+        drop_band_if_empty(p, sk)
+        break
+      end
+    end
+  end
+  move_state_many(leased, 0, 1)
+  return out
+end
+-- The completions (block Complete below): `n` of them in ARGV from index base + 1, 4 values each.
+local function complete_many(now, n, base)
+  local snow = fmt(now)
+  local out = {}
+  local done = {}
+  local byband = {}
+  local bandlist = {}
+  for i = 0, n - 1 do
+    local o = base + i * 4
+    local id = ARGV[o + 1]
+    local t = tkey(id)
+    local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se', 'x')
+    local bad = lease_check(f, ARGV[o + 2], now)
+    if bad then
+      out[#out + 1] = bad
+    else
+      if ARGV[o + 3] == '1' and #ARGV[o + 4] > SPILL then
+        redis.call('SET', xkey(id, 'rs'), ARGV[o + 4])
+        redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'x', f[6] and (f[6] .. ',rs') or 'rs')
+      elseif ARGV[o + 3] == '1' then
+        redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'rs', ARGV[o + 4])
+      else
+        redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
+      end
+      -- 'le' and 'se' stay: only a Running task's are ever read (lease checks, sweeper, snapshots), and no
+      -- path makes a Completed task Running again without writing both.
+      if f[5] then
+        local list = byband[f[4]]
+        if not list then
+          list = {}
+          byband[f[4]] = list
+          bandlist[#bandlist + 1] = f[4]
+        end
+        list[#list + 1] = f[5]
+      end
+      done[#done + 1] = id
+      out[#out + 1] = 100
+    end
+  end
+  for _, p in ipairs(bandlist) do drop_entries(p, byband[p]) end
+  -- No finish-time zset for Completed (one ZADD per task less, issue 16): purge walks B:s2 and reads 'fa'.
+  if #done > 0 then move_state_many(done, 1, 2) end
+  return out
+end
+
 -- name: Enqueue
 -- Idempotency entry, task hash, indexes and the stream entry (or delayed-set entry) are written in one script,
 -- so a key never names a half-made task and a task is never visible without its entry. One HSET per task; the
@@ -307,84 +430,7 @@ return out
 -- ARGV: worker, max count, duration_us
 -- Returns {expiry_us, then per task: id, token, attempt, payload, priority, run_at, pack} (the pack: see the key
 -- layout; for a hash from before the pack it is built here from the separate fields, with the retry policy as JSON).
-local now = now_us()
--- A paused queue (B:paused, set by PauseQueueAsync) leases nothing: one EXISTS in the queue's own slot.
-if redis.call('EXISTS', B .. ':paused') == 1 then return {fmt(now)} end
-promote_due(now, 1000)
-local want = tonumber(ARGV[2])
-local exp = now + tonumber(ARGV[3])
-local sexp, snow = fmt(exp), fmt(now)
-local worker = ARGV[1]
-local name = consumer(worker, ARGV[3])
-local out = {sexp}
-local leased = {}
-local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
-for _, p in ipairs(bands) do
-  if #leased >= want then break end
-  local sk = skey(p)
-  while #leased < want do
-    if redis.call('EXISTS', sk) == 0 then
-      redis.call('ZREM', B .. ':ready', p)
-      redis.call('ZREM', B .. ':bands', p)
-      break
-    end
-    local k = want - #leased
-    local r = redis.call('XREADGROUP', 'GROUP', G, name, 'COUNT', k, 'STREAMS', sk, '>')
-    local entries = {}
-    if r then entries = r[1][2] end
-    local claimed, stray = {}, {}
-    for _, e in ipairs(entries) do
-      local eid, id = e[1], e[2][2]
-      local t = tkey(id)
-      -- 8 fields: the immutable ones come packed in 'i' and go to the client unparsed (issue 16).
-      local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'ra', 'pl', 'i')
-      if f[1] == '0' and f[2] == eid then
-        -- The token is max(stored + 1, TIME in µs): if the server loses acknowledged writes (fsync window,
-        -- failover to a lagging replica) and the hash rolls back, the clock has still moved on, so a token is
-        -- never handed out twice (issue 13, item 1; ADR 004 "What the store promises under data loss").
-        local a, tk = fmt(tonumber(f[3]) + 1), fmt(math.max(tonumber(f[4]) + 1, now))
-        if f[5] then
-          redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
-        else
-          redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow, 'sa', snow)
-        end
-        claimed[#claimed + 1] = eid
-        leased[#leased + 1] = id
-        local n = #out
-        out[n + 1] = id
-        out[n + 2] = tk
-        out[n + 3] = a
-        -- A payload absent from the hash is spilled (both versions always write 'pl' otherwise).
-        out[n + 4] = f[7] or redis.call('GET', xkey(id, 'pl')) or ''
-        out[n + 5] = p
-        out[n + 6] = f[6]
-        if f[8] then
-          out[n + 7] = pack_of(id, f[8])
-        else
-          -- Written by the version before the pack: the same layout, built from the separate fields.
-          local g = redis.call('HMGET', t, 'ca', 'm', 'tn', 'hd', 'rp', 'x')
-          local tn, hd = g[3] or '', full(id, 'hd', g[4], g[6]) or ''
-          out[n + 7] = g[1] .. ',' .. g[2] .. ',' .. #tn .. ',' .. tn .. #hd .. ',' .. hd .. (full(id, 'rp', g[5], g[6]) or '')
-        end
-      else
-        -- Not this task's current entry (cannot happen through the store; tolerated): drop it.
-        stray[#stray + 1] = eid
-      end
-    end
-    if #stray > 0 then
-      call_many({'XACK', sk, G}, stray)
-      call_many({'XDEL', sk}, stray)
-    end
-    if #entries < k then
-      -- Nothing undelivered left in this band; an XADD puts it back.
-      redis.call('ZREM', B .. ':ready', p)
-      drop_band_if_empty(p, sk)
-      break
-    end
-  end
-end
-move_state_many(leased, 0, 1)
-return out
+return lease_many(now_us(), ARGV[1], tonumber(ARGV[2]), ARGV[3])
 
 -- name: Heartbeat
 -- Checks the fencing token and expiry and extends the lease atomically: the task hash holds the expiry, and the
@@ -443,47 +489,18 @@ return out
 -- in. Accepted ones are written one HSET per task; their entries are XACKed and XDELed with one command
 -- per band, and the indexes and counts moved with one command per batch.
 -- ARGV: n, then per completion: id, token, has_result ('1'/'0'), result
+return complete_many(now_us(), tonumber(ARGV[1]), 1)
+
+-- name: CompleteAndLease
+-- CompleteAsync then LeaseAsync of the same queue in one script and one round trip (ITaskStore.CompleteAndLeaseAsync,
+-- issue 16): the unbatched worker's cycle. The completion is judged as in Complete (a lost lease changes nothing and
+-- the lease half runs all the same), and the lease half is Lease exactly (a paused queue leases nothing).
+-- ARGV: worker, max count, duration_us, 1, then id, token, has_result ('1'/'0'), result
+-- Returns {completion outcome (100 = accepted, else the state found), then Lease's reply}.
 local now = now_us()
-local snow = fmt(now)
-local out = {}
-local done = {}
-local byband = {}
-local bandlist = {}
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local o = 1 + i * 4
-  local id = ARGV[o + 1]
-  local t = tkey(id)
-  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se', 'x')
-  local bad = lease_check(f, ARGV[o + 2], now)
-  if bad then
-    out[#out + 1] = bad
-  else
-    if ARGV[o + 3] == '1' and #ARGV[o + 4] > SPILL then
-      redis.call('SET', xkey(id, 'rs'), ARGV[o + 4])
-      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'x', f[6] and (f[6] .. ',rs') or 'rs')
-    elseif ARGV[o + 3] == '1' then
-      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'rs', ARGV[o + 4])
-    else
-      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
-    end
-    -- 'le' and 'se' stay: only a Running task's are ever read (lease checks, sweeper, snapshots), and no
-    -- path makes a Completed task Running again without writing both.
-    if f[5] then
-      local list = byband[f[4]]
-      if not list then
-        list = {}
-        byband[f[4]] = list
-        bandlist[#bandlist + 1] = f[4]
-      end
-      list[#list + 1] = f[5]
-    end
-    done[#done + 1] = id
-    out[#out + 1] = 100
-  end
-end
-for _, p in ipairs(bandlist) do drop_entries(p, byband[p]) end
--- No finish-time zset for Completed (one ZADD per task less, issue 16): purge walks B:s2 and reads 'fa'.
-if #done > 0 then move_state_many(done, 1, 2) end
+local done = complete_many(now, tonumber(ARGV[4]), 4)
+local out = lease_many(now, ARGV[1], tonumber(ARGV[2]), ARGV[3])
+table.insert(out, 1, done[1])
 return out
 
 -- name: Fail
