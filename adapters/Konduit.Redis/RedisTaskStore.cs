@@ -232,8 +232,8 @@ public sealed partial class RedisTaskStore : ITaskStore
     /// <inheritdoc />
     /// <remarks>
     /// One script (<c>CompleteAndLease</c>) in the queue's slot: the completion, judged as in <see cref="CompleteAsync"/>,
-    /// then the lease, exactly as <see cref="LeaseAsync"/>; one round trip instead of two, and the two halves are atomic
-    /// together (issue 16).
+    /// then the lease, exactly as <see cref="LeaseAsync"/>; one round trip instead of two, and no other command runs
+    /// between the halves (issue 16, ADR 004 "Complete-and-lease in one script").
     /// </remarks>
     public async Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
         CancellationToken cancellationToken = default)
