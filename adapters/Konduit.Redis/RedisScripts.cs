@@ -20,6 +20,7 @@ internal sealed class RedisScripts
         Heartbeat = all[nameof(Heartbeat)];
         HeartbeatMany = all[nameof(HeartbeatMany)];
         Complete = all[nameof(Complete)];
+        CompleteAndLease = all[nameof(CompleteAndLease)];
         Fail = all[nameof(Fail)];
         Reclaim = all[nameof(Reclaim)];
         ExpireLease = all[nameof(ExpireLease)];
@@ -38,6 +39,7 @@ internal sealed class RedisScripts
     public RedisScript Heartbeat { get; }
     public RedisScript HeartbeatMany { get; }
     public RedisScript Complete { get; }
+    public RedisScript CompleteAndLease { get; }
     public RedisScript Fail { get; }
     public RedisScript Reclaim { get; }
     public RedisScript ExpireLease { get; }

@@ -10,9 +10,14 @@
 --   B:bands     zset: bands whose stream exists (score = priority)    B:ready  zset: bands that may hold undelivered entries
 --   B:d         zset: pending tasks not yet due (run-at, retry backoff), scored by run-at
 --   B:t:<id>    task hash ('se' = its current stream entry id)       B:e:<id> error list ("attempt|at_us|message")
---   B:x:<id>:<f> string: the value of field f (pl, hd, rp, rs) when it is longer than 64 bytes; the hash's 'x' lists
---               those fields ("pl,hd"). Kept out of the hash so that it stays listpack-encoded (hash-max-listpack-value
---               64: one longer value turns the whole hash into a hashtable, ~3.5x the memory; issue 16, ADR 004).
+--               The fields that never change after enqueue are packed into 'i' (issue 16, ADR 004 "Packed immutable
+--               fields"): "<created_us>,<max>,<#tenant>,<tenant><#headers>,<headers><retry>" (# = byte length; retry is
+--               the compact "initial ticks:max ticks:multiplier:jitter" or ''). Hashes written before the pack keep
+--               'm', 'ca', 'tn', 'hd' (JSON), 'rp' (JSON), 'id' and 'q' as separate fields, and every reader accepts both.
+--   B:x:<id>:<f> string: the value of field f (pl, i, rs; hd, rp in older hashes) when it is longer than 64 bytes;
+--               the hash's 'x' lists those fields ("pl,i"), a spilled 'pl' is absent from the hash and a spilled 'i'
+--               is '' there. Kept out of the hash so that it stays listpack-encoded (hash-max-listpack-value 64: one
+--               longer value turns the whole hash into a hashtable, ~3.5x the memory; issue 16, ADR 004).
 --   B:sl (Pending and Running), B:s2/3/4 (terminal states), B:n:<tenant>: lex zsets of ids (query; each task is in
 --   exactly one of B:sl/s2/s3/s4, so a lease moves no index entry)   B:f3, B:f4 Failed, Canceled ids by finish
 --               time (purge; Completed has no such zset: purge walks B:s2, see Purge)
@@ -68,6 +73,19 @@ end
 local function drop_spilled(id, x)
   if not x then return end
   for f in string.gmatch(x, '[^,]+') do redis.call('DEL', xkey(id, f)) end
+end
+-- The packed immutable fields of a task, given the hash's 'i' (nil for a hash from before the pack): '' means the
+-- pack is longer than SPILL and lives in its own key.
+local function pack_of(id, i)
+  if i == '' then return redis.call('GET', xkey(id, 'i')) end
+  return i
+end
+-- Max attempts and tenant ('' = none) from a pack; a hash from before the pack gives them as fields m and tn.
+local function max_tenant(id, i, m, tn)
+  if not i then return m, tn or '' end
+  local p = pack_of(id, i)
+  local mx, n, pos = string.match(p, '^%d+,(%d+),(%d+),()')
+  return mx, string.sub(p, pos, pos + tonumber(n) - 1)
 end
 -- redis.call(cmd, head..., items[i..], tail...) in chunks of CHUNK items (head and tail are tables).
 local function call_many(head, items, tail)
@@ -195,6 +213,129 @@ local function lease_invalid(id, token, now)
   return lease_check(redis.call('HMGET', tkey(id), 's', 'tk', 'le'), token, now)
 end
 
+-- The lease (block Lease below): `want` tasks for `worker`, `dur` microseconds (a string, as in ARGV).
+local function lease_many(now, worker, want, dur)
+  -- A paused queue (B:paused, set by PauseQueueAsync) leases nothing: one EXISTS in the queue's own slot.
+  if redis.call('EXISTS', B .. ':paused') == 1 then return {fmt(now)} end
+  promote_due(now, 1000)
+  local exp = now + tonumber(dur)
+  local sexp, snow = fmt(exp), fmt(now)
+  local name = consumer(worker, dur)
+  local out = {sexp}
+  local leased = {}
+  local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
+  for _, p in ipairs(bands) do
+    if #leased >= want then break end
+    local sk = skey(p)
+    while #leased < want do
+      if redis.call('EXISTS', sk) == 0 then
+        redis.call('ZREM', B .. ':ready', p)
+        redis.call('ZREM', B .. ':bands', p)
+        break
+      end
+      local k = want - #leased
+      local r = redis.call('XREADGROUP', 'GROUP', G, name, 'COUNT', k, 'STREAMS', sk, '>')
+      local entries = {}
+      if r then entries = r[1][2] end
+      local claimed, stray = {}, {}
+      for _, e in ipairs(entries) do
+        local eid, id = e[1], e[2][2]
+        local t = tkey(id)
+        -- 8 fields: the immutable ones come packed in 'i' and go to the client unparsed (issue 16).
+        local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'ra', 'pl', 'i')
+        if f[1] == '0' and f[2] == eid then
+          -- The token is max(stored + 1, TIME in µs): if the server loses acknowledged writes (fsync window,
+          -- failover to a lagging replica) and the hash rolls back, the clock has still moved on, so a token is
+          -- never handed out twice (issue 13, item 1; ADR 004 "What the store promises under data loss").
+          local a, tk = fmt(tonumber(f[3]) + 1), fmt(math.max(tonumber(f[4]) + 1, now))
+          if f[5] then
+            redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
+          else
+            redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow, 'sa', snow)
+          end
+          claimed[#claimed + 1] = eid
+          leased[#leased + 1] = id
+          local n = #out
+          out[n + 1] = id
+          out[n + 2] = tk
+          out[n + 3] = a
+          -- A payload absent from the hash is spilled (both versions always write 'pl' otherwise).
+          out[n + 4] = f[7] or redis.call('GET', xkey(id, 'pl')) or ''
+          out[n + 5] = p
+          out[n + 6] = f[6]
+          if f[8] then
+            out[n + 7] = pack_of(id, f[8])
+          else
+            -- Written by the version before the pack: the same layout, built from the separate fields.
+            local g = redis.call('HMGET', t, 'ca', 'm', 'tn', 'hd', 'rp', 'x')
+            local tn, hd = g[3] or '', full(id, 'hd', g[4], g[6]) or ''
+            out[n + 7] = g[1] .. ',' .. g[2] .. ',' .. #tn .. ',' .. tn .. #hd .. ',' .. hd .. (full(id, 'rp', g[5], g[6]) or '')
+          end
+        else
+          -- Not this task's current entry (cannot happen through the store; tolerated): drop it.
+          stray[#stray + 1] = eid
+        end
+      end
+      if #stray > 0 then
+        call_many({'XACK', sk, G}, stray)
+        call_many({'XDEL', sk}, stray)
+      end
+      if #entries < k then
+        -- Nothing undelivered left in this band; an XADD puts it back.
+        redis.call('ZREM', B .. ':ready', p)
+        drop_band_if_empty(p, sk)
+        break
+      end
+    end
+  end
+  move_state_many(leased, 0, 1)
+  return out
+end
+-- The completions (block Complete below): `n` of them in ARGV from index base + 1, 4 values each.
+local function complete_many(now, n, base)
+  local snow = fmt(now)
+  local out = {}
+  local done = {}
+  local byband = {}
+  local bandlist = {}
+  for i = 0, n - 1 do
+    local o = base + i * 4
+    local id = ARGV[o + 1]
+    local t = tkey(id)
+    local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se', 'x')
+    local bad = lease_check(f, ARGV[o + 2], now)
+    if bad then
+      out[#out + 1] = bad
+    else
+      if ARGV[o + 3] == '1' and #ARGV[o + 4] > SPILL then
+        redis.call('SET', xkey(id, 'rs'), ARGV[o + 4])
+        redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'x', f[6] and (f[6] .. ',rs') or 'rs')
+      elseif ARGV[o + 3] == '1' then
+        redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'rs', ARGV[o + 4])
+      else
+        redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
+      end
+      -- 'le' and 'se' stay: only a Running task's are ever read (lease checks, sweeper, snapshots), and no
+      -- path makes a Completed task Running again without writing both.
+      if f[5] then
+        local list = byband[f[4]]
+        if not list then
+          list = {}
+          byband[f[4]] = list
+          bandlist[#bandlist + 1] = f[4]
+        end
+        list[#list + 1] = f[5]
+      end
+      done[#done + 1] = id
+      out[#out + 1] = 100
+    end
+  end
+  for _, p in ipairs(bandlist) do drop_entries(p, byband[p]) end
+  -- No finish-time zset for Completed (one ZADD per task less, issue 16): purge walks B:s2 and reads 'fa'.
+  if #done > 0 then move_state_many(done, 1, 2) end
+  return out
+end
+
 -- name: Enqueue
 -- Idempotency entry, task hash, indexes and the stream entry (or delayed-set entry) are written in one script,
 -- so a key never names a half-made task and a task is never visible without its entry. One HSET per task; the
@@ -203,7 +344,10 @@ end
 -- (issue 13, item 7). The id -> queue entry goes into I:ids in the same script, so a created task is always
 -- findable by id. Returns {id, created, ...} and last 1 when the queue held no task before (its counts hash did
 -- not exist): the caller then registers the queue again, since a purge may have unregistered it.
--- ARGV: wake channel, queue, n, then per task: id, key, priority, run_at_us ('' = now), max, tenant, headers, payload, retry
+-- The hash holds the mutable fields and 'i', the immutable ones packed (created = TIME, then the client's part):
+-- a lease reads 8 fields instead of 13 (issue 16). Id and queue are not stored: the key names both.
+-- ARGV: wake channel, queue, n, then per task: id, key, priority, run_at_us ('' = now), tenant,
+--   pack tail ("<max>,<#tenant>,<tenant><#headers>,<headers><retry>", see the key layout), payload
 local now = now_us()
 local fresh = redis.call('EXISTS', B .. ':c') == 0 and 1 or 0
 local snow = fmt(now)
@@ -212,7 +356,7 @@ local made = {}
 local seen = {}
 local newest = 0
 for i = 0, tonumber(ARGV[3]) - 1 do
-  local o = 3 + i * 9
+  local o = 3 + i * 7
   local id, key, prio, runat = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
   local existing = false
   if key ~= '' then existing = redis.call('HGET', B .. ':ik', key) end
@@ -223,22 +367,24 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   else
     if runat == '' then runat = snow end
     local t = tkey(id)
-    local h = {'HSET', t, 'id', id, 'q', ARGV[2], 's', 0, 'p', prio, 'a', 0, 'm', ARGV[o + 5], 'tk', 0,
-      'ra', runat, 'ca', snow, 'ua', snow}
+    local h = {'HSET', t, 's', 0, 'p', prio, 'a', 0, 'tk', 0, 'ra', runat, 'ua', snow}
     local xs = {}
-    put(h, id, 'pl', ARGV[o + 8], xs)
+    put(h, id, 'pl', ARGV[o + 7], xs)
+    local pack = snow .. ',' .. ARGV[o + 6]
+    if #pack > SPILL then
+      -- '' marks a spilled pack (a pack always starts with digits).
+      redis.call('SET', xkey(id, 'i'), pack)
+      xs[#xs + 1] = 'i'
+      pack = ''
+    end
+    h[#h + 1] = 'i'
+    h[#h + 1] = pack
     if key ~= '' then
       redis.call('HSET', B .. ':ik', key, id)
       h[#h + 1] = 'k'
       h[#h + 1] = key
     end
-    if ARGV[o + 6] ~= '' then
-      h[#h + 1] = 'tn'
-      h[#h + 1] = ARGV[o + 6]
-      redis.call('ZADD', B .. ':n:' .. ARGV[o + 6], 0, id)
-    end
-    if ARGV[o + 7] ~= '' then put(h, id, 'hd', ARGV[o + 7], xs) end
-    if ARGV[o + 9] ~= '' then put(h, id, 'rp', ARGV[o + 9], xs) end
+    if ARGV[o + 5] ~= '' then redis.call('ZADD', B .. ':n:' .. ARGV[o + 5], 0, id) end
     if #xs > 0 then
       h[#h + 1] = 'x'
       h[#h + 1] = table.concat(xs, ',')
@@ -282,81 +428,9 @@ return out
 -- XCLAIM). Each entry read is checked against its task hash, and the fencing token, attempt count, owner and
 -- expiry are set in the same script: no two callers ever receive one task.
 -- ARGV: worker, max count, duration_us
--- Returns {expiry_us, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}
--- ('' for an absent tenant, headers or retry policy).
-local now = now_us()
--- A paused queue (B:paused, set by PauseQueueAsync) leases nothing: one EXISTS in the queue's own slot.
-if redis.call('EXISTS', B .. ':paused') == 1 then return {fmt(now)} end
-promote_due(now, 1000)
-local want = tonumber(ARGV[2])
-local exp = now + tonumber(ARGV[3])
-local sexp, snow = fmt(exp), fmt(now)
-local worker = ARGV[1]
-local name = consumer(worker, ARGV[3])
-local out = {sexp}
-local leased = {}
-local bands = redis.call('ZREVRANGE', B .. ':ready', 0, -1)
-for _, p in ipairs(bands) do
-  if #leased >= want then break end
-  local sk = skey(p)
-  while #leased < want do
-    if redis.call('EXISTS', sk) == 0 then
-      redis.call('ZREM', B .. ':ready', p)
-      redis.call('ZREM', B .. ':bands', p)
-      break
-    end
-    local k = want - #leased
-    local r = redis.call('XREADGROUP', 'GROUP', G, name, 'COUNT', k, 'STREAMS', sk, '>')
-    local entries = {}
-    if r then entries = r[1][2] end
-    local claimed, stray = {}, {}
-    for _, e in ipairs(entries) do
-      local eid, id = e[1], e[2][2]
-      local t = tkey(id)
-      local f = redis.call('HMGET', t, 's', 'se', 'a', 'tk', 'sa', 'm', 'pl', 'tn', 'hd', 'rp', 'ca', 'ra', 'x')
-      if f[1] == '0' and f[2] == eid then
-        -- The token is max(stored + 1, TIME in µs): if the server loses acknowledged writes (fsync window,
-        -- failover to a lagging replica) and the hash rolls back, the clock has still moved on, so a token is
-        -- never handed out twice (issue 13, item 1; ADR 004 "What the store promises under data loss").
-        local a, tk = fmt(tonumber(f[3]) + 1), fmt(math.max(tonumber(f[4]) + 1, now))
-        if f[5] then
-          redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow)
-        else
-          redis.call('HSET', t, 's', 1, 'a', a, 'tk', tk, 'o', worker, 'le', sexp, 'ua', snow, 'sa', snow)
-        end
-        claimed[#claimed + 1] = eid
-        leased[#leased + 1] = id
-        local n = #out
-        out[n + 1] = id
-        out[n + 2] = tk
-        out[n + 3] = a
-        out[n + 4] = f[6]
-        out[n + 5] = full(id, 'pl', f[7], f[13]) or ''
-        out[n + 6] = p
-        out[n + 7] = f[8] or ''
-        out[n + 8] = full(id, 'hd', f[9], f[13]) or ''
-        out[n + 9] = full(id, 'rp', f[10], f[13]) or ''
-        out[n + 10] = f[11]
-        out[n + 11] = f[12]
-      else
-        -- Not this task's current entry (cannot happen through the store; tolerated): drop it.
-        stray[#stray + 1] = eid
-      end
-    end
-    if #stray > 0 then
-      call_many({'XACK', sk, G}, stray)
-      call_many({'XDEL', sk}, stray)
-    end
-    if #entries < k then
-      -- Nothing undelivered left in this band; an XADD puts it back.
-      redis.call('ZREM', B .. ':ready', p)
-      drop_band_if_empty(p, sk)
-      break
-    end
-  end
-end
-move_state_many(leased, 0, 1)
-return out
+-- Returns {expiry_us, then per task: id, token, attempt, payload, priority, run_at, pack} (the pack: see the key
+-- layout; for a hash from before the pack it is built here from the separate fields, with the retry policy as JSON).
+return lease_many(now_us(), ARGV[1], tonumber(ARGV[2]), ARGV[3])
 
 -- name: Heartbeat
 -- Checks the fencing token and expiry and extends the lease atomically: the task hash holds the expiry, and the
@@ -415,68 +489,40 @@ return out
 -- in. Accepted ones are written one HSET per task; their entries are XACKed and XDELed with one command
 -- per band, and the indexes and counts moved with one command per batch.
 -- ARGV: n, then per completion: id, token, has_result ('1'/'0'), result
+return complete_many(now_us(), tonumber(ARGV[1]), 1)
+
+-- name: CompleteAndLease
+-- CompleteAsync then LeaseAsync of the same queue in one script and one round trip (ITaskStore.CompleteAndLeaseAsync,
+-- issue 16): the unbatched worker's cycle. The completion is judged as in Complete (a lost lease changes nothing and
+-- the lease half runs all the same), and the lease half is Lease exactly (a paused queue leases nothing).
+-- ARGV: worker, max count, duration_us, 1, then id, token, has_result ('1'/'0'), result
+-- Returns {completion outcome (100 = accepted, else the state found), then Lease's reply}.
 local now = now_us()
-local snow = fmt(now)
-local out = {}
-local done = {}
-local byband = {}
-local bandlist = {}
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local o = 1 + i * 4
-  local id = ARGV[o + 1]
-  local t = tkey(id)
-  local f = redis.call('HMGET', t, 's', 'tk', 'le', 'p', 'se', 'x')
-  local bad = lease_check(f, ARGV[o + 2], now)
-  if bad then
-    out[#out + 1] = bad
-  else
-    if ARGV[o + 3] == '1' and #ARGV[o + 4] > SPILL then
-      redis.call('SET', xkey(id, 'rs'), ARGV[o + 4])
-      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'x', f[6] and (f[6] .. ',rs') or 'rs')
-    elseif ARGV[o + 3] == '1' then
-      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow, 'rs', ARGV[o + 4])
-    else
-      redis.call('HSET', t, 's', 2, 'fa', snow, 'ua', snow)
-    end
-    -- 'le' and 'se' stay: only a Running task's are ever read (lease checks, sweeper, snapshots), and no
-    -- path makes a Completed task Running again without writing both.
-    if f[5] then
-      local list = byband[f[4]]
-      if not list then
-        list = {}
-        byband[f[4]] = list
-        bandlist[#bandlist + 1] = f[4]
-      end
-      list[#list + 1] = f[5]
-    end
-    done[#done + 1] = id
-    out[#out + 1] = 100
-  end
-end
-for _, p in ipairs(bandlist) do drop_entries(p, byband[p]) end
--- No finish-time zset for Completed (one ZADD per task less, issue 16): purge walks B:s2 and reads 'fa'.
-if #done > 0 then move_state_many(done, 1, 2) end
+local done = complete_many(now, tonumber(ARGV[4]), 4)
+local out = lease_many(now, ARGV[1], tonumber(ARGV[2]), ARGV[3])
+table.insert(out, 1, done[1])
 return out
 
 -- name: Fail
 -- Records the error, acknowledges the entry, and either schedules the retry (store clock + the client-resolved
 -- delay: a fresh stream entry when due now, else the delayed set) or dead-letters.
--- ARGV: id, token, message, retryable ('1'/'0'), delay_us, wake channel
+-- ARGV: id, token, message, retryable ('1'/'0'), delay_us, wake channel, queue
 local now = now_us()
 local id = ARGV[1]
 local bad = lease_invalid(id, ARGV[2], now)
 if bad then return {0, bad} end
 local t = tkey(id)
-local f = redis.call('HMGET', t, 'a', 'm', 'p', 'q', 'se')
+local f = redis.call('HMGET', t, 'a', 'm', 'p', 'i', 'se')
+local max = max_tenant(id, f[4], f[2])
 redis.call('RPUSH', ekey(id), f[1] .. '|' .. fmt(now) .. '|' .. ARGV[3])
 drop_entry(id, f[3], f[5])
-if ARGV[4] == '1' and tonumber(f[1]) < tonumber(f[2]) then
+if ARGV[4] == '1' and tonumber(f[1]) < tonumber(max) then
   local runat = fmt(now + tonumber(ARGV[5]))
   redis.call('HSET', t, 's', 0, 'ra', runat, 'ua', fmt(now))
   redis.call('HDEL', t, 'le')
   move_state(id, 1, 0)
   make_ready(id, f[3], runat, now)
-  if tonumber(runat) <= now then redis.call('PUBLISH', ARGV[6], f[4]) end
+  if tonumber(runat) <= now then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
   return {1, runat}
 end
 finish(id, 1, 3, now)
@@ -521,7 +567,8 @@ for _, p in ipairs(bands) do
       local eid = pe[1]
       local entry = redis.call('XRANGE', sk, eid, eid)
       local id = entry[1] and entry[1][2][2]
-      local f = id and redis.call('HMGET', tkey(id), 's', 'se', 'le', 'a', 'm', 'tk', 'o', 'tn')
+      local f = id and redis.call('HMGET', tkey(id), 's', 'se', 'le', 'a', 'm', 'tk', 'o', 'tn', 'i')
+      if f and f[1] == '1' and f[2] == eid then f[5], f[8] = max_tenant(id, f[9], f[5], f[8]) end
       if not f or f[1] ~= '1' or f[2] ~= eid then
         -- An entry that no longer belongs to a running task (cannot happen through the store): drop it.
         redis.call('XACK', sk, G, eid)
@@ -578,9 +625,10 @@ return {more, out}
 local now = now_us()
 local id = ARGV[1]
 local t = tkey(id)
-local f = redis.call('HMGET', t, 's', 'tk', 'a', 'm', 'p', 'se', 'o', 'tn')
+local f = redis.call('HMGET', t, 's', 'tk', 'a', 'm', 'p', 'se', 'o', 'tn', 'i')
 if not f[1] then return {0, -1} end
 if f[1] ~= '1' or f[2] ~= ARGV[2] then return {0, tonumber(f[1])} end
+f[4], f[8] = max_tenant(id, f[9], f[4], f[8])
 redis.call('RPUSH', ekey(id), f[3] .. '|' .. fmt(now) .. '|lease expired')
 local state
 if tonumber(f[3]) >= tonumber(f[4]) then
@@ -714,17 +762,18 @@ local old_f2 = redis.call('EXISTS', f2) == 1
 local out = {}
 local function drop(id, s)
   local t = tkey(id)
-  local f = redis.call('HMGET', t, 'k', 'tn', 'x')
+  local f = redis.call('HMGET', t, 'k', 'tn', 'x', 'i')
+  local _, tn = max_tenant(id, f[4], nil, f[2])
   drop_spilled(id, f[3])
   if f[1] and redis.call('HGET', B .. ':ik', f[1]) == id then redis.call('HDEL', B .. ':ik', f[1]) end
-  if f[2] then redis.call('ZREM', B .. ':n:' .. f[2], id) end
+  if tn ~= '' then redis.call('ZREM', B .. ':n:' .. tn, id) end
   redis.call('DEL', t, ekey(id))
   redis.call('HDEL', KEYS[2] .. ':ids', id)
   redis.call('ZREM', sset(s), id)
   if s ~= '2' or old_f2 then redis.call('ZREM', B .. ':f' .. s, id) end
   redis.call('HINCRBY', B .. ':c', s, -1)
   out[#out + 1] = id
-  out[#out + 1] = f[2] or ''
+  out[#out + 1] = tn
   out[#out + 1] = s
 end
 local cursor = ''

@@ -166,7 +166,7 @@ public sealed partial class RedisTaskStore : ITaskStore
             var queue = group.Key;
             if (!_registeredQueues.ContainsKey(queue)) registrations.Add(db.SetAddAsync(_queuesKey, queue));
             var indexes = group.ToArray();
-            var args = new List<RedisValue>(3 + indexes.Length * 9) { _wakeChannel, queue, indexes.Length };
+            var args = new List<RedisValue>(3 + indexes.Length * 7) { _wakeChannel, queue, indexes.Length };
             foreach (var i in indexes)
             {
                 var r = requests[i];
@@ -174,11 +174,10 @@ public sealed partial class RedisTaskStore : ITaskStore
                 args.Add(r.IdempotencyKey ?? "");
                 args.Add(r.Priority);
                 args.Add(r.RunAt is { } runAt ? ToMicros(runAt).ToString(CultureInfo.InvariantCulture) : "");
-                args.Add(r.MaxAttempts);
                 args.Add(r.Tenant ?? "");
-                args.Add(RedisJson.WriteHeaders(r.Headers));
+                // The immutable fields go packed into one hash field (issue 16); the script prepends the created time.
+                args.Add(RedisPack.WriteTail(r.MaxAttempts, r.Tenant, RedisJson.WriteHeaders(r.Headers), r.RetryPolicy));
                 args.Add(r.Payload);
-                args.Add(RedisJson.WriteRetryPolicy(r.RetryPolicy));
             }
             // One script per queue: atomic per queue. A batch spanning queues runs queue by queue (ADR 004).
             groups.Add((queue, indexes, EvalAsync(db, _scripts.Enqueue, [QueueBase(queue), IdsBase(QueueSlot(queue))], [.. args])));
@@ -222,55 +221,86 @@ public sealed partial class RedisTaskStore : ITaskStore
             var db = await DatabaseAsync().ConfigureAwait(false);
             var reply = (RedisResult[])(await EvalAsync(db, _scripts.Lease, queue,
                 [workerId, maxCount, Micros(leaseDuration)]).ConfigureAwait(false))!;
-            // {expiry, then per task: id, token, attempt, max, payload, priority, tenant, headers, retry, created, run_at}.
-            const int Width = 11;
-            var count = (reply.Length - 1) / Width;
-            if (count == 0) return [];
-            var expiresAt = Time((string?)reply[0]);
-            var leases = new TaskLease[count];
-            string? lastHeaders = null, lastRetry = null;
-            IReadOnlyDictionary<string, string> headers = RedisJson.EmptyHeaders;
-            RetryPolicy? retry = null;
-            for (var i = 0; i < count; i++)
-            {
-                var o = 1 + (i * Width);
-                // Tasks of one batch usually share headers and retry policy: parse each distinct JSON once per call.
-                var hd = (string?)reply[o + 7];
-                if (!string.Equals(hd, lastHeaders, StringComparison.Ordinal))
-                {
-                    headers = RedisJson.ReadHeaders(hd);
-                    lastHeaders = hd;
-                }
-                var rp = (string?)reply[o + 8];
-                if (i == 0 || !string.Equals(rp, lastRetry, StringComparison.Ordinal))
-                {
-                    retry = RedisJson.ReadRetryPolicy(rp);
-                    lastRetry = rp;
-                }
-                leases[i] = new TaskLease
-                {
-                    TaskId = ParseHex((string)reply[o]!),
-                    Queue = queue,
-                    WorkerId = workerId,
-                    LeaseToken = (long)reply[o + 1],
-                    Attempt = (int)reply[o + 2],
-                    MaxAttempts = (int)reply[o + 3],
-                    ExpiresAt = expiresAt,
-                    Payload = (byte[]?)reply[o + 4] ?? [],
-                    Priority = (int)reply[o + 5],
-                    Tenant = NullIfEmpty((string?)reply[o + 6]),
-                    Headers = headers,
-                    RetryPolicy = retry,
-                    EnqueuedAt = Time((string?)reply[o + 9]),
-                    RunAt = Time((string?)reply[o + 10]),
-                };
-            }
-            return leases;
+            return ReadLeases(reply, 0, queue, workerId);
         }
         catch (Exception ex) when (IsTransient(ex))
         {
             throw Unavailable("lease", ex);
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One script (<c>CompleteAndLease</c>) in the queue's slot: the completion, judged as in <see cref="CompleteAsync"/>,
+    /// then the lease, exactly as <see cref="LeaseAsync"/>; one round trip instead of two, and no other command runs
+    /// between the halves (issue 16, ADR 004 "Complete-and-lease in one script").
+    /// </remarks>
+    public async Task<CompleteAndLeaseResult> CompleteAndLeaseAsync(TaskCompletion completion, string workerId, int maxCount, TimeSpan leaseDuration,
+        CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            TaskValidation.ValidateCompleteAndLease(completion, workerId, maxCount, leaseDuration);
+            cancellationToken.ThrowIfCancellationRequested();
+            var (lease, result) = completion;
+            var db = await DatabaseAsync().ConfigureAwait(false);
+            var reply = (RedisResult[])(await EvalAsync(db, _scripts.CompleteAndLease, lease.Queue,
+                [workerId, maxCount, Micros(leaseDuration), 1, Hex(lease.TaskId), lease.LeaseToken, result is null ? "0" : "1", result ?? []])
+                .ConfigureAwait(false))!;
+            return new CompleteAndLeaseResult((int)reply[0] == 100, ReadLeases(reply, 1, lease.Queue, workerId));
+        }
+        catch (Exception ex) when (IsTransient(ex))
+        {
+            throw Unavailable("complete and lease", ex);
+        }
+    }
+
+    // The Lease script's reply from index `start`: {expiry, then per task: id, token, attempt, payload, priority, run_at,
+    // pack (RedisPack)}.
+    private static TaskLease[] ReadLeases(RedisResult[] reply, int start, string queue, string workerId)
+    {
+        const int Width = 7;
+        var count = (reply.Length - start - 1) / Width;
+        if (count == 0) return [];
+        var expiresAt = Time((string?)reply[start]);
+        var leases = new TaskLease[count];
+        string? lastHeaders = null, lastRetry = null;
+        IReadOnlyDictionary<string, string> headers = RedisJson.EmptyHeaders;
+        RetryPolicy? retry = null;
+        for (var i = 0; i < count; i++)
+        {
+            var o = start + 1 + (i * Width);
+            var pack = RedisPack.Read((byte[])reply[o + 6]!);
+            // Tasks of one batch usually share headers and retry policy: parse each distinct value once per call.
+            if (!string.Equals(pack.HeadersJson, lastHeaders, StringComparison.Ordinal))
+            {
+                headers = RedisJson.ReadHeaders(pack.HeadersJson);
+                lastHeaders = pack.HeadersJson;
+            }
+            if (i == 0 || !string.Equals(pack.Retry, lastRetry, StringComparison.Ordinal))
+            {
+                retry = RedisPack.ReadRetry(pack.Retry);
+                lastRetry = pack.Retry;
+            }
+            leases[i] = new TaskLease
+            {
+                TaskId = ParseHex((string)reply[o]!),
+                Queue = queue,
+                WorkerId = workerId,
+                LeaseToken = (long)reply[o + 1],
+                Attempt = (int)reply[o + 2],
+                MaxAttempts = pack.MaxAttempts,
+                ExpiresAt = expiresAt,
+                Payload = (byte[]?)reply[o + 3] ?? [],
+                Priority = (int)reply[o + 4],
+                Tenant = pack.Tenant,
+                Headers = headers,
+                RetryPolicy = retry,
+                EnqueuedAt = FromMicros(pack.CreatedMicros),
+                RunAt = Time((string?)reply[o + 5]),
+            };
+        }
+        return leases;
     }
 
     /// <inheritdoc />
@@ -417,16 +447,20 @@ public sealed partial class RedisTaskStore : ITaskStore
             var delay = TimeSpan.Zero;
             if (options.Retryable)
             {
-                var stored = await db.HashGetAsync(QueueBase(lease.Queue).Append(":t:" + id), ["rp", "a", "x"]).ConfigureAwait(false);
+                var stored = await db.HashGetAsync(QueueBase(lease.Queue).Append(":t:" + id), ["rp", "a", "x", "i"]).ConfigureAwait(false);
                 var attempt = stored[1].IsNull ? lease.Attempt : (int)(long)stored[1];
-                var policy = stored[0];
-                // A retry policy longer than 64 bytes lives in its own key (RedisScripts.lua, "B:x:<id>:<f>").
-                if (!stored[2].IsNull && ((string)stored[2]!).Split(',').Contains("rp"))
-                    policy = await db.StringGetAsync(QueueBase(lease.Queue).Append(":x:" + id + ":rp")).ConfigureAwait(false);
-                delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = RedisJson.ReadRetryPolicy(policy) }, _defaultRetryPolicy);
+                var spilled = stored[2].IsNull ? [] : ((string)stored[2]!).Split(',');
+                // The policy is in the pack 'i' (issue 16), or in 'rp' in a hash written before the pack; a value
+                // longer than 64 bytes lives in its own key (RedisScripts.lua, "B:x:<id>:<f>").
+                var field = stored[3].IsNull ? "rp" : "i";
+                var value = stored[3].IsNull ? stored[0] : stored[3];
+                if (spilled.Contains(field))
+                    value = await db.StringGetAsync(QueueBase(lease.Queue).Append(":x:" + id + ":" + field)).ConfigureAwait(false);
+                var policy = field == "i" ? RedisPack.ReadRetry(RedisPack.Read((byte[])value!).Retry) : RedisJson.ReadRetryPolicy(value);
+                delay = options.ResolveDelay(lease with { Attempt = attempt, RetryPolicy = policy }, _defaultRetryPolicy);
             }
             var reply = (RedisResult[])(await EvalAsync(db, _scripts.Fail, lease.Queue,
-                [id, lease.LeaseToken, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel]).ConfigureAwait(false))!;
+                [id, lease.LeaseToken, message, options.Retryable ? "1" : "0", Micros(delay), _wakeChannel, lease.Queue]).ConfigureAwait(false))!;
             return (int)reply[0] switch
             {
                 0 => throw new LeaseLostException(lease.TaskId, lease.LeaseToken, StateOrNull((int)reply[1])),
@@ -626,7 +660,7 @@ public sealed partial class RedisTaskStore : ITaskStore
         {
             var fields = (RedisResult[])reply[2 * i]!;
             if (fields.Length == 0) continue;
-            snapshots[i] = ToSnapshot(ToHash(reply[2 * i]), (RedisResult[])reply[(2 * i) + 1]!);
+            snapshots[i] = ToSnapshot(ids[i], queue, ToHash(reply[2 * i]), (RedisResult[])reply[(2 * i) + 1]!);
         }
         return snapshots;
     }
@@ -692,6 +726,8 @@ public sealed partial class RedisTaskStore : ITaskStore
     private static DateTimeOffset Time(string? micros) =>
         new(UnixEpochTicks + (long.Parse(micros!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) * 10), TimeSpan.Zero);
 
+    private static DateTimeOffset FromMicros(long micros) => new(UnixEpochTicks + (micros * 10), TimeSpan.Zero);
+
     private static DateTimeOffset? OptionalTime(string? micros) => string.IsNullOrEmpty(micros) ? null : Time(micros);
 
     private static long Long(string? value) => long.Parse(value!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
@@ -708,28 +744,33 @@ public sealed partial class RedisTaskStore : ITaskStore
 
     private static byte[]? Bin(Dictionary<string, RedisValue> h, string field) => h.TryGetValue(field, out var v) ? (byte[]?)v : null;
 
-    private static TaskSnapshot ToSnapshot(Dictionary<string, RedisValue> h, RedisResult[] errors)
+    // Id and queue come from the key (hashes written before the pack also held them as 'id' and 'q').
+    private static TaskSnapshot ToSnapshot(string id, string queue, Dictionary<string, RedisValue> h, RedisResult[] errors)
     {
         var state = (TaskState)Long(Str(h, "s"));
+        // The immutable fields: packed in 'i' (issue 16), or separate fields in a hash from before the pack.
+        var pack = h.TryGetValue("i", out var i)
+            ? RedisPack.Read((byte[])i!)
+            : new RedisPack.Fields(Long(Str(h, "ca")), (int)Long(Str(h, "m")), Str(h, "tn"), Str(h, "hd") ?? "", "");
         return new TaskSnapshot
         {
-            Id = ParseHex(Str(h, "id")!),
-            Queue = Str(h, "q")!,
+            Id = ParseHex(id),
+            Queue = queue,
             State = state,
             Priority = (int)Long(Str(h, "p")),
             Attempts = (int)Long(Str(h, "a")),
-            MaxAttempts = (int)Long(Str(h, "m")),
+            MaxAttempts = pack.MaxAttempts,
             LeaseToken = Long(Str(h, "tk")),
             RunAt = Time(Str(h, "ra")),
-            EnqueuedAt = Time(Str(h, "ca")),
+            EnqueuedAt = FromMicros(pack.CreatedMicros),
             UpdatedAt = Time(Str(h, "ua")),
             StartedAt = OptionalTime(Str(h, "sa")),
             FinishedAt = OptionalTime(Str(h, "fa")),
             WorkerId = Str(h, "o"),
             LeaseExpiresAt = state == TaskState.Running ? OptionalTime(Str(h, "le")) : null,
             IdempotencyKey = Str(h, "k"),
-            Tenant = Str(h, "tn"),
-            Headers = RedisJson.ReadHeaders(Str(h, "hd")),
+            Tenant = pack.Tenant,
+            Headers = RedisJson.ReadHeaders(pack.HeadersJson),
             Payload = Bin(h, "pl") ?? [],
             Result = Bin(h, "rs"),
             Errors = [.. errors.Select(e => ParseError((string)e!))],
