@@ -54,39 +54,81 @@ internal sealed class CompletionBatcher
     /// lost. Throws the store's last error when it gave up: the lease is no longer valid (lost, or expired by the
     /// local clock), the error cannot be cured by retrying (bad arguments), or the host stopped.
     /// </summary>
-    public async Task<bool> CompleteAsync(TrackedLease lease, byte[]? result)
+    /// <remarks>
+    /// Not an async method: the completion source is the task the caller awaits, and the batch loop retries a failed
+    /// batch itself, so a completion costs no state machine of its own (issue 15, allocations per task).
+    /// </remarks>
+    public Task<bool> CompleteAsync(TrackedLease lease, byte[]? result)
     {
-        var pending = new Pending(lease, result);
-        var delay = _backoff.First;
+        var pending = new Pending(lease, result, _backoff.First);
+        if (!_queue.Writer.TryWrite(pending)) _ = CompleteAloneAsync(pending); // stopped: the batch loop is gone
+        return pending.Task;
+    }
+
+    /// <summary>One completion on its own, retried like a batch (after the batch loop stopped).</summary>
+    private async Task CompleteAloneAsync(Pending pending)
+    {
         while (true)
         {
-            Exception error;
             try
             {
-                if (!_queue.Writer.TryWrite(pending))
-                {
-                    // Stopped: the batch loop is gone, so this completion goes alone.
-                    await _store.CompleteAsync(lease.Lease, result, _hardStop).ConfigureAwait(false);
-                    return true;
-                }
-                return await pending.Task.ConfigureAwait(false);
+                await _store.CompleteAsync(pending.Lease.Lease, pending.Result, _hardStop).ConfigureAwait(false);
+                pending.TrySetResult(true);
+                return;
             }
             catch (LeaseLostException)
             {
-                return false;
+                pending.TrySetResult(false);
+                return;
             }
-            catch (Exception ex) when (OutcomeBackoff.IsRetryable(ex, _hardStop))
+#pragma warning disable CA1031 // The error goes to the waiting caller, or the completion is retried.
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
-                error = ex;
+                if (await RetryAfterAsync(pending, ex).ConfigureAwait(false) is null) return;
             }
-            if (!StillValid(lease, delay)) throw new OutcomeNotRecordedException(error);
-            Log.OutcomeRetrying(_logger, error, lease.TaskId, lease.Lease.Queue, lease.Lease.Attempt, delay);
-            var wait = Task.Delay(delay, _time, _hardStop);
-            Interlocked.Increment(ref _retries);
-            await wait.ConfigureAwait(false);
-            delay = _backoff.Next(delay);
-            pending = new Pending(lease, result);
         }
+    }
+
+    /// <summary>
+    /// After <paramref name="error"/>: either fails <paramref name="pending"/> (not retryable, or its lease will not
+    /// outlive the next delay) and returns null, or waits the backoff delay and returns the completion to try again.
+    /// </summary>
+    private async Task<Pending?> RetryAfterAsync(Pending pending, Exception error)
+    {
+        if (!OutcomeBackoff.IsRetryable(error, _hardStop))
+        {
+            pending.TrySetException(error);
+            return null;
+        }
+        var delay = pending.Delay;
+        if (!StillValid(pending.Lease, delay))
+        {
+            pending.TrySetException(new OutcomeNotRecordedException(error));
+            return null;
+        }
+        var lease = pending.Lease;
+        Log.OutcomeRetrying(_logger, error, lease.TaskId, lease.Lease.Queue, lease.Lease.Attempt, delay);
+        var wait = Task.Delay(delay, _time, _hardStop);
+        Interlocked.Increment(ref _retries);
+        try
+        {
+            await wait.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex)
+        {
+            pending.TrySetException(ex);
+            return null;
+        }
+        pending.Delay = _backoff.Next(delay);
+        return pending;
+    }
+
+    /// <summary>A failed batch item goes back in the queue after its backoff delay (or alone, once the loop stopped).</summary>
+    private async Task RequeueAsync(Pending pending, Exception error)
+    {
+        if (await RetryAfterAsync(pending, error).ConfigureAwait(false) is null) return;
+        if (!_queue.Writer.TryWrite(pending)) await CompleteAloneAsync(pending).ConfigureAwait(false);
     }
 
     /// <summary>Whether the lease is still worth a retry after <paramref name="delay"/>: not lost, not expired by then.</summary>
@@ -123,20 +165,21 @@ internal sealed class CompletionBatcher
                 var lostSet = lost.Count == 0 ? null : lost.ToHashSet();
                 foreach (var item in batch) item.TrySetResult(lostSet is null || !lostSet.Contains(item.Lease.TaskId));
             }
-#pragma warning disable CA1031 // Each waiting completion gets the error and decides whether to retry.
+#pragma warning disable CA1031 // Each waiting completion gets the error, or is retried.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                foreach (var item in batch) item.TrySetException(ex);
+                foreach (var item in batch) _ = RequeueAsync(item, ex);
             }
         }
     }
 
-    // The completion source itself carries the lease: one object per completion instead of two.
-    private sealed class Pending(TrackedLease lease, byte[]? result) : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)
+    // The completion source itself carries the lease and its next backoff delay: one object per completion.
+    private sealed class Pending(TrackedLease lease, byte[]? result, TimeSpan delay) : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public TrackedLease Lease { get; } = lease;
         public byte[]? Result { get; } = result;
+        public TimeSpan Delay { get; set; } = delay;
     }
 }
 
