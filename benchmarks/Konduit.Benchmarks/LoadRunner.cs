@@ -22,8 +22,11 @@ public sealed record ThroughputRow(string Scenario, string Target, long Tasks, T
 /// <summary>Steady state: producers at a fixed rate, pickup latency through the worker runtime.</summary>
 /// <param name="Pickup">Enqueue → handler start, percentiles (HdrHistogram).</param>
 /// <param name="Curve">The same latency by percentile, for the chart.</param>
+/// <param name="EnqueueCallP50Ms">The producers' enqueue calls (commit included), p50: the pickup's first part.</param>
+/// <param name="LeaseCallP50Ms">The worker's lease calls that returned tasks, p50: the pickup's second part.</param>
 public sealed record SteadyRow(string Target, string Load, bool Push, int Rate, double AchievedRate, long Produced, long Started,
-    LatencyPercentiles Pickup, IReadOnlyList<(double Percentile, double Ms)> Curve, long BacklogFirst, long BacklogLast, long BacklogMax, bool Flat)
+    LatencyPercentiles Pickup, IReadOnlyList<(double Percentile, double Ms)> Curve, long BacklogFirst, long BacklogLast, long BacklogMax, bool Flat,
+    double EnqueueCallP50Ms = double.NaN, double LeaseCallP50Ms = double.NaN)
 {
     public double P50Ms => Pickup.P50;
 
@@ -453,6 +456,8 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             var warm = Stopwatch.StartNew();
             while (harness.Probe.Started < 10 && warm.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(5, ct);
             harness.Probe.ResetLatency();
+            harness.Store.ResetLatency();
+            var enqueueLatency = new LatencyHistogram();
             var startedBefore = harness.Probe.Started;
 
             // Enough producers that each waits ≥ 20 ms between its enqueues: the rate holds even when one enqueue takes
@@ -471,7 +476,9 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
                 {
                     var wait = due - sw.Elapsed;
                     if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
+                    var call = Stopwatch.GetTimestamp();
                     await store.EnqueueAsync(new EnqueueRequest(queue, RuntimeProbe.TimestampPayload()), ct);
+                    enqueueLatency.RecordSince(call);
                     Interlocked.Increment(ref produced);
                     due += interval;
                 }
@@ -505,7 +512,7 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
             }
             var flat = last <= first + Math.Max(10, rate / 20);
             return new SteadyRow(t.Name, load, push, rate, produced / elapsed.TotalSeconds, produced, harness.Probe.Started - startedBefore,
-                lat.Percentiles(), lat.Curve(), first, last, max, flat);
+                lat.Percentiles(), lat.Curve(), first, last, max, flat, enqueueLatency.PercentileMs(50), harness.Store.LeaseLatency.PercentileMs(50));
         }
     }
 

@@ -115,9 +115,16 @@ public sealed class BenchStore(ITaskStore inner, bool push) : DelegatingTaskStor
     /// <summary>Completion calls of any kind: the completed tasks divided by this is the runtime's mean completion batch.</summary>
     public long CompleteCalls => Interlocked.Read(ref _completeCalls);
 
+    /// <summary>Lease calls that returned tasks, call latency: the lease's share of the pickup (the steady scenario).</summary>
+    public LatencyHistogram LeaseLatency { get; private set; } = new();
+
+    public void ResetLatency() => LeaseLatency = new LatencyHistogram();
+
     public override async Task<IReadOnlyList<TaskLease>> LeaseAsync(string queue, string workerId, int maxCount, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
+        var started = Stopwatch.GetTimestamp();
         var leases = await Inner.LeaseAsync(queue, workerId, maxCount, leaseDuration, cancellationToken);
+        if (leases.Count > 0) LeaseLatency.RecordSince(started);
         Interlocked.Increment(ref _leaseCalls);
         Interlocked.Add(ref _leased, leases.Count);
         return leases;
