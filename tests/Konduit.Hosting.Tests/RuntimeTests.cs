@@ -560,6 +560,51 @@ public abstract class RuntimeTests
         Assert.Equal(40, store.Leased); // each task leased once
     }
 
+    [Fact]
+    public async Task A_partial_batch_waiting_on_another_lease_call_is_leased_when_that_call_returns()
+    {
+        // The other side of Nagle's rule: a partial batch waits for the call in flight, not for a full batch, so a slot
+        // of a slow handler stays idle for at most one lease round trip.
+        var queue = NewQueue();
+        var store = CreateStore();
+        var finish = new SemaphoreSlim(0);
+        var started = 0;
+        using var host = BuildHost(
+            Config(queue, extra:
+            [
+                ($"Konduit:Queues:{queue}:Concurrency", "10"),
+                ($"Konduit:Queues:{queue}:MaxBatchSize", "5"),
+                ($"Konduit:Queues:{queue}:LeaseCallsInFlight", "2"),
+                ($"Konduit:Queues:{queue}:LeaseSeconds", "120"),
+            ]),
+            store, queue, async (_, ct) =>
+            {
+                Interlocked.Increment(ref started);
+                await finish.WaitAsync(ct);
+            });
+        var worker = host.Services.GetServices<IHostedService>().OfType<QueueWorker>().Single();
+        var client = host.Services.GetRequiredService<IKonduitClient>();
+        await client.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+        await host.StartAsync(Ct);
+        await Eventually(() => Volatile.Read(ref started) == 10 && store.LeaseCallsInFlight == 0, "every slot to run a handler");
+
+        store.StallLeases();
+        finish.Release();
+        await Eventually(() => store.LeaseCallsInFlight == 1, "a lease call for the first freed slot");
+        var calls = store.LeaseRequests.Count;
+        finish.Release();
+        await Eventually(() => worker.FreeSlots == 0, "the other lease loop to take the second freed slot and wait");
+        store.ResumeLeases();
+        // No more slots free up: the waiting loop leases its one slot as soon as the call in flight has returned.
+        await Eventually(() => store.LeaseRequests.Count == calls + 1, "the waiting slot's lease call");
+        Assert.Equal(1, store.LeaseRequests[^1]);
+
+        finish.Release(40);
+        await Eventually(() => store.Completed == 40, "every task to complete");
+        await host.StopAsync(Ct);
+        Assert.Equal(40, store.Leased); // each task leased once
+    }
+
     [Theory]
     [InlineData(8, 100, null, 1)]
     [InlineData(24, 1, null, 4)]
