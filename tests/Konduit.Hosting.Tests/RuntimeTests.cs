@@ -516,48 +516,14 @@ public abstract class RuntimeTests
     {
         // Issue 15, batched drain: with two lease loops, the loop woken by the first freed slot leased that one task
         // while the other loop's call was in flight, so on Postgres half the lease calls carried a single task (a
-        // round trip that costs the server about as much as a full batch). Lease calls are held here, and handlers
-        // finish one at a time on the test's signal, so which call asks for how many tasks is exact.
-        var queue = NewQueue();
-        var store = CreateStore();
-        var finish = new SemaphoreSlim(0);
-        var started = 0;
-        using var host = BuildHost(
-            Config(queue, extra:
-            [
-                ($"Konduit:Queues:{queue}:Concurrency", "10"),
-                ($"Konduit:Queues:{queue}:MaxBatchSize", "5"),
-                ($"Konduit:Queues:{queue}:LeaseCallsInFlight", "2"),
-                ($"Konduit:Queues:{queue}:LeaseSeconds", "120"),
-            ]),
-            store, queue, async (_, ct) =>
-            {
-                Interlocked.Increment(ref started);
-                await finish.WaitAsync(ct);
-            });
-        var worker = host.Services.GetServices<IHostedService>().OfType<QueueWorker>().Single();
-        var client = host.Services.GetRequiredService<IKonduitClient>();
-        await client.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
-        await host.StartAsync(Ct);
-        await Eventually(() => Volatile.Read(ref started) == 10 && store.LeaseCallsInFlight == 0, "every slot to run a handler");
-
-        store.StallLeases();
-        finish.Release();
-        // No other call in flight: the one free slot is leased for at once (no added latency when the worker is idle).
-        await Eventually(() => store.LeaseCallsInFlight == 1, "a lease call for the first freed slot");
-        finish.Release();
-        await Eventually(() => worker.FreeSlots == 0, "the other lease loop to take the second freed slot");
-        finish.Release(4);
-        await Eventually(() => store.LeaseCallsInFlight == 2, "a second lease call");
-        var requests = store.LeaseRequests;
+        // round trip that costs the server about as much as a full batch).
+        using var rig = await PartialBatchRig.StartAsync(this);
+        rig.Finish.Release(4);
+        await Eventually(() => rig.Store.LeaseCallsInFlight == 2, "a second lease call");
+        var requests = rig.Store.LeaseRequests;
         Assert.Equal(1, requests[^2]);
         Assert.Equal(5, requests[^1]); // the second freed slot waited for a full batch instead of going alone
-
-        store.ResumeLeases();
-        finish.Release(40);
-        await Eventually(() => store.Completed == 40, "every task to complete");
-        await host.StopAsync(Ct);
-        Assert.Equal(40, store.Leased); // each task leased once
+        await rig.DrainAsync();
     }
 
     [Fact]
@@ -565,44 +531,90 @@ public abstract class RuntimeTests
     {
         // The other side of Nagle's rule: a partial batch waits for the call in flight, not for a full batch, so a slot
         // of a slow handler stays idle for at most one lease round trip.
-        var queue = NewQueue();
-        var store = CreateStore();
-        var finish = new SemaphoreSlim(0);
-        var started = 0;
-        using var host = BuildHost(
-            Config(queue, extra:
-            [
-                ($"Konduit:Queues:{queue}:Concurrency", "10"),
-                ($"Konduit:Queues:{queue}:MaxBatchSize", "5"),
-                ($"Konduit:Queues:{queue}:LeaseCallsInFlight", "2"),
-                ($"Konduit:Queues:{queue}:LeaseSeconds", "120"),
-            ]),
-            store, queue, async (_, ct) =>
-            {
-                Interlocked.Increment(ref started);
-                await finish.WaitAsync(ct);
-            });
-        var worker = host.Services.GetServices<IHostedService>().OfType<QueueWorker>().Single();
-        var client = host.Services.GetRequiredService<IKonduitClient>();
-        await client.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
-        await host.StartAsync(Ct);
-        await Eventually(() => Volatile.Read(ref started) == 10 && store.LeaseCallsInFlight == 0, "every slot to run a handler");
-
-        store.StallLeases();
-        finish.Release();
-        await Eventually(() => store.LeaseCallsInFlight == 1, "a lease call for the first freed slot");
-        var calls = store.LeaseRequests.Count;
-        finish.Release();
-        await Eventually(() => worker.FreeSlots == 0, "the other lease loop to take the second freed slot and wait");
-        store.ResumeLeases();
+        using var rig = await PartialBatchRig.StartAsync(this);
+        rig.Store.ResumeLeases();
         // No more slots free up: the waiting loop leases its one slot as soon as the call in flight has returned.
-        await Eventually(() => store.LeaseRequests.Count == calls + 1, "the waiting slot's lease call");
-        Assert.Equal(1, store.LeaseRequests[^1]);
+        await Eventually(() => rig.Store.LeaseRequests.Count == rig.CallsBeforeSecondSlot + 1, "the waiting slot's lease call");
+        Assert.Equal(1, rig.Store.LeaseRequests[^1]);
+        await rig.DrainAsync();
+    }
 
-        finish.Release(40);
-        await Eventually(() => store.Completed == 40, "every task to complete");
-        await host.StopAsync(Ct);
-        Assert.Equal(40, store.Leased); // each task leased once
+    /// <summary>
+    /// Two lease loops, 10 slots, batches of 5, 40 tasks, and handlers that finish one at a time on the test's signal,
+    /// so which lease call asks for how many tasks is exact. Started, it has every slot running a handler, then holds
+    /// lease calls: the first freed slot's call (for 1 task) is in flight, and the other loop has taken the second
+    /// freed slot.
+    /// </summary>
+    private sealed class PartialBatchRig : IDisposable
+    {
+        private const int Tasks = 40;
+        private readonly IHost _host;
+
+        private PartialBatchRig(IHost host, TestStore store)
+        {
+            _host = host;
+            Store = store;
+        }
+
+        public TestStore Store { get; }
+
+        /// <summary>Each release lets one waiting handler finish.</summary>
+        public SemaphoreSlim Finish { get; } = new(0);
+
+        /// <summary>Lease calls made before the second slot was freed (the held call included).</summary>
+        public int CallsBeforeSecondSlot { get; private set; }
+
+        public static async Task<PartialBatchRig> StartAsync(RuntimeTests tests)
+        {
+            var queue = NewQueue();
+            var store = tests.CreateStore();
+            var started = 0;
+            PartialBatchRig? rig = null;
+            var host = BuildHost(
+                Config(queue, extra:
+                [
+                    ($"Konduit:Queues:{queue}:Concurrency", "10"),
+                    ($"Konduit:Queues:{queue}:MaxBatchSize", "5"),
+                    ($"Konduit:Queues:{queue}:LeaseCallsInFlight", "2"),
+                    ($"Konduit:Queues:{queue}:LeaseSeconds", "120"),
+                ]),
+                store, queue, async (_, ct) =>
+                {
+                    Interlocked.Increment(ref started);
+                    await rig!.Finish.WaitAsync(ct);
+                });
+            rig = new PartialBatchRig(host, store);
+            var worker = host.Services.GetServices<IHostedService>().OfType<QueueWorker>().Single();
+            var client = host.Services.GetRequiredService<IKonduitClient>();
+            await client.EnqueueManyAsync(Enumerable.Range(0, Tasks).Select(i => client.CreateRequest(queue, [(byte)i])).ToArray(), Ct);
+            await host.StartAsync(Ct);
+            await Eventually(() => Volatile.Read(ref started) == 10 && store.LeaseCallsInFlight == 0, "every slot to run a handler");
+
+            store.StallLeases();
+            rig.Finish.Release();
+            // No other call in flight: the one free slot is leased for at once (no added latency when the worker is idle).
+            await Eventually(() => store.LeaseCallsInFlight == 1, "a lease call for the first freed slot");
+            rig.CallsBeforeSecondSlot = store.LeaseRequests.Count;
+            rig.Finish.Release();
+            await Eventually(() => worker.FreeSlots == 0, "the other lease loop to take the second freed slot");
+            return rig;
+        }
+
+        /// <summary>Lets every call and handler go, and checks that each task was leased once and completed.</summary>
+        public async Task DrainAsync()
+        {
+            Store.ResumeLeases();
+            Finish.Release(Tasks);
+            await Eventually(() => Store.Completed == Tasks, "every task to complete");
+            await _host.StopAsync(Ct);
+            Assert.Equal(Tasks, Store.Leased);
+        }
+
+        public void Dispose()
+        {
+            _host.Dispose();
+            Finish.Dispose();
+        }
     }
 
     [Theory]
