@@ -434,6 +434,9 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
     {
         foreach (var t in targets)
         {
+            // A raw baseline's floor: the idle pickup without the library, for the stores' ratio in this run.
+            if (t.PickupFloor is { } floor)
+                _results.Steady.Add(await SteadyFloorAsync(t, floor, ct));
             if (t.Store is null) continue;
             foreach (var push in t.Store.Capabilities.PushWakeUp ? new[] { true, false } : [false])
             {
@@ -451,69 +454,95 @@ public sealed class LoadRunner(Profile profile, IReadOnlyList<IBenchTarget> targ
         var harness = await RuntimeHarness.StartAsync(store, queue, Math.Min(64, profile.RuntimeConcurrency), 100, push, ct);
         await using (harness)
         {
-            // Warm-up: JIT, pool, LISTEN connection; then measure from a clean recorder.
-            for (var i = 0; i < 10; i++) await store.EnqueueAsync(new EnqueueRequest(queue, RuntimeProbe.TimestampPayload()), ct);
-            var warm = Stopwatch.StartNew();
-            while (harness.Probe.Started < 10 && warm.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(5, ct);
-            harness.Probe.ResetLatency();
-            harness.Store.ResetLatency();
-            var enqueueLatency = new LatencyHistogram();
-            var startedBefore = harness.Probe.Started;
-
-            // Enough producers that each waits ≥ 20 ms between its enqueues: the rate holds even when one enqueue takes
-            // a few milliseconds (a commit on a busy 2-core box), so a falling-behind backlog is the consumers', not ours.
-            var producers = Math.Clamp(rate / 50, 4, 32);
-            long produced = 0;
-            var samples = new List<long>();
-            var sw = Stopwatch.StartNew();
-            using var progress = Progress.Start(output, $"steady {load} {rate}/s push {(push ? "on" : "off")} [{t.Name}]",
-                () => $"{Interlocked.Read(ref produced)} produced, backlog {Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore)}, p50 {harness.Probe.PickupLatency.PercentileMs(50):0.00} ms, {sw.Elapsed.TotalSeconds:0.0}/{budget.TotalSeconds:0} s");
-            var interval = TimeSpan.FromSeconds(producers / (double)rate);
-            var producing = Enumerable.Range(0, producers).Select(async p =>
-            {
-                var due = TimeSpan.FromSeconds(p / (double)rate);
-                while (due < budget)
-                {
-                    var wait = due - sw.Elapsed;
-                    if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
-                    var call = Stopwatch.GetTimestamp();
-                    await store.EnqueueAsync(new EnqueueRequest(queue, RuntimeProbe.TimestampPayload()), ct);
-                    enqueueLatency.RecordSince(call);
-                    Interlocked.Increment(ref produced);
-                    due += interval;
-                }
-            }).ToArray();
-            var sampling = Task.Run(async () =>
-            {
-                while (!producing.All(p => p.IsCompleted))
-                {
-                    // A handler can start before its producer counts the enqueue as done: never below zero.
-                    lock (samples) samples.Add(Math.Max(0, Interlocked.Read(ref produced) - (harness.Probe.Started - startedBefore)));
-                    await Task.Delay(100, ct);
-                }
-            }, ct);
-            await Task.WhenAll(producing);
-            await sampling;
-            var elapsed = sw.Elapsed;
-            // Let in-flight tasks start (bounded) so their latency counts too.
-            var drain = Stopwatch.StartNew();
-            while (harness.Probe.Started - startedBefore < produced && drain.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(5, ct);
-            var lat = harness.Probe.PickupLatency;
-            long first = 0, last = 0, max = 0;
-            lock (samples)
-            {
-                if (samples.Count > 0)
-                {
-                    var third = Math.Max(1, samples.Count / 3);
-                    first = (long)samples.Take(third).Average();
-                    last = (long)samples.Skip(samples.Count - third).Average();
-                    max = samples.Max();
-                }
-            }
-            var flat = last <= first + Math.Max(10, rate / 20);
-            return new SteadyRow(t.Name, load, push, rate, produced / elapsed.TotalSeconds, produced, harness.Probe.Started - startedBefore,
-                lat.Percentiles(), lat.Curve(), first, last, max, flat, enqueueLatency.PercentileMs(50), harness.Store.LeaseLatency.PercentileMs(50));
+            return await SteadyRunAsync(t.Name, load, rate, budget, push, harness.Probe,
+                c => store.EnqueueAsync(new EnqueueRequest(queue, RuntimeProbe.TimestampPayload()), c),
+                harness.Store.ResetLatency, () => harness.Store.LeaseLatency, ct);
         }
+    }
+
+    /// <summary>The idle row of a raw baseline's pickup floor: same rate, budget and producers as the stores' idle rows.</summary>
+    private async Task<SteadyRow> SteadyFloorAsync(IBenchTarget t, IPickupFloor floor, CancellationToken ct)
+    {
+        await t.ResetAsync(ct);
+        var queue = NewQueue("steady");
+        var probe = new RuntimeProbe();
+        var consumer = await floor.StartConsumerAsync(queue, probe, ct);
+        await using (consumer)
+        {
+            return await SteadyRunAsync(t.Name, "idle", profile.IdleRate, profile.IdleBudget, push: true, probe,
+                c => floor.EnqueueTimestampedAsync(queue, c), floor.ResetLeaseLatency, () => floor.LeaseLatency, ct);
+        }
+    }
+
+    /// <summary>
+    /// Producers at <paramref name="rate"/> for <paramref name="budget"/> against a running consumer (the runtime, or a
+    /// raw baseline's) that reports each start to <paramref name="probe"/>.
+    /// </summary>
+    private async Task<SteadyRow> SteadyRunAsync(string target, string load, int rate, TimeSpan budget, bool push, RuntimeProbe probe,
+        Func<CancellationToken, Task> enqueue, Action resetLeaseLatency, Func<LatencyHistogram> leaseLatency, CancellationToken ct)
+    {
+        // Warm-up: JIT, pool, LISTEN connection; then measure from a clean recorder.
+        for (var i = 0; i < 10; i++) await enqueue(ct);
+        var warm = Stopwatch.StartNew();
+        while (probe.Started < 10 && warm.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(5, ct);
+        probe.ResetLatency();
+        resetLeaseLatency();
+        var enqueueLatency = new LatencyHistogram();
+        var startedBefore = probe.Started;
+
+        // Enough producers that each waits ≥ 20 ms between its enqueues: the rate holds even when one enqueue takes
+        // a few milliseconds (a commit on a busy 2-core box), so a falling-behind backlog is the consumers', not ours.
+        var producers = Math.Clamp(rate / 50, 4, 32);
+        long produced = 0;
+        var samples = new List<long>();
+        var sw = Stopwatch.StartNew();
+        using var progress = Progress.Start(output, $"steady {load} {rate}/s push {(push ? "on" : "off")} [{target}]",
+            () => $"{Interlocked.Read(ref produced)} produced, backlog {Interlocked.Read(ref produced) - (probe.Started - startedBefore)}, p50 {probe.PickupLatency.PercentileMs(50):0.00} ms, {sw.Elapsed.TotalSeconds:0.0}/{budget.TotalSeconds:0} s");
+        var interval = TimeSpan.FromSeconds(producers / (double)rate);
+        var producing = Enumerable.Range(0, producers).Select(async p =>
+        {
+            var due = TimeSpan.FromSeconds(p / (double)rate);
+            while (due < budget)
+            {
+                var wait = due - sw.Elapsed;
+                if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
+                var call = Stopwatch.GetTimestamp();
+                await enqueue(ct);
+                enqueueLatency.RecordSince(call);
+                Interlocked.Increment(ref produced);
+                due += interval;
+            }
+        }).ToArray();
+        var sampling = Task.Run(async () =>
+        {
+            while (!producing.All(p => p.IsCompleted))
+            {
+                // A handler can start before its producer counts the enqueue as done: never below zero.
+                lock (samples) samples.Add(Math.Max(0, Interlocked.Read(ref produced) - (probe.Started - startedBefore)));
+                await Task.Delay(100, ct);
+            }
+        }, ct);
+        await Task.WhenAll(producing);
+        await sampling;
+        var elapsed = sw.Elapsed;
+        // Let in-flight tasks start (bounded) so their latency counts too.
+        var drain = Stopwatch.StartNew();
+        while (probe.Started - startedBefore < produced && drain.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(5, ct);
+        var lat = probe.PickupLatency;
+        long first = 0, last = 0, max = 0;
+        lock (samples)
+        {
+            if (samples.Count > 0)
+            {
+                var third = Math.Max(1, samples.Count / 3);
+                first = (long)samples.Take(third).Average();
+                last = (long)samples.Skip(samples.Count - third).Average();
+                max = samples.Max();
+            }
+        }
+        var flat = last <= first + Math.Max(10, rate / 20);
+        return new SteadyRow(target, load, push, rate, produced / elapsed.TotalSeconds, produced, probe.Started - startedBefore,
+            lat.Percentiles(), lat.Curve(), first, last, max, flat, enqueueLatency.PercentileMs(50), leaseLatency().PercentileMs(50));
     }
 
     // ------------------------------------------------------------------------------------------- churn

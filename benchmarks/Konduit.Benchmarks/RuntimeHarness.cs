@@ -87,6 +87,13 @@ public sealed class RuntimeProbe
         if (payload.Length == 8) PickupLatency.RecordSince(BitConverter.ToInt64(payload));
     }
 
+    /// <summary>A task started outside the runtime (a raw baseline's consumer), picked up at <paramref name="timestamp"/>'s enqueue.</summary>
+    internal void OnPickedUp(long timestamp)
+    {
+        Interlocked.Increment(ref _started);
+        PickupLatency.RecordSince(timestamp);
+    }
+
     public static byte[] TimestampPayload() => BitConverter.GetBytes(Stopwatch.GetTimestamp());
 }
 

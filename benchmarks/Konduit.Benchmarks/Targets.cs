@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using Konduit.Postgres;
 using Konduit.Postgres.Tests;
@@ -74,6 +76,29 @@ public interface IBenchTarget : IAsyncDisposable
 
     /// <summary>Empties the target (between scenarios, so every scenario starts on an empty table).</summary>
     Task ResetAsync(CancellationToken cancellationToken);
+
+    /// <summary>A raw baseline's idle pickup (enqueue, wake-up, lease) without the library; null for the rest.</summary>
+    IPickupFloor? PickupFloor => null;
+}
+
+/// <summary>
+/// The idle pickup of a raw baseline: the least a push wake-up can cost on this server, measured the way the steady
+/// scenario measures the runtime (issue 15: "the floor on this box"), so that the report gives the store's pickup as a
+/// ratio to it in the same run.
+/// </summary>
+public interface IPickupFloor
+{
+    /// <summary>Starts the consumer of <paramref name="queue"/>: it leases on each wake-up and reports every task to <paramref name="probe"/>.</summary>
+    Task<IAsyncDisposable> StartConsumerAsync(string queue, RuntimeProbe probe, CancellationToken cancellationToken);
+
+    /// <summary>Enqueues one task carrying <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> and wakes the consumer.</summary>
+    Task EnqueueTimestampedAsync(string queue, CancellationToken cancellationToken);
+
+    /// <summary>The consumer's lease calls that returned tasks (the pickup's second store call).</summary>
+    LatencyHistogram LeaseLatency { get; }
+
+    /// <summary>Starts <see cref="LeaseLatency"/> over (after the warm-up).</summary>
+    void ResetLeaseLatency();
 }
 
 /// <summary>Held leases whose heartbeat the scenario sends (one lease extension per call).</summary>
@@ -202,13 +227,13 @@ public static class Targets
 /// The ceiling: the seed's golden-path statements (../shared/seeds/000, "Postgres golden path task registry") run
 /// through Npgsql with no library code, prepared, on the seed's own table in its own schema.
 /// </summary>
-public sealed class RawSqlTarget : IBenchTarget
+public sealed class RawSqlTarget : IBenchTarget, IPickupFloor
 {
     private readonly NpgsqlDataSource _dataSource;
     /// <summary>The schema the statements below are written against; each run replaces it with its own.</summary>
     private const string S = "konduit_bench_raw";
     private readonly string _schema;
-    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny, _heartbeat, _completeAndLease;
+    private readonly string _insertOne, _insertArrays, _copy, _lease, _completeById, _completeByAny, _heartbeat, _completeAndLease, _insertTimestamped;
     // The task each worker of the chained cycle holds, by (queue, worker).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), long> _held = new();
 
@@ -275,6 +300,11 @@ public sealed class RawSqlTarget : IBenchTarget
         WHERE t.id = picked.id
         RETURNING t.id, t.payload::text, (SELECT count(*) FROM done)
         """;
+    // The pickup floor's enqueue, as the store sends its own when idle: the insert, then the wake-up in the same round
+    // trip as a transaction of its own (error barriers), which need not wait for its commit to reach disk. The
+    // insert takes the queue and the payload (a JSON number: the timestamp), the NOTIFY the channel and the queue.
+    internal const string InsertTimestamped = $"INSERT INTO {S}.task (queue, payload) VALUES ($1, $2::jsonb)";
+    internal const string Notify = "SELECT pg_notify($1, $2), set_config('synchronous_commit', 'off', true)";
     internal const string CompleteById = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id=$1 AND lease_owner=$2 AND status='running'";
     internal const string CompleteByAny = $"UPDATE {S}.task SET status='succeeded', result=NULL, updated_at=now() WHERE id = ANY($1) AND lease_owner=$2 AND status='running'";
     // The seed's "Heartbeat (extend lease)".
@@ -294,6 +324,7 @@ public sealed class RawSqlTarget : IBenchTarget
         _completeByAny = Sql(CompleteByAny);
         _heartbeat = Sql(Heartbeat);
         _completeAndLease = Sql(CompleteAndLease);
+        _insertTimestamped = Sql(InsertTimestamped);
     }
 
     private string Sql(string text) => text.Replace(S + ".", _schema + ".", StringComparison.Ordinal);
@@ -450,6 +481,100 @@ public sealed class RawSqlTarget : IBenchTarget
     public async Task<HorizonPin?> PinHorizonAsync(CancellationToken cancellationToken) => await HorizonPin.OpenAsync(_dataSource, cancellationToken);
 
     public Task<long?> WalPositionAsync(CancellationToken cancellationToken) => PostgresAdmin.WalPositionAsync(_dataSource, cancellationToken);
+
+    public IPickupFloor? PickupFloor => this;
+
+    public LatencyHistogram LeaseLatency { get; private set; } = new();
+
+    public void ResetLeaseLatency() => LeaseLatency = new LatencyHistogram();
+
+    // The run's schema name is fresh and ours (never user input), so it doubles as the wake-up channel.
+    private string Channel => _schema;
+
+    public async Task EnqueueTimestampedAsync(string queue, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(conn) { EnableErrorBarriers = true };
+        var insert = new NpgsqlBatchCommand(_insertTimestamped);
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Stopwatch.GetTimestamp().ToString(CultureInfo.InvariantCulture) });
+        var notify = new NpgsqlBatchCommand(Notify);
+        notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Channel });
+        notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
+        batch.BatchCommands.Add(insert);
+        batch.BatchCommands.Add(notify);
+        await batch.PrepareAsync(cancellationToken);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IAsyncDisposable> StartConsumerAsync(string queue, RuntimeProbe probe, CancellationToken cancellationToken)
+    {
+        ResetLeaseLatency();
+        var listener = await _dataSource.OpenConnectionAsync(cancellationToken);
+        // One permit per notification: the leaser drains the queue on each, so an extra permit costs one empty lease.
+        var woken = new SemaphoreSlim(0);
+        listener.Notification += (_, _) => woken.Release();
+        await using (var listen = new NpgsqlCommand($"LISTEN \"{Channel}\"", listener))
+            await listen.ExecuteNonQueryAsync(cancellationToken);
+        var stop = new CancellationTokenSource();
+        var listening = Task.Run(async () =>
+        {
+            while (true) await listener.WaitAsync(stop.Token);
+        }, CancellationToken.None);
+        var leasing = Task.Run(async () =>
+        {
+            while (true)
+            {
+                await woken.WaitAsync(stop.Token);
+                while (await LeaseForPickupAsync(queue, probe, stop.Token) > 0)
+                {
+                }
+            }
+        }, CancellationToken.None);
+        return new PickupConsumer(listener, woken, stop, [listening, leasing]);
+    }
+
+    /// <summary>One lease call of up to 100 (the runtime's batch), each task's pickup recorded at the call's return.</summary>
+    private async Task<int> LeaseForPickupAsync(string queue, RuntimeProbe probe, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var stamps = new List<long>();
+        await using (var conn = await _dataSource.OpenConnectionAsync(cancellationToken))
+        await using (var cmd = new NpgsqlCommand(_lease, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "floor" });
+            cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 100 });
+            await cmd.PrepareAsync(cancellationToken);
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+                stamps.Add(long.Parse(reader.GetString(1), CultureInfo.InvariantCulture));
+        }
+        if (stamps.Count > 0) LeaseLatency.RecordSince(started);
+        foreach (var stamp in stamps) probe.OnPickedUp(stamp);
+        return stamps.Count;
+    }
+
+    private sealed class PickupConsumer(NpgsqlConnection listener, SemaphoreSlim woken, CancellationTokenSource stop, Task[] loops) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await stop.CancelAsync();
+            foreach (var loop in loops)
+            {
+                try
+                {
+                    await loop;
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+            await listener.DisposeAsync();
+            woken.Dispose();
+            stop.Dispose();
+        }
+    }
 
     public async Task ResetAsync(CancellationToken cancellationToken)
     {

@@ -91,6 +91,11 @@ public sealed class BenchmarkSmokeTests
                 Assert.Contains(section, md, StringComparison.Ordinal);
             if (HasPostgres)
             {
+                // The idle pickup's raw floor: one idle row with push, every task it produced leased by its consumer.
+                var floor = Assert.Single(r.Steady, s => s.Target == "raw-sql");
+                Assert.Equal(("idle", true), (floor.Load, floor.Push));
+                Assert.True(floor.Produced > 0 && floor.Started == floor.Produced, $"raw floor: {floor.Started} of {floor.Produced} picked up");
+                Assert.Contains("÷ the floor's, this run: `Postgres`", md, StringComparison.Ordinal);
                 Assert.Contains(r.Throughput, x => x.Target == "raw-sql" && x.Scenario == LoadRunner.EnqueueBatchCopy);
                 Assert.Equal(targets.Where(t => t.StartsWith("postgres", StringComparison.Ordinal)), r.Churn.Select(c => c.Target).Distinct());
                 Assert.All(r.Churn, c => Assert.Contains(c.Storage!.Relations, rel => rel.Name == "tasks" && !rel.IsIndex));

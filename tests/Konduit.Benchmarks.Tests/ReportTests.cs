@@ -217,6 +217,38 @@ public sealed partial class ReportTests
         }
     }
 
+    [Fact]
+    public void Idle_pickup_is_reported_as_a_ratio_to_the_raw_floor_measured_in_the_same_run()
+    {
+        var (run, r) = Sample();
+        var floor = new LatencyHistogram();
+        for (var us = 250; us <= 2_500; us += 5) floor.RecordMicroseconds(us); // p50 half of the stores' sample (500–5,000 µs)
+        r.Steady.Insert(0, new SteadyRow("raw-sql", "idle", true, 50, 50, 60, 60, floor.Percentiles(), floor.Curve(), 0, 0, 1, true));
+
+        var md = Report.Markdown(Profile.Quick, run, r, [], null);
+        var needs = Report.Needs(Profile.Quick, run, r).ToList();
+
+        Assert.Contains("| raw-sql | idle | on |", md, StringComparison.Ordinal);
+        var ratios = md[md.IndexOf("Idle pickup p50 ÷ the floor's, this run:", StringComparison.Ordinal)..];
+        ratios = ratios[..ratios.IndexOf('\n')];
+        foreach (var store in new[] { "`Postgres` 2.00×", "`Redis` 2.00×", "`PostgresRedis` 2.00×" })
+            Assert.Contains(store, ratios, StringComparison.Ordinal);
+        Assert.DoesNotContain("InMemory", ratios, StringComparison.Ordinal);
+        // The floor is a baseline, never a candidate store for the need; each store's figure carries its ratio.
+        var pickup = Assert.Single(needs, n => n.What.StartsWith("Start a task within milliseconds", StringComparison.Ordinal));
+        Assert.DoesNotContain("raw-sql", pickup.Store + pickup.Figure, StringComparison.Ordinal);
+        Assert.Contains("(2.00× the raw floor's", pickup.Figure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Without_a_raw_floor_the_pickup_has_no_ratio()
+    {
+        var (run, r) = Sample();
+        var md = Report.Markdown(Profile.Quick, run, r, [], null);
+        Assert.DoesNotContain("÷ the floor's", md, StringComparison.Ordinal);
+        Assert.DoesNotContain("the raw floor's", md, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex("^## (.+)$", RegexOptions.Multiline)]
     private static partial Regex SectionPattern();
 }
