@@ -12,6 +12,8 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     // An idle LISTEN connection is probed this often, so a half-open TCP connection is noticed and replaced.
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
+    // How long the listener waits for its UNLISTEN on the way out before giving the connection up as broken.
+    private static readonly TimeSpan UnlistenTimeout = TimeSpan.FromSeconds(5);
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _listenSql;
@@ -58,22 +60,29 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
                 var connection = await _dataSource.OpenConnectionAsync(stop).ConfigureAwait(false);
                 await using (connection.ConfigureAwait(false))
                 {
-                    connection.Notification += (_, e) => Signal(e.Payload);
-                    using (var listen = new NpgsqlCommand(_listenSql, connection))
-                        await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
-                    // After a reconnect, notifications sent while we were away are lost: wake every waiter once so
-                    // workers poll instead of sleeping through work that arrived in the gap.
-                    if (connectedBefore) SignalAll();
-                    connectedBefore = true;
-                    backoff = MinBackoff;
-                    _firstAttempt.TrySetResult();
-                    while (true)
+                    try
                     {
-                        if (!await connection.WaitAsync(KeepAlive, stop).ConfigureAwait(false))
+                        connection.Notification += (_, e) => Signal(e.Payload);
+                        using (var listen = new NpgsqlCommand(_listenSql, connection))
+                            await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                        // After a reconnect, notifications sent while we were away are lost: wake every waiter once so
+                        // workers poll instead of sleeping through work that arrived in the gap.
+                        if (connectedBefore) SignalAll();
+                        connectedBefore = true;
+                        backoff = MinBackoff;
+                        _firstAttempt.TrySetResult();
+                        while (true)
                         {
-                            using var ping = new NpgsqlCommand("SELECT 1", connection);
-                            await ping.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                            if (!await connection.WaitAsync(KeepAlive, stop).ConfigureAwait(false))
+                            {
+                                using var ping = new NpgsqlCommand("SELECT 1", connection);
+                                await ping.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                            }
                         }
+                    }
+                    finally
+                    {
+                        await UnlistenAsync(connection).ConfigureAwait(false);
                     }
                 }
             }
@@ -99,6 +108,27 @@ internal sealed class PostgresWakeUp : IAsyncDisposable
             }
         }
         _firstAttempt.TrySetResult();
+    }
+
+    /// <summary>
+    /// Ends the LISTEN before a healthy connection goes back to the pool: a pool that skips the reset of returned
+    /// connections (the store's own data source, see <see cref="PostgresTaskStore"/>) would otherwise hand out a backend
+    /// that stays subscribed while nobody reads its socket. A broken connection is not pooled, so it is left alone; a
+    /// server that does not answer within the bound breaks the connection, which then is not pooled either.
+    /// </summary>
+    private static async Task UnlistenAsync(NpgsqlConnection connection)
+    {
+        if (connection.FullState != System.Data.ConnectionState.Open) return;
+        try
+        {
+            using var bounded = new CancellationTokenSource(UnlistenTimeout);
+            using var unlisten = new NpgsqlCommand("UNLISTEN *", connection);
+            await unlisten.ExecuteNonQueryAsync(bounded.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or InvalidOperationException)
+        {
+            // The connection is broken (or being broken by the cancellation): it does not return to the pool.
+        }
     }
 
     private void Signal(string queue) => _signals.Signal(queue);

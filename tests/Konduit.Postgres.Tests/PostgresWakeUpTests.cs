@@ -1,3 +1,4 @@
+using Npgsql;
 using Xunit;
 
 namespace Konduit.Postgres.Tests;
@@ -90,6 +91,28 @@ public sealed class PostgresWakeUpTests(PostgresStoreFixture fixture) : IClassFi
 
         Assert.False(await waiting);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => worker.WaitForWorkAsync("q", TimeSpan.Zero, Ct));
+    }
+
+    [Fact]
+    public async Task The_listener_unlistens_before_its_connection_goes_back_to_a_pool_that_skips_the_reset()
+    {
+        // A pool that skips the reset of returned connections (the store's own default, and an application's choice): a
+        // LISTEN left on a returned connection keeps a pooled backend subscribed behind a socket nobody reads.
+        var settings = new NpgsqlConnectionStringBuilder(PostgresStoreFixture.ConnectionString) { NoResetOnClose = true, MaxPoolSize = 2 };
+        await using var dataSource = NpgsqlDataSource.Create(settings.ConnectionString);
+        var store = new PostgresTaskStore(new PostgresTaskStoreOptions { Schema = fixture.Schema }, dataSource);
+        Assert.False(await store.WaitForWorkAsync(Queue(), TimeSpan.Zero, Ct)); // the listener now holds a connection
+
+        await store.DisposeAsync();
+
+        // Both physical connections the pool may hold, taken at once: neither is still listening.
+        await using var first = await dataSource.OpenConnectionAsync(Ct);
+        await using var second = await dataSource.OpenConnectionAsync(Ct);
+        foreach (var connection in new[] { first, second })
+        {
+            await using var channels = new NpgsqlCommand("SELECT count(*) FROM pg_listening_channels()", connection);
+            Assert.Equal(0L, (long)(await channels.ExecuteScalarAsync(Ct))!);
+        }
     }
 
     [Fact]
