@@ -52,7 +52,7 @@ public class PostgresTaskStore : ITransactionalTaskStore
             if (string.IsNullOrWhiteSpace(options.ConnectionString))
                 throw new ArgumentException(
                     "PostgresTaskStoreOptions.ConnectionString is required when no NpgsqlDataSource is given.", nameof(options));
-            dataSource = NpgsqlDataSource.Create(options.ConnectionString);
+            dataSource = PostgresDataSources.CreateOwned(options.ConnectionString);
             _ownsDataSource = true;
         }
         _dataSource = dataSource;
@@ -70,6 +70,9 @@ public class PostgresTaskStore : ITransactionalTaskStore
         _leases = new PostgresLeases(db, sql, options.DefaultRetryPolicy);
         _admin = new PostgresAdmin(db, sql);
     }
+
+    /// <summary>The data source the store runs on (the application's, or the one it built), for tests.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
 
     /// <inheritdoc />
     public string Name => "postgres";

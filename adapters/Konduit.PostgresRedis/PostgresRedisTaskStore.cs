@@ -67,7 +67,8 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
         {
             if (string.IsNullOrWhiteSpace(options.ConnectionString))
                 throw new ArgumentException("PostgresRedisTaskStoreOptions.ConnectionString is required when no NpgsqlDataSource is given.", nameof(options));
-            dataSource = NpgsqlDataSource.Create(options.ConnectionString);
+            // The same data source the Postgres store would build: no reset round on returned connections.
+            dataSource = PostgresDataSources.CreateOwned(options.ConnectionString);
             _ownsDataSource = true;
         }
         if (redis is null)

@@ -7,6 +7,8 @@ public sealed partial class PostgresRedisTaskStoreOptions : TaskStoreOptions
 {
     /// <summary>
     /// The Npgsql connection string. Required unless an <c>NpgsqlDataSource</c> is passed to the store's constructor.
+    /// As with the Postgres store, the data source built from it skips the reset of returned pooled connections unless
+    /// the string sets <c>No Reset On Close</c> itself.
     /// </summary>
     public string? ConnectionString { get; set; }
 

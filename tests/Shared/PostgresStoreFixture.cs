@@ -21,6 +21,11 @@ public class PostgresStoreFixture : TaskStoreFixture
     // One data source for the whole test process, never disposed: fixtures of many test classes share it (one pool
     // instead of one per class keeps the server's connection count bounded), and the process exit closes it.
     private static NpgsqlDataSource? s_dataSource;
+    // The stores' pool: the same server with the pool setting a store gives the data source it builds from a connection
+    // string (no reset of returned connections, PostgresTaskStoreOptions.ConnectionString), so the suite and the
+    // benchmark run what an application configured by connection string runs. Tests' own statements (SET, LISTEN, …)
+    // go through s_dataSource, which keeps the reset.
+    private static NpgsqlDataSource? s_storeDataSource;
     private static string? s_connectionString;
 
     private NpgsqlDataSource? _dataSource;
@@ -36,8 +41,8 @@ public class PostgresStoreFixture : TaskStoreFixture
     /// <summary>The shared data source (available after <see cref="InitializeAsync"/>).</summary>
     public NpgsqlDataSource DataSource => _dataSource ?? throw new InvalidOperationException("The fixture is not initialized.");
 
-    /// <summary>The data source the fixture's stores run on: <see cref="DataSource"/> unless a subclass runs them as another role.</summary>
-    protected virtual NpgsqlDataSource StoreDataSource => DataSource;
+    /// <summary>The data source the fixture's stores run on (the shared stores' pool) unless a subclass runs them as another role.</summary>
+    protected virtual NpgsqlDataSource StoreDataSource => s_storeDataSource ?? throw new InvalidOperationException("The fixture is not initialized.");
 
     /// <inheritdoc />
     public override ITransactionalEnqueueHarness? TransactionalEnqueue { get; }
@@ -100,6 +105,7 @@ public class PostgresStoreFixture : TaskStoreFixture
             var connectionString = await TestServer.LocateAsync(EnvironmentVariable, "PostgreSQL",
                 "run `scripts/services.sh up && source .services/env`", Konduit.Tests.Shared.PostgresTestContainer.StartAsync);
             s_dataSource = NpgsqlDataSource.Create(connectionString);
+            s_storeDataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString);
             s_connectionString = connectionString;
             return s_dataSource;
         }
