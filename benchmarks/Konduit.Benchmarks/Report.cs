@@ -193,7 +193,7 @@ public static class Report
             sb.AppendLine();
             if (PickupFloor(r) is { } floor)
             {
-                var stores = r.Steady.Where(s => s.Load == "idle" && s.Push && !IsRaw(s.Target) && s.Target != "inmemory" && s.Pickup.Count > 0).ToList();
+                var stores = r.Steady.Where(s => s.Load == "idle" && s.Push && OnFloor(run, s.Target, floor) && s.Pickup.Count > 0).ToList();
                 sb.AppendLine(Inv, $"The `{floor.Target}` row is the floor of an idle pickup on this server, without the library: the same producers send an INSERT and its NOTIFY (its own transaction, as the store's idle enqueue does), one LISTEN connection wakes one consumer, which leases up to 100 with the seed's statement; a task counts as started when that lease call returns (no runtime, no handler). Idle pickup p50 ÷ the floor's, this run: {(stores.Count == 0 ? "no store measured" : string.Join("; ", stores.Select(s => $"`{StoreName(s.Target)}` {Ratio(s.Pickup.P50, floor.Pickup.P50)} ({Ms(s.Pickup.P50)} vs {Ms(floor.Pickup.P50)} ms)")))}.");
                 sb.AppendLine();
             }
@@ -375,7 +375,7 @@ public static class Report
         var pickupFloor = PickupFloor(r);
         yield return new("Start a task within milliseconds of its enqueue", idle.Count == 0 ? "–" : $"`{StoreName(idle.MinBy(s => s.Pickup.P99)!.Target)}` (lowest p99 here)",
             idle.Count == 0 ? notMeasured : string.Join("; ", idle.OrderBy(s => s.Pickup.P99).Select(s =>
-                $"`{StoreName(s.Target)}` p50 {Ms(s.Pickup.P50)} ms{(pickupFloor is null ? "" : $" ({Ratio(s.Pickup.P50, pickupFloor.Pickup.P50)} the raw floor's {Ms(pickupFloor.Pickup.P50)})")}, p99 {Ms(s.Pickup.P99)} ms")),
+                $"`{StoreName(s.Target)}` p50 {Ms(s.Pickup.P50)} ms{(pickupFloor is null || !OnFloor(run, s.Target, pickupFloor) ? "" : $" ({Ratio(s.Pickup.P50, pickupFloor.Pickup.P50)} the raw floor's {Ms(pickupFloor.Pickup.P50)})")}, p99 {Ms(s.Pickup.P99)} ms")),
             $"{profile.IdleRate} tasks/s on an idle system, push wake-up on, enqueue call to handler start");
 
         var hybrid = r.Steady.FirstOrDefault(s => s.Target == "postgresredis" && s.Load == "loaded" && s.Push);
@@ -409,6 +409,10 @@ public static class Report
     /// <summary>The idle row of the raw pickup floor (raw-sql), when measured.</summary>
     private static SteadyRow? PickupFloor(LoadResults r) =>
         r.Steady.FirstOrDefault(s => s.Target == "raw-sql" && s.Load == "idle" && s.Pickup.Count > 0);
+
+    /// <summary>Whether <paramref name="target"/>'s raw baseline is the floor's server (the SQL floor says nothing of Redis).</summary>
+    private static bool OnFloor(RunInfo run, string target, SteadyRow floor) =>
+        run.Baselines.TryGetValue(target, out var baseline) && baseline == floor.Target;
 
     /// <summary>"1.62×": a store's latency over its floor's (above 1 = slower).</summary>
     private static string Ratio(double value, double floor) =>
