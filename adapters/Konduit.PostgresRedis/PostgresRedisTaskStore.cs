@@ -35,6 +35,9 @@ public sealed partial class PostgresRedisTaskStore : ITaskStore
 
     private readonly PostgresTaskStore _inner;
     private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>The PostgreSQL data source the store runs on (the application's, or the one it built), for tests.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
     private readonly bool _ownsDataSource;
     private readonly Lazy<Task<IConnectionMultiplexer>> _redis;
     private readonly bool _ownsRedis;

@@ -25,6 +25,26 @@ public sealed class HybridPostgresSideTests(PostgresRedisStoreFixture fixture) :
         return port;
     }
 
+    [Fact]
+    public async Task A_hybrid_built_from_a_connection_string_skips_the_pool_reset_unless_the_string_sets_it()
+    {
+        foreach (var (suffix, expected) in new[] { ("", true), (";No Reset On Close=false", false) })
+        {
+            var options = fixture.Options();
+            options.ConnectionString = PostgresRedisStoreFixture.PostgresConnectionString + suffix;
+            await using var store = new PostgresRedisTaskStore(options, redis: fixture.Redis);
+            Assert.Equal(expected, new NpgsqlConnectionStringBuilder(store.DataSource.ConnectionString).NoResetOnClose);
+            // And it serves: one task in and out over that pool.
+            var queue = NewQueue();
+            await store.EnqueueAsync(new EnqueueRequest(queue, [1]), Ct);
+            var lease = Assert.Single(await store.LeaseAsync(queue, "w", 1, TimeSpan.FromMinutes(1), Ct));
+            await store.CompleteAsync(lease, null, Ct);
+        }
+        // An application's data source is used as it is.
+        await using var onGiven = new PostgresRedisTaskStore(fixture.Options(), fixture.DataSource, fixture.Redis);
+        Assert.Same(fixture.DataSource, onGiven.DataSource);
+    }
+
     [Theory]
     [InlineData(DispatchMode.Signal)]
     [InlineData(DispatchMode.ClaimIds)]
