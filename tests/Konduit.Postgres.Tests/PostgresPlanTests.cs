@@ -94,15 +94,7 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
             await fixture.ScalarAsync<object>($"ANALYZE \"{schema}\".task_history");
 
             var filter = new TaskQuery { Tenant = "tenant-7", States = [TaskState.Failed], FinishedFrom = DateTimeOffset.UtcNow.AddDays(-1) };
-            await using var query = PostgresAdmin.BuildQuery(new PostgresQueries(schema), filter, PageRequest.First);
-            await using var connection = await fixture.DataSource.OpenConnectionAsync(Ct);
-            // EXPLAIN of exactly the text and parameters the store sends (an unnamed statement: planned with the values).
-            query.CommandText = "EXPLAIN " + query.CommandText;
-            query.Connection = connection;
-            var lines = new List<string>();
-            await using (var reader = await query.ExecuteReaderAsync(Ct))
-                while (await reader.ReadAsync(Ct)) lines.Add(reader.GetString(0));
-            var plan = string.Join("\n", lines);
+            var plan = await ExplainQueryAsync(new PostgresQueries(schema), filter);
 
             // Finished tasks are in task_history (migration 6): in day partitions (only the last day's are read: pruning)
             // and the default one, which holds the older days here and is read through an index (by finish time or
@@ -123,6 +115,59 @@ public sealed class PostgresPlanTests(PostgresStoreFixture fixture) : IClassFixt
         {
             await fixture.DropSchemaAsync(schema);
         }
+    }
+
+    [Fact]
+    public async Task Pending_tasks_of_a_queue_are_read_newest_first_from_an_index_of_that_queue()
+    {
+        // "Pending tasks of queue X, newest first" beside a larger queue: an index on (queue, state, id) cannot give id
+        // order for `state = ANY(...)`, so the planner walked the primary key backwards and filtered out every newer
+        // task of the other queues (reads grew with them). Migration 8's (queue, id) index of pending rows reads the
+        // page in order, and it is also the index a lease no longer writes to (the row leaves its predicate).
+        var schema = PostgresStoreFixture.NewSchemaName();
+        try
+        {
+            var store = fixture.CreatePostgresStore(schema);
+            await store.MigrateAsync(Ct);
+            await fixture.ScalarAsync<object>($"""
+                INSERT INTO "{schema}".tasks (id, queue, state, run_at, max_attempts, payload, created_at, updated_at)
+                SELECT gen_random_uuid(), CASE WHEN n % 100 = 0 THEN 'rare' ELSE 'big' END, 0, now(), 1, '\x01', now(), now()
+                FROM generate_series(1, 100000) AS n
+                """);
+            await fixture.ScalarAsync<object>($"ANALYZE \"{schema}\".tasks");
+
+            var filter = new TaskQuery { Queue = "rare", States = [TaskState.Pending] };
+            var plan = await ExplainQueryAsync(new PostgresQueries(schema), filter);
+            Assert.Matches(@"Index (Only )?Scan Backward using tasks_pending_id_idx", plan);
+            Assert.DoesNotContain("Sort", plan, StringComparison.Ordinal);
+            Assert.DoesNotContain("tasks_pkey", plan, StringComparison.Ordinal);
+
+            // The page itself: the newest pending tasks of the queue, in id order.
+            var expected = new List<Guid>();
+            await using (var connection = await fixture.DataSource.OpenConnectionAsync(Ct))
+            await using (var cmd = new NpgsqlCommand($"SELECT id FROM \"{schema}\".tasks WHERE queue = 'rare' ORDER BY id DESC LIMIT 50", connection))
+            await using (var reader = await cmd.ExecuteReaderAsync(Ct))
+                while (await reader.ReadAsync(Ct)) expected.Add(reader.GetGuid(0));
+            var page = await store.QueryAsync(filter, new PageRequest(50), Ct);
+            Assert.Equal(expected, page.Items.Select(t => t.Id));
+        }
+        finally
+        {
+            await fixture.DropSchemaAsync(schema);
+        }
+    }
+
+    // EXPLAIN of exactly the text and parameters the store sends for a query (an unnamed statement: planned with the values).
+    private async Task<string> ExplainQueryAsync(PostgresQueries sql, TaskQuery filter)
+    {
+        await using var query = PostgresAdmin.BuildQuery(sql, filter, PageRequest.First);
+        await using var connection = await fixture.DataSource.OpenConnectionAsync(Ct);
+        query.CommandText = "EXPLAIN " + query.CommandText;
+        query.Connection = connection;
+        var lines = new List<string>();
+        await using (var reader = await query.ExecuteReaderAsync(Ct))
+            while (await reader.ReadAsync(Ct)) lines.Add(reader.GetString(0));
+        return string.Join("\n", lines);
     }
 
     private static async Task<string> PlanAsync(NpgsqlConnection connection, string name, string types, string statement, string args)
