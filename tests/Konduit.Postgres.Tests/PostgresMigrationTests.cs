@@ -71,7 +71,7 @@ public sealed class PostgresMigrationTests(PostgresStoreFixture fixture) : IClas
         Assert.Equal(
             new[]
             {
-                "task_keys_pkey", "tasks_finished_idx", "tasks_pending_idx", "tasks_pkey", "tasks_queue_state_id_idx",
+                "task_keys_pkey", "tasks_finished_idx", "tasks_pending_id_idx", "tasks_pending_idx", "tasks_pkey",
                 "tasks_running_idx", "tasks_scheduled_idx", "tasks_tenant_id_idx",
             },
             names);
